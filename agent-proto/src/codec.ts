@@ -1,0 +1,95 @@
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import protobuf from "protobufjs";
+import { ErrorCodes, SeismoError } from "./errors.js";
+import type { EventKind, SeismoEvent } from "./messages.js";
+import { isEventKind } from "./messages.js";
+
+export const SCHEMA_VERSION = 1;
+
+/**
+ * NATS' default max_payload is 1 MiB; stay under it with room for headers.
+ * A profile window that would exceed it is trimmed by the daemon before encoding.
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 900 * 1024;
+
+function protoPath(): string {
+  // dist/codec.js and src/codec.ts both sit one level below the package root.
+  const packageRoot = dirname(dirname(fileURLToPath(import.meta.url)));
+  const path = join(packageRoot, "proto", "seismo", "v1", "events.proto");
+  if (!existsSync(path)) throw new Error(`Seismo schema not found at ${path}: the package is incomplete.`);
+  return path;
+}
+
+let eventType: protobuf.Type | undefined;
+
+function getEventType(): protobuf.Type {
+  if (!eventType) {
+    const root = protobuf.loadSync(protoPath());
+    root.resolveAll();
+    eventType = root.lookupType("seismo.v1.Event");
+  }
+  return eventType;
+}
+
+export interface CodecLimits {
+  maxBytes?: number;
+}
+
+/** Encodes one event. Throws MESSAGE_TOO_LARGE rather than emit what a broker would refuse. */
+export function encodeEvent(event: SeismoEvent, limits: CodecLimits = {}): Uint8Array {
+  const maxBytes = limits.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const type = getEventType();
+  const payload = { schemaVersion: SCHEMA_VERSION, sentAtMs: event.sentAtMs, [event.kind]: event.body };
+  // fromObject maps enum names to numbers; verify then checks every field's type.
+  const message = type.fromObject(payload);
+  const problem = type.verify(message);
+  if (problem) {
+    throw new SeismoError(ErrorCodes.DECODE_MALFORMED, `Refusing to encode an invalid ${event.kind} event: ${problem}.`);
+  }
+  const bytes = type.encode(message).finish();
+  if (bytes.length > maxBytes) {
+    throw new SeismoError(
+      ErrorCodes.MESSAGE_TOO_LARGE,
+      `A ${event.kind} event encodes to ${bytes.length} bytes, over the ${maxBytes}-byte limit.`,
+    );
+  }
+  return bytes;
+}
+
+/**
+ * Decodes one event, checking size, wire format, schema version and, when the
+ * caller knows it from the subject, that the body is of the expected kind.
+ * Every failure is a SeismoError with a stable code; nothing else escapes.
+ */
+export function decodeEvent(bytes: Uint8Array, expectedKind?: EventKind, limits: CodecLimits = {}): SeismoEvent {
+  const maxBytes = limits.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  if (bytes.length > maxBytes) {
+    throw new SeismoError(ErrorCodes.MESSAGE_TOO_LARGE, `Message of ${bytes.length} bytes is over the ${maxBytes}-byte limit.`);
+  }
+  const type = getEventType();
+  let object: Record<string, unknown>;
+  try {
+    const message = type.decode(bytes);
+    object = type.toObject(message, { longs: Number, enums: String, defaults: true, arrays: true, oneofs: true });
+  } catch (cause) {
+    throw new SeismoError(ErrorCodes.DECODE_MALFORMED, `Message is not a valid Seismo v1 event (${(cause as Error).message}).`, {
+      cause,
+    });
+  }
+  if (object.schemaVersion !== SCHEMA_VERSION) {
+    throw new SeismoError(
+      ErrorCodes.DECODE_MALFORMED,
+      `Message has schema version ${String(object.schemaVersion)}; this Seismo reads version ${SCHEMA_VERSION}.`,
+    );
+  }
+  const kind = object.body;
+  if (typeof kind !== "string" || !isEventKind(kind)) {
+    throw new SeismoError(ErrorCodes.DECODE_MALFORMED, "Message has no event body.");
+  }
+  if (expectedKind !== undefined && kind !== expectedKind) {
+    throw new SeismoError(ErrorCodes.SUBJECT_INVALID, `Subject says "${expectedKind}" but the message holds "${kind}".`);
+  }
+  return { kind, sentAtMs: Number(object.sentAtMs), body: object[kind] } as SeismoEvent;
+}

@@ -1,0 +1,105 @@
+/**
+ * TypeScript shapes of the v1 messages, as protobufjs presents them (camelCase,
+ * 64-bit integers as numbers, absent scalars as their defaults). Kept by hand in
+ * step with proto/seismo/v1/events.proto; the golden round-trip test fails when
+ * the two drift apart.
+ */
+
+export interface TargetRef {
+  targetId: string;
+  daemonId: string;
+  service: string;
+  deployment: string;
+  pid: number;
+  host: string;
+  pod: string;
+  namespace: string;
+}
+
+export interface Hello {
+  target: TargetRef;
+  nodeVersion: string;
+  v8Version: string;
+  processStartMs: number;
+  attachedAtMs: number;
+  argv: string[];
+  seismoVersion: string;
+  samplingIntervalUs: number;
+  windowMs: number;
+}
+
+export interface Heartbeat {
+  target: TargetRef;
+  sentAtMs: number;
+  windowsPublished: number;
+  publishFailures: number;
+  messagesDropped: number;
+  messagesBuffered: number;
+  targetCpu: number;
+  targetRssBytes: number;
+}
+
+export type GoodbyeReason = "REASON_UNSPECIFIED" | "TARGET_EXITED" | "DAEMON_STOPPED" | "CONNECTION_LOST";
+
+export interface Goodbye {
+  target: TargetRef;
+  atMs: number;
+  reason: GoodbyeReason;
+  detail: string;
+}
+
+export interface HotLine {
+  line: number;
+  samples: number;
+}
+
+export interface FunctionStat {
+  name: string;
+  scriptUrl: string;
+  filePath: string;
+  line: number;
+  column: number;
+  packageName: string;
+  packageVersion: string;
+  selfSamples: number;
+  totalSamples: number;
+  selfUs: number;
+  totalUs: number;
+  hotLines: HotLine[];
+}
+
+export interface ProfileWindow {
+  windowId: string;
+  target: TargetRef;
+  sequence: number;
+  startMs: number;
+  endMs: number;
+  samplingIntervalUs: number;
+  totalSamples: number;
+  cpuUs: number;
+  idleUs: number;
+  gcUs: number;
+  programUs: number;
+  functions: FunctionStat[];
+  truncatedFunctions: number;
+}
+
+/** The kinds of event, as they appear in the subject and the oneof. */
+export const EventKinds = ["hello", "heartbeat", "goodbye", "profile"] as const;
+export type EventKind = (typeof EventKinds)[number];
+
+interface EventBodies {
+  hello: Hello;
+  heartbeat: Heartbeat;
+  goodbye: Goodbye;
+  profile: ProfileWindow;
+}
+
+/** A decoded event: exactly one body, named by `kind`. */
+export type SeismoEvent = {
+  [K in EventKind]: { kind: K; sentAtMs: number; body: EventBodies[K] };
+}[EventKind];
+
+export function isEventKind(value: string): value is EventKind {
+  return (EventKinds as readonly string[]).includes(value);
+}

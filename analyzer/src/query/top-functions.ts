@@ -1,0 +1,117 @@
+import type { Db } from "../store/database.js";
+
+export interface TopQuery {
+  /** Only windows that ended at or after this time (unix ms). */
+  sinceMs: number;
+  service?: string | undefined;
+  limit?: number;
+}
+
+export interface HotLineFigure {
+  line: number;
+  samples: number;
+}
+
+/** One row of `seismo top --json`: field names are part of the CLI's contract. */
+export interface TopFunction {
+  name: string;
+  file: string;
+  line: number;
+  column: number;
+  /** npm package the function lives in; null for the app's own code and Node internals. */
+  package: string | null;
+  packageVersion: string | null;
+  scriptUrl: string;
+  service: string;
+  selfMs: number;
+  totalMs: number;
+  /** 0..1 of all sampled CPU time in the period (idle and GC excluded). */
+  selfShare: number;
+  totalShare: number;
+  /** Samples whose top frame was this function. */
+  samples: number;
+  totalSamples: number;
+  hotLines: HotLineFigure[];
+}
+
+export interface TopResult {
+  sinceMs: number;
+  windows: number;
+  cpuMs: number;
+  functions: TopFunction[];
+}
+
+interface Row {
+  function_id: number;
+  service: string;
+  name: string;
+  script_url: string;
+  file_path: string;
+  line: number;
+  col: number;
+  package_name: string | null;
+  package_version: string | null;
+  self_us: number;
+  total_us: number;
+  self_samples: number;
+  total_samples: number;
+}
+
+/** The hottest functions by self time over a period, with shares of the period's CPU time. */
+export function topFunctions(db: Db, query: TopQuery): TopResult {
+  const limit = Math.max(1, Math.min(query.limit ?? 20, 10_000));
+  const params = { since: query.sinceMs, service: query.service ?? null, limit };
+  const windowFilter = "w.end_ms >= @since AND (@service IS NULL OR w.service = @service)";
+  const totals = db
+    .prepare(`SELECT COUNT(*) AS windows, COALESCE(SUM(cpu_us), 0) AS cpu_us FROM windows w WHERE ${windowFilter}`)
+    .get(params) as { windows: number; cpu_us: number };
+  const rows = db
+    .prepare(
+      `SELECT f.function_id, w.service, f.name, f.script_url, f.file_path, f.line, f.col, f.package_name, f.package_version,
+              SUM(wf.self_us) AS self_us, SUM(wf.total_us) AS total_us,
+              SUM(wf.self_samples) AS self_samples, SUM(wf.total_samples) AS total_samples
+       FROM window_functions wf
+       JOIN windows w ON w.id = wf.window_ref
+       JOIN functions f ON f.function_id = wf.function_id
+       WHERE ${windowFilter}
+       GROUP BY w.service, wf.function_id
+       ORDER BY self_us DESC, total_us DESC
+       LIMIT @limit`,
+    )
+    .all(params) as Row[];
+
+  const hotLinesOf = db.prepare(
+    `SELECT wf.hot_lines FROM window_functions wf JOIN windows w ON w.id = wf.window_ref
+     WHERE wf.function_id = @functionId AND w.service = @service AND w.end_ms >= @since`,
+  );
+  const cpuUs = totals.cpu_us;
+  const functions = rows.map((row): TopFunction => {
+    const lines = new Map<number, number>();
+    for (const { hot_lines } of hotLinesOf.all({ functionId: row.function_id, service: row.service, since: query.sinceMs }) as Array<{
+      hot_lines: string;
+    }>) {
+      for (const [line, samples] of JSON.parse(hot_lines) as Array<[number, number]>) lines.set(line, (lines.get(line) ?? 0) + samples);
+    }
+    return {
+      name: row.name,
+      file: row.file_path || row.script_url,
+      line: row.line,
+      column: row.col,
+      package: row.package_name,
+      packageVersion: row.package_name ? row.package_version : null,
+      scriptUrl: row.script_url,
+      service: row.service,
+      selfMs: row.self_us / 1_000,
+      totalMs: row.total_us / 1_000,
+      selfShare: cpuUs > 0 ? row.self_us / cpuUs : 0,
+      totalShare: cpuUs > 0 ? Math.min(1, row.total_us / cpuUs) : 0,
+      samples: row.self_samples,
+      totalSamples: row.total_samples,
+      hotLines: [...lines]
+        .map(([line, samples]) => ({ line, samples }))
+        .sort((a, b) => b.samples - a.samples || a.line - b.line)
+        .slice(0, 5),
+    };
+  });
+  return { sinceMs: query.sinceMs, windows: totals.windows, cpuMs: cpuUs / 1_000, functions };
+}

@@ -1,0 +1,200 @@
+import type { Goodbye, Heartbeat, Hello, ProfileWindow, TargetRef } from "@seismo/agent-proto";
+import type Database from "better-sqlite3";
+import type { Db } from "./database.js";
+
+export type WindowOutcome = "stored" | "duplicate";
+
+/** Where a function is declared, in which package version: stable across windows and processes. */
+export function functionIdentity(f: { scriptUrl: string; name: string; line: number; column: number; packageVersion: string }): string {
+  return `${f.scriptUrl}\u0000${f.name}\u0000${f.line}\u0000${f.column}\u0000${f.packageVersion}`;
+}
+
+/**
+ * Writes decoded events. Every method is one transaction, and storing the same
+ * window twice is a no-op: the transport may redeliver after a crash between
+ * commit and ack.
+ */
+export class EventStore {
+  private readonly statements: ReturnType<typeof prepare>;
+  private readonly functionIds = new Map<string, number>();
+
+  constructor(private readonly db: Db) {
+    this.statements = prepare(db);
+  }
+
+  recordHello(hello: Hello, receivedAtMs: number): void {
+    this.db.transaction(() => {
+      this.ensureTarget(hello.target, receivedAtMs);
+      this.statements.hello.run({
+        targetId: hello.target.targetId,
+        nodeVersion: hello.nodeVersion,
+        v8Version: hello.v8Version,
+        argv: JSON.stringify(hello.argv),
+        seismoVersion: hello.seismoVersion,
+        processStartMs: hello.processStartMs,
+        attachedAtMs: hello.attachedAtMs,
+        samplingIntervalUs: hello.samplingIntervalUs,
+        windowMs: hello.windowMs,
+      });
+    })();
+  }
+
+  recordHeartbeat(heartbeat: Heartbeat, receivedAtMs: number): void {
+    this.db.transaction(() => {
+      this.ensureTarget(heartbeat.target, receivedAtMs);
+      this.statements.heartbeat.run({
+        targetId: heartbeat.target.targetId,
+        targetCpu: heartbeat.targetCpu,
+        rss: heartbeat.targetRssBytes,
+        windowsPublished: heartbeat.windowsPublished,
+        publishFailures: heartbeat.publishFailures,
+        dropped: heartbeat.messagesDropped,
+      });
+    })();
+  }
+
+  recordGoodbye(goodbye: Goodbye, receivedAtMs: number): void {
+    this.db.transaction(() => {
+      this.ensureTarget(goodbye.target, receivedAtMs);
+      this.statements.goodbye.run({ targetId: goodbye.target.targetId, at: goodbye.atMs, reason: goodbye.reason });
+    })();
+  }
+
+  recordWindow(window: ProfileWindow, receivedAtMs: number): WindowOutcome {
+    return this.db.transaction((): WindowOutcome => {
+      this.ensureTarget(window.target, receivedAtMs);
+      const inserted = this.statements.insertWindow.run({
+        windowId: window.windowId,
+        targetId: window.target.targetId,
+        service: window.target.service,
+        deployment: window.target.deployment,
+        sequence: window.sequence,
+        startMs: window.startMs,
+        endMs: window.endMs,
+        intervalUs: window.samplingIntervalUs,
+        totalSamples: window.totalSamples,
+        cpuUs: window.cpuUs,
+        idleUs: window.idleUs,
+        gcUs: window.gcUs,
+        programUs: window.programUs,
+        truncated: window.truncatedFunctions,
+        receivedAtMs,
+      });
+      if (inserted.changes === 0) return "duplicate";
+      const windowRef = Number(inserted.lastInsertRowid);
+      for (const f of window.functions) {
+        this.statements.insertWindowFunction.run({
+          windowRef,
+          functionId: this.functionId(f),
+          selfSamples: f.selfSamples,
+          totalSamples: f.totalSamples,
+          selfUs: f.selfUs,
+          totalUs: f.totalUs,
+          hotLines: JSON.stringify(f.hotLines.map((h) => [h.line, h.samples])),
+        });
+      }
+      return "stored";
+    })();
+  }
+
+  recordRejected(subject: string, code: string, reason: string, data: Uint8Array, receivedAtMs: number, keep = 1_000): void {
+    this.db.transaction(() => {
+      this.statements.insertRejected.run({
+        at: receivedAtMs,
+        subject: subject.slice(0, 512),
+        code,
+        reason: reason.slice(0, 1_000),
+        size: data.length,
+        head: Buffer.from(data.subarray(0, 4_096)),
+      });
+      this.statements.trimRejected.run({ keep });
+    })();
+  }
+
+  /** Deletes windows that ended before the cutoff, then targets left with nothing. Returns windows deleted. */
+  prune(cutoffMs: number): number {
+    return this.db.transaction(() => {
+      const deleted = this.statements.pruneWindows.run({ cutoffMs }).changes;
+      this.statements.pruneTargets.run({ cutoffMs });
+      this.statements.pruneRejected.run({ cutoffMs });
+      return deleted;
+    })();
+  }
+
+  private ensureTarget(target: TargetRef, seenAtMs: number): void {
+    this.statements.upsertTarget.run({
+      targetId: target.targetId,
+      daemonId: target.daemonId,
+      service: target.service,
+      deployment: target.deployment,
+      pid: target.pid,
+      host: target.host,
+      pod: target.pod,
+      namespace: target.namespace,
+      seenAtMs,
+    });
+  }
+
+  private functionId(f: ProfileWindow["functions"][number]): number {
+    const identity = functionIdentity(f);
+    const cached = this.functionIds.get(identity);
+    if (cached !== undefined) return cached;
+    this.statements.insertFunction.run({
+      identity,
+      name: f.name,
+      scriptUrl: f.scriptUrl,
+      filePath: f.filePath,
+      line: f.line,
+      col: f.column,
+      packageName: f.packageName || null,
+      packageVersion: f.packageName ? f.packageVersion || null : null,
+    });
+    const row = this.statements.functionByIdentity.get({ identity }) as { function_id: number };
+    if (this.functionIds.size > 200_000) this.functionIds.clear();
+    this.functionIds.set(identity, row.function_id);
+    return row.function_id;
+  }
+}
+
+function prepare(db: Db) {
+  const p = (sql: string): Database.Statement => db.prepare(sql);
+  return {
+    upsertTarget: p(`
+      INSERT INTO targets (target_id, daemon_id, service, deployment, pid, host, pod, namespace, last_seen_ms)
+      VALUES (@targetId, @daemonId, @service, @deployment, @pid, @host, @pod, @namespace, @seenAtMs)
+      ON CONFLICT(target_id) DO UPDATE SET last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms)`),
+    hello: p(`
+      UPDATE targets SET node_version = @nodeVersion, v8_version = @v8Version, argv = @argv, seismo_version = @seismoVersion,
+        process_start_ms = @processStartMs, attached_at_ms = @attachedAtMs, sampling_interval_us = @samplingIntervalUs,
+        window_ms = @windowMs, ended_at_ms = NULL, end_reason = NULL
+      WHERE target_id = @targetId`),
+    heartbeat: p(`
+      UPDATE targets SET target_cpu = @targetCpu, target_rss_bytes = @rss, windows_published = @windowsPublished,
+        publish_failures = @publishFailures, messages_dropped = @dropped
+      WHERE target_id = @targetId`),
+    goodbye: p("UPDATE targets SET ended_at_ms = @at, end_reason = @reason WHERE target_id = @targetId"),
+    insertWindow: p(`
+      INSERT INTO windows (window_id, target_id, service, deployment, sequence, start_ms, end_ms, sampling_interval_us,
+        total_samples, cpu_us, idle_us, gc_us, program_us, truncated_functions, received_at_ms)
+      VALUES (@windowId, @targetId, @service, @deployment, @sequence, @startMs, @endMs, @intervalUs,
+        @totalSamples, @cpuUs, @idleUs, @gcUs, @programUs, @truncated, @receivedAtMs)
+      ON CONFLICT(window_id) DO NOTHING`),
+    insertFunction: p(`
+      INSERT INTO functions (identity, name, script_url, file_path, line, col, package_name, package_version)
+      VALUES (@identity, @name, @scriptUrl, @filePath, @line, @col, @packageName, @packageVersion)
+      ON CONFLICT(identity) DO NOTHING`),
+    functionByIdentity: p("SELECT function_id FROM functions WHERE identity = @identity"),
+    insertWindowFunction: p(`
+      INSERT INTO window_functions (window_ref, function_id, self_samples, total_samples, self_us, total_us, hot_lines)
+      VALUES (@windowRef, @functionId, @selfSamples, @totalSamples, @selfUs, @totalUs, @hotLines)`),
+    insertRejected: p(`
+      INSERT INTO rejected_messages (received_at_ms, subject, code, reason, size, head)
+      VALUES (@at, @subject, @code, @reason, @size, @head)`),
+    trimRejected: p("DELETE FROM rejected_messages WHERE id <= (SELECT MAX(id) FROM rejected_messages) - @keep"),
+    pruneWindows: p("DELETE FROM windows WHERE end_ms < @cutoffMs"),
+    pruneTargets: p(`
+      DELETE FROM targets WHERE last_seen_ms < @cutoffMs
+        AND NOT EXISTS (SELECT 1 FROM windows w WHERE w.target_id = targets.target_id)`),
+    pruneRejected: p("DELETE FROM rejected_messages WHERE received_at_ms < @cutoffMs"),
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * Forward-only schema migrations. Each runs once, in order, inside a
+ * transaction; a shipped migration is never edited, only followed by another.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "targets, functions, profile windows",
+    sql: `
+      CREATE TABLE targets (
+        target_id TEXT PRIMARY KEY,
+        daemon_id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        deployment TEXT NOT NULL DEFAULT '',
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL DEFAULT '',
+        pod TEXT NOT NULL DEFAULT '',
+        namespace TEXT NOT NULL DEFAULT '',
+        node_version TEXT NOT NULL DEFAULT '',
+        v8_version TEXT NOT NULL DEFAULT '',
+        argv TEXT NOT NULL DEFAULT '[]',
+        seismo_version TEXT NOT NULL DEFAULT '',
+        process_start_ms INTEGER NOT NULL DEFAULT 0,
+        attached_at_ms INTEGER,
+        sampling_interval_us INTEGER,
+        window_ms INTEGER,
+        last_seen_ms INTEGER NOT NULL,
+        ended_at_ms INTEGER,
+        end_reason TEXT,
+        target_cpu REAL,
+        target_rss_bytes INTEGER,
+        windows_published INTEGER,
+        publish_failures INTEGER,
+        messages_dropped INTEGER
+      );
+      CREATE INDEX targets_by_service ON targets(service, last_seen_ms);
+
+      -- One row per distinct function (where it is declared, in which package version).
+      CREATE TABLE functions (
+        function_id INTEGER PRIMARY KEY,
+        identity TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        script_url TEXT NOT NULL,
+        file_path TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        col INTEGER NOT NULL,
+        package_name TEXT,
+        package_version TEXT
+      );
+
+      CREATE TABLE windows (
+        id INTEGER PRIMARY KEY,
+        window_id TEXT NOT NULL UNIQUE,
+        target_id TEXT NOT NULL REFERENCES targets(target_id),
+        service TEXT NOT NULL,
+        deployment TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL,
+        sampling_interval_us INTEGER NOT NULL,
+        total_samples INTEGER NOT NULL,
+        cpu_us INTEGER NOT NULL,
+        idle_us INTEGER NOT NULL,
+        gc_us INTEGER NOT NULL,
+        program_us INTEGER NOT NULL,
+        truncated_functions INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX windows_by_end ON windows(end_ms);
+      CREATE INDEX windows_by_service_end ON windows(service, end_ms);
+
+      CREATE TABLE window_functions (
+        window_ref INTEGER NOT NULL REFERENCES windows(id) ON DELETE CASCADE,
+        function_id INTEGER NOT NULL REFERENCES functions(function_id),
+        self_samples INTEGER NOT NULL,
+        total_samples INTEGER NOT NULL,
+        self_us INTEGER NOT NULL,
+        total_us INTEGER NOT NULL,
+        -- JSON [[line, samples], ...], hottest first
+        hot_lines TEXT NOT NULL,
+        PRIMARY KEY (window_ref, function_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX window_functions_by_function ON window_functions(function_id);
+
+      -- Messages that could not be read, kept (bounded) for diagnosis.
+      CREATE TABLE rejected_messages (
+        id INTEGER PRIMARY KEY,
+        received_at_ms INTEGER NOT NULL,
+        subject TEXT NOT NULL,
+        code TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        head BLOB NOT NULL
+      );
+    `,
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -1,0 +1,59 @@
+import { parseArgs } from "node:util";
+import { openDatabaseReadOnly, parseDuration, topFunctions } from "@seismo/analyzer";
+import { usageError } from "../cli-error.js";
+import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
+import { renderTopTable } from "../render/top-table.js";
+
+export const TOP_HELP = `Usage: seismo top [--since DURATION] [--service NAME] [--limit N] [--json] [--db PATH]
+
+The hottest functions by self CPU time over a recent period, from the database
+that \`seismo run\`, \`seismo attach\` or \`seismo analyzer\` fills.
+
+Options:
+  --since DURATION     how far back (default 5m): 30s, 5m, 2h, 7d
+  --service NAME       only this service
+  --limit N            rows (default 20)
+  --json               a JSON array, hottest first: name, file, line, package,
+                       packageVersion, selfMs, totalMs, selfShare, samples, ...
+${DB_HELP}
+  -h, --help           this help
+
+Shares are of all sampled CPU time in the period, idle and GC excluded.`;
+
+export async function topCommand(args: string[], out: (text: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      ...DB_OPTION,
+      ...HELP_OPTION,
+      since: { type: "string" },
+      service: { type: "string" },
+      limit: { type: "string" },
+      json: { type: "boolean" },
+    },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    out(TOP_HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "top");
+  const limit = values.limit === undefined ? 20 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1) throw usageError(`--limit must be a positive whole number, not "${values.limit}".`, "top");
+  const sinceMs = Date.now() - parseDuration(values.since ?? "5m");
+  const db = openDatabaseReadOnly(dbPath(values.db));
+  try {
+    const result = topFunctions(db, { sinceMs, service: values.service, limit });
+    if (values.json) {
+      out(JSON.stringify(result.functions, null, 2));
+    } else if (result.windows === 0) {
+      out(`No profile windows since ${new Date(sinceMs).toISOString()}. Try a longer --since, or check that a sensor is attached.`);
+    } else {
+      out(`${result.windows} window(s), ${(result.cpuMs / 1_000).toFixed(1)} s of CPU since ${new Date(sinceMs).toISOString()}\n`);
+      out(renderTopTable(result, { width: process.stdout.columns ?? 160, cwd: process.cwd() }).join("\n"));
+    }
+  } finally {
+    db.close();
+  }
+  return 0;
+}

@@ -1,0 +1,75 @@
+import type { SeismoEvent } from "@seismo/agent-proto";
+import { createInProcessTransport } from "@seismo/agent-proto";
+import type { TopResult } from "@seismo/analyzer";
+import { Analyzer, topFunctions } from "@seismo/analyzer";
+import type { ActivateOptions, Logger } from "@seismo/daemon";
+import { Outbox, Sensor } from "@seismo/daemon";
+import type { SamplingSettings } from "./options.js";
+
+export interface EmbeddedOptions {
+  dbPath: string;
+  pid: number;
+  sampling: SamplingSettings;
+  log: Logger;
+  activate?: ActivateOptions;
+  /** Called after each profile window is committed, with the last minute's top functions. */
+  onTop?: (top: TopResult) => void;
+}
+
+export interface Embedded {
+  sensor: Sensor;
+  analyzer: Analyzer;
+  /** Detaches (if still attached), delivers what is queued, closes the database. */
+  shutdown(): Promise<void>;
+}
+
+const LIVE_PERIOD_MS = 60_000;
+
+/**
+ * Daemon and analyzer in one process, joined by the in-process transport: the
+ * same sensor, outbox, ingest and SQLite store as the distributed set-up.
+ */
+export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
+  const transport = createInProcessTransport();
+  let analyzer: Analyzer | undefined;
+  const onEvent = (event: SeismoEvent): void => {
+    if (event.kind === "profile" && options.onTop && analyzer) {
+      options.onTop(topFunctions(analyzer.db, { sinceMs: Date.now() - LIVE_PERIOD_MS, limit: 10 }));
+    }
+  };
+  analyzer = new Analyzer({ dbPath: options.dbPath, subscriber: transport.subscriber, log: options.log, onEvent });
+  await analyzer.start();
+  const outbox = new Outbox(transport.publisher, options.log);
+  let sensor: Sensor;
+  try {
+    sensor = await Sensor.attach({
+      pid: options.pid,
+      service: options.sampling.service,
+      deployment: options.sampling.deployment,
+      daemonId: "local",
+      samplingIntervalUs: options.sampling.samplingIntervalUs,
+      windowMs: options.sampling.windowMs,
+      heartbeatMs: 30_000,
+      outbox,
+      log: options.log,
+      ...(options.activate ? { activate: options.activate } : {}),
+    });
+  } catch (error) {
+    await analyzer.stop();
+    throw error;
+  }
+  const ready = analyzer;
+  let closing: Promise<void> | undefined;
+  return {
+    sensor,
+    analyzer: ready,
+    shutdown() {
+      closing ??= (async () => {
+        await sensor.stop();
+        await outbox.close(5_000);
+        await ready.stop();
+      })();
+      return closing;
+    },
+  };
+}

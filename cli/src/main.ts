@@ -1,0 +1,60 @@
+import { EXIT_USAGE, reportFailure } from "./cli-error.js";
+import { analyzerCommand } from "./commands/analyzer.js";
+import { attachCommand } from "./commands/attach.js";
+import { daemonCommand } from "./commands/daemon.js";
+import { runCommand } from "./commands/run.js";
+import { topCommand } from "./commands/top.js";
+
+const HELP = `seismo: see which function is burning your Node.js CPU, with zero code change.
+
+Usage: seismo <verb> [options]      seismo <verb> --help for each verb
+
+On one machine (no broker):
+  run -- <command>     start an app under the sensor, with a live top-functions view
+  attach <pid>         attach to a running Node.js process
+  top                  the hottest functions of a recent period (--json for machines)
+
+Split across machines (NATS JetStream in between):
+  daemon               the sensor: attach to a process, stream to NATS
+  analyzer             consume from NATS into SQLite
+
+Environment: SEISMO_DB (database path), SEISMO_NATS_URL, SEISMO_NATS_TOKEN.
+Docs: README.md and docs/errors.md in the Seismo repository.`;
+
+const VERBS: Record<string, (args: string[], out: (text: string) => void) => Promise<number>> = {
+  run: runCommand,
+  attach: attachCommand,
+  top: topCommand,
+  daemon: daemonCommand,
+  analyzer: analyzerCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const out = (text: string): void => {
+    process.stdout.write(`${text}\n`);
+  };
+  const [verb, ...rest] = argv;
+  if (verb === undefined || verb === "--help" || verb === "-h" || verb === "help") {
+    out(HELP);
+    return verb === undefined ? EXIT_USAGE : 0;
+  }
+  if (verb === "--version" || verb === "-v") {
+    out("0.1.0");
+    return 0;
+  }
+  const command = VERBS[verb];
+  if (!command) {
+    process.stderr.write(`seismo: unknown verb "${verb}". Verbs: ${Object.keys(VERBS).join(", ")}. See \`seismo --help\`.\n`);
+    return EXIT_USAGE;
+  }
+  return command(rest, out);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.exitCode = reportFailure(error);
+  },
+);

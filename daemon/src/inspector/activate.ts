@@ -1,0 +1,125 @@
+import { basename } from "node:path";
+import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
+import { listeningSocketsOf } from "../target/listening-sockets.js";
+import { catchesSignal, processExists, readCmdline, readEnviron, readExe, readProcStatus, SIGUSR1_NUMBER } from "../target/proc.js";
+import type { InspectorEndpoint } from "./endpoint.js";
+import { findInspectorAmong } from "./endpoint.js";
+import { inspectorBlocker, inspectorSettings, nodeOptionsOfArgv, splitNodeOptions } from "./node-options.js";
+
+export interface ActivateOptions {
+  /** How long to wait for the inspector to listen after SIGUSR1. */
+  timeoutMs?: number;
+  /** How long to wait for a just-started process to install its SIGUSR1 handler. */
+  handlerWaitMs?: number;
+}
+
+export function looksLikeNode(exe: string, argv: string[]): boolean {
+  const names = [basename(exe), basename(argv[0] ?? "")];
+  return names.some((name) => /^node(js)?(\d+(\.\d+)*)?$/i.test(name.replace(/ \(deleted\)$/, "")));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Makes sure a Node process's inspector is open on loopback and returns where.
+ * Refuses, with the reason and the fix, whenever opening it could harm the
+ * process (a SIGUSR1 it does not handle would kill it) or expose it.
+ */
+export async function openInspector(pid: number, options: ActivateOptions = {}): Promise<InspectorEndpoint> {
+  if (!Number.isInteger(pid) || pid <= 0) {
+    throw new SeismoError(ErrorCodes.USAGE, `"${pid}" is not a process id.`, { hint: "Give a positive integer, e.g. seismo attach 4242." });
+  }
+  if (!processExists(pid)) {
+    throw new SeismoError(ErrorCodes.TARGET_NOT_FOUND, `No process with pid ${pid}.`, {
+      hint: "Check the pid with `ps -ef | grep node`; in Kubernetes the sidecar needs shareProcessNamespace: true.",
+    });
+  }
+  const argv = readCmdline(pid);
+  if (!looksLikeNode(readExe(pid), argv)) {
+    throw new SeismoError(ErrorCodes.TARGET_NOT_NODE, `Process ${pid} (${basename(argv[0] ?? "?")}) is not a Node.js process.`, {
+      hint: "Give the pid of the node process itself, not a shell or npm wrapper (`pgrep -a node`).",
+    });
+  }
+
+  const nodeOptions = splitNodeOptions(readEnviron(pid).get("NODE_OPTIONS") ?? "");
+  const settings = inspectorSettings([...nodeOptions, ...nodeOptionsOfArgv(argv)]);
+  const blocker = inspectorBlocker(settings);
+  if (blocker) {
+    throw new SeismoError(
+      blocker.kind === "disabled" ? ErrorCodes.INSPECTOR_BLOCKED : ErrorCodes.INSPECTOR_NOT_LOOPBACK,
+      `Cannot attach to process ${pid}: ${blocker.reason}.`,
+      { hint: blocker.fix },
+    );
+  }
+
+  const before = listeningSocketsOf(pid);
+  const alreadyOpen = await findInspectorAmong(before.filter((s) => s.loopback));
+  if (alreadyOpen) return alreadyOpen;
+
+  await waitForSignalHandler(pid, options.handlerWaitMs ?? 0);
+  try {
+    process.kill(pid, "SIGUSR1");
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code === "ESRCH")
+      throw new SeismoError(ErrorCodes.TARGET_NOT_FOUND, `Process ${pid} exited before Seismo could attach.`, { cause });
+    throw new SeismoError(ErrorCodes.TARGET_NOT_PERMITTED, `Not allowed to signal process ${pid}.`, {
+      cause,
+      hint: "Run Seismo as the same user as the target (same runAsUser in Kubernetes).",
+    });
+  }
+
+  const known = new Set(before.map((s) => s.inode));
+  const deadline = Date.now() + (options.timeoutMs ?? 5_000);
+  while (Date.now() < deadline) {
+    await sleep(50);
+    if (!processExists(pid)) throw new SeismoError(ErrorCodes.TARGET_NOT_FOUND, `Process ${pid} exited while its inspector was opening.`);
+    const fresh = listeningSocketsOf(pid).filter((s) => !known.has(s.inode));
+    const exposed = fresh.find((s) => !s.loopback);
+    if (exposed && !fresh.some((s) => s.loopback)) {
+      // Not ours to fix, but never ours to use.
+      throw new SeismoError(
+        ErrorCodes.INSPECTOR_NOT_LOOPBACK,
+        `Process ${pid} opened its inspector on ${exposed.address}:${exposed.port}, beyond loopback.`,
+        {
+          hint: "Set --inspect-port=127.0.0.1:<port> in its Node options.",
+        },
+      );
+    }
+    const found = await findInspectorAmong(
+      fresh.filter((s) => s.loopback),
+      500,
+    );
+    if (found) return found;
+  }
+  throw new SeismoError(
+    ErrorCodes.INSPECTOR_TIMEOUT,
+    `Process ${pid} did not open its inspector within ${options.timeoutMs ?? 5_000} ms of SIGUSR1.`,
+    {
+      hint: "Its port may be taken by another process (use --inspect-port=0 in NODE_OPTIONS), or its event loop is stuck in native code.",
+    },
+  );
+}
+
+/**
+ * Node installs its SIGUSR1 handler early in start-up; before that (or with
+ * the handler disabled) the signal's default action would terminate it. So:
+ * never signal a process that does not catch SIGUSR1.
+ */
+async function waitForSignalHandler(pid: number, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    if (catchesSignal(readProcStatus(pid), SIGUSR1_NUMBER)) return;
+    if (Date.now() >= deadline) break;
+    await sleep(20);
+  }
+  throw new SeismoError(
+    ErrorCodes.INSPECTOR_BLOCKED,
+    `Cannot attach to process ${pid}: it does not handle SIGUSR1, so the signal would kill it.`,
+    {
+      hint: "It may run with --disable-sigusr1 or a custom signal mask; restart it without, or start it with --inspect-port=0 and give Seismo the inspector URL.",
+    },
+  );
+}

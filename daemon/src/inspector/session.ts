@@ -1,0 +1,110 @@
+import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
+import CDP from "chrome-remote-interface";
+import { assertLoopbackUrl } from "./loopback.js";
+
+/**
+ * The little of a CDP connection Seismo uses, so the sampler and sensor can be
+ * driven by a recorded or scripted session in unit tests.
+ */
+export interface InspectorSession {
+  send<T = unknown>(method: string, params?: object): Promise<T>;
+  on(event: string, listener: (params: unknown) => void): void;
+  /** Called once when the WebSocket closes, whoever closed it. */
+  onClose(listener: () => void): void;
+  close(): Promise<void>;
+  readonly closed: boolean;
+}
+
+interface CriClient {
+  send(method: string, params?: object): Promise<unknown>;
+  on(event: string, listener: (params: unknown) => void): void;
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  /** Per command; a frozen (SIGSTOPped) target must not hang the daemon. */
+  commandTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+/** Opens a CDP session on a loopback inspector WebSocket URL. */
+export async function connectInspector(webSocketUrl: string, options: ConnectOptions = {}): Promise<InspectorSession> {
+  assertLoopbackUrl(webSocketUrl);
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+  let timer: NodeJS.Timeout | undefined;
+  let client: CriClient;
+  try {
+    client = (await Promise.race([
+      CDP({ target: webSocketUrl, local: true }) as Promise<CriClient>,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+      }),
+    ])) as CriClient;
+  } catch (cause) {
+    throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `Cannot open the inspector at ${webSocketUrl}: ${(cause as Error).message}.`, {
+      cause,
+      hint: "Another debugger may hold it, or the process is exiting.",
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+  return new CriSession(client, options.commandTimeoutMs ?? 15_000);
+}
+
+class CriSession implements InspectorSession {
+  private isClosed = false;
+  private readonly closeListeners: Array<() => void> = [];
+
+  constructor(
+    private readonly client: CriClient,
+    private readonly commandTimeoutMs: number,
+  ) {
+    client.on("disconnect", () => this.markClosed());
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  async send<T>(method: string, params?: object): Promise<T> {
+    if (this.isClosed) throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `${method}: the inspector session is closed.`);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return (await Promise.race([
+        this.client.send(method, params),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${this.commandTimeoutMs} ms`)), this.commandTimeoutMs);
+        }),
+      ])) as T;
+    } catch (cause) {
+      throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `${method} failed: ${(cause as Error).message}.`, { cause });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  on(event: string, listener: (params: unknown) => void): void {
+    this.client.on(event, listener);
+  }
+
+  onClose(listener: () => void): void {
+    if (this.isClosed) queueMicrotask(listener);
+    else this.closeListeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    try {
+      await this.client.close();
+    } catch {
+      // Already gone: closing is best effort by nature.
+    }
+    this.markClosed();
+  }
+
+  private markClosed(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    for (const listener of this.closeListeners.splice(0)) listener();
+  }
+}

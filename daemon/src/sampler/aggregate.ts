@@ -1,0 +1,171 @@
+import type { FunctionStat, HotLine } from "@seismo/agent-proto";
+import type { CallFrame, CpuProfile, ProfileNode } from "./cpu-profile.js";
+import { filePathOfScriptUrl, packageOfPath } from "./package-of.js";
+
+/** Looks up a package's version by its directory; undefined when unknown. Does I/O, so it is injected. */
+export type PackageVersionLookup = (packageRoot: string) => string | undefined;
+
+export interface WindowTotals {
+  totalSamples: number;
+  /** Sampled time excluding idle and GC: the denominator of every share. */
+  cpuUs: number;
+  idleUs: number;
+  gcUs: number;
+  programUs: number;
+}
+
+export interface AggregatedProfile extends WindowTotals {
+  /** Sorted by self time, most first. */
+  functions: FunctionStat[];
+}
+
+export interface AggregateOptions {
+  versionOf?: PackageVersionLookup;
+  /** Hot lines kept per function. */
+  maxHotLines?: number;
+}
+
+const IDLE = "(idle)";
+const GC = "(garbage collector)";
+const PROGRAM = "(program)";
+const ROOT = "(root)";
+
+interface Accumulator {
+  frame: CallFrame;
+  selfSamples: number;
+  totalSamples: number;
+  selfUs: number;
+  totalUs: number;
+  lineTicks: Map<number, number>;
+}
+
+/** Functions are identified by where they are declared, not by V8's per-process scriptId. */
+function functionKey(frame: CallFrame): string {
+  return `${frame.url}\u0000${frame.functionName}\u0000${frame.lineNumber}\u0000${frame.columnNumber}`;
+}
+
+/**
+ * How long each sample stands for: the time until the next sample (the last one
+ * runs to the profile's end). Real gaps (a busy sampler thread, a blocked
+ * process) are thus charged to what was running, as V8's own tools do.
+ */
+function sampleDurations(profile: CpuProfile): number[] {
+  const deltas = profile.timeDeltas ?? [];
+  const samples = profile.samples ?? [];
+  const timestamps: number[] = new Array(samples.length);
+  let t = profile.startTime;
+  for (let i = 0; i < samples.length; i++) {
+    t += deltas[i] ?? 0;
+    timestamps[i] = t;
+  }
+  const durations: number[] = new Array(samples.length);
+  for (let i = 0; i < samples.length; i++) {
+    const next = i + 1 < samples.length ? (timestamps[i + 1] as number) : profile.endTime;
+    durations[i] = Math.max(0, next - (timestamps[i] as number));
+  }
+  return durations;
+}
+
+/**
+ * Folds one CPU profile into per-function figures: self and total samples and
+ * time, and the hottest lines. Pure: the only outside knowledge, package
+ * versions, comes through `versionOf`.
+ */
+export function aggregateProfile(profile: CpuProfile, options: AggregateOptions = {}): AggregatedProfile {
+  const maxHotLines = options.maxHotLines ?? 5;
+  const nodes = new Map<number, ProfileNode>();
+  const parentOf = new Map<number, number>();
+  for (const node of profile.nodes) {
+    nodes.set(node.id, node);
+    for (const child of node.children ?? []) parentOf.set(child, node.id);
+  }
+
+  // Per node first (there are far fewer nodes than samples), then per function.
+  const nodeUs = new Map<number, number>();
+  const nodeSamples = new Map<number, number>();
+  const durations = sampleDurations(profile);
+  const samples = profile.samples ?? [];
+  const totals: WindowTotals = { totalSamples: samples.length, cpuUs: 0, idleUs: 0, gcUs: 0, programUs: 0 };
+  for (let i = 0; i < samples.length; i++) {
+    const id = samples[i] as number;
+    const us = durations[i] as number;
+    nodeUs.set(id, (nodeUs.get(id) ?? 0) + us);
+    nodeSamples.set(id, (nodeSamples.get(id) ?? 0) + 1);
+    const name = nodes.get(id)?.callFrame.functionName;
+    if (name === IDLE) totals.idleUs += us;
+    else if (name === GC) totals.gcUs += us;
+    else {
+      totals.cpuUs += us;
+      if (name === PROGRAM) totals.programUs += us;
+    }
+  }
+
+  const byKey = new Map<string, Accumulator>();
+  const accumulatorFor = (frame: CallFrame): Accumulator => {
+    const key = functionKey(frame);
+    let acc = byKey.get(key);
+    if (!acc) {
+      acc = { frame, selfSamples: 0, totalSamples: 0, selfUs: 0, totalUs: 0, lineTicks: new Map() };
+      byKey.set(key, acc);
+    }
+    return acc;
+  };
+
+  for (const [id, us] of nodeUs) {
+    const node = nodes.get(id);
+    if (!node || isPseudoExcluded(node.callFrame.functionName)) continue;
+    const count = nodeSamples.get(id) ?? 0;
+    const self = accumulatorFor(node.callFrame);
+    self.selfUs += us;
+    self.selfSamples += count;
+    // Total time: once per distinct function on the stack, so recursion is not double-counted.
+    const seen = new Set<Accumulator>();
+    for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+      const frame = nodes.get(at)?.callFrame;
+      if (!frame || frame.functionName === ROOT) continue;
+      const acc = accumulatorFor(frame);
+      if (seen.has(acc)) continue;
+      seen.add(acc);
+      acc.totalUs += us;
+      acc.totalSamples += count;
+    }
+  }
+
+  for (const node of profile.nodes) {
+    if (!node.positionTicks?.length || isPseudoExcluded(node.callFrame.functionName)) continue;
+    const acc = byKey.get(functionKey(node.callFrame));
+    if (!acc) continue;
+    for (const tick of node.positionTicks) acc.lineTicks.set(tick.line, (acc.lineTicks.get(tick.line) ?? 0) + tick.ticks);
+  }
+
+  const functions = [...byKey.values()].map((acc) => toFunctionStat(acc, maxHotLines, options.versionOf));
+  functions.sort((a, b) => b.selfUs - a.selfUs || b.totalUs - a.totalUs || a.name.localeCompare(b.name));
+  return { ...totals, functions };
+}
+
+function isPseudoExcluded(name: string): boolean {
+  return name === IDLE || name === GC || name === ROOT;
+}
+
+function toFunctionStat(acc: Accumulator, maxHotLines: number, versionOf?: PackageVersionLookup): FunctionStat {
+  const filePath = filePathOfScriptUrl(acc.frame.url);
+  const pkg = filePath ? packageOfPath(filePath) : undefined;
+  const hotLines: HotLine[] = [...acc.lineTicks]
+    .map(([line, samples]) => ({ line, samples }))
+    .sort((a, b) => b.samples - a.samples || a.line - b.line)
+    .slice(0, maxHotLines);
+  return {
+    name: acc.frame.functionName || "(anonymous)",
+    scriptUrl: acc.frame.url,
+    filePath,
+    line: acc.frame.lineNumber + 1,
+    column: acc.frame.columnNumber + 1,
+    packageName: pkg?.name ?? "",
+    packageVersion: (pkg && versionOf?.(pkg.root)) ?? "",
+    selfSamples: acc.selfSamples,
+    totalSamples: acc.totalSamples,
+    selfUs: Math.round(acc.selfUs),
+    totalUs: Math.round(acc.totalUs),
+    hotLines,
+  };
+}

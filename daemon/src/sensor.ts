@@ -1,0 +1,270 @@
+import { hostname } from "node:os";
+import type { Hello, ProfileWindow, TargetRef } from "@seismo/agent-proto";
+import { describeError, ErrorCodes, SeismoError } from "@seismo/agent-proto";
+import type { ActivateOptions } from "./inspector/activate.js";
+import { openInspector } from "./inspector/activate.js";
+import type { InspectorSession } from "./inspector/session.js";
+import { connectInspector } from "./inspector/session.js";
+import type { Logger } from "./logger.js";
+import type { Outbox } from "./publish/outbox.js";
+import { aggregateProfile } from "./sampler/aggregate.js";
+import { packageVersionReader } from "./sampler/package-versions.js";
+import type { RawWindow } from "./sampler/sampler.js";
+import { Sampler } from "./sampler/sampler.js";
+import type { TargetFacts } from "./target/identity.js";
+import { redactArgv, resolveIdentity, TARGET_FACTS_EXPRESSION, targetFileReader } from "./target/identity.js";
+import { processExists, processStartMs, readEnviron, readProcStat, readProcStatus } from "./target/proc.js";
+import { SEISMO_VERSION } from "./version.js";
+
+export interface SensorOptions {
+  /** Attach by pid (opens the inspector with SIGUSR1 when needed)... */
+  pid?: number;
+  /** ...or to an inspector already open at this loopback WebSocket URL. */
+  inspectorUrl?: string;
+  service?: string;
+  deployment?: string;
+  daemonId: string;
+  samplingIntervalUs: number;
+  windowMs: number;
+  heartbeatMs: number;
+  outbox: Outbox;
+  log: Logger;
+  activate?: ActivateOptions;
+  pod?: string;
+  namespace?: string;
+  /** Called with every window as published (the live view of `seismo run`). */
+  onWindow?: (window: ProfileWindow) => void;
+}
+
+export type SensorEndReason = "target-exited" | "stopped" | "connection-lost";
+
+/**
+ * One attached Node process: its inspector session, its rolling profile
+ * windows and heartbeats, and a clean detach however the story ends (the
+ * daemon stops, the target exits, the connection drops).
+ */
+export class Sensor {
+  readonly done: Promise<SensorEndReason>;
+  private resolveDone!: (reason: SensorEndReason) => void;
+  private finishing: Promise<void> | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private lastCpu: { at: number; cpuMs: number } | undefined;
+  private windowsPublished = 0;
+
+  private constructor(
+    private readonly session: InspectorSession,
+    private readonly sampler: Sampler,
+    readonly target: TargetRef,
+    readonly facts: TargetFacts,
+    private readonly options: SensorOptions,
+  ) {
+    this.done = new Promise((resolve) => {
+      this.resolveDone = resolve;
+    });
+  }
+
+  static async attach(options: SensorOptions): Promise<Sensor> {
+    const url = options.inspectorUrl ?? (await openInspector(requirePid(options.pid), options.activate)).webSocketDebuggerUrl;
+    const session = await connectInspector(url);
+    try {
+      const facts = await readFacts(session);
+      const pid = options.pid ?? facts.pid;
+      if (options.pid !== undefined) {
+        // In a nested PID namespace the target knows itself by its innermost pid.
+        const expected = readProcStatus(options.pid).nsPids.at(-1) ?? options.pid;
+        if (facts.pid !== expected) {
+          throw new SeismoError(
+            ErrorCodes.TARGET_IDENTITY_MISMATCH,
+            `The inspector at ${url} belongs to process ${facts.pid}, not ${options.pid}.`,
+            { hint: "Two processes may share the inspector port: start them with --inspect-port=0." },
+          );
+        }
+      }
+      const visible = processExists(pid);
+      const readFile = targetFileReader(visible ? pid : undefined);
+      const identity = resolveIdentity({
+        flagService: options.service,
+        flagDeployment: options.deployment,
+        env: visible ? safeEnviron(pid) : new Map(),
+        facts,
+        readTargetFile: readFile,
+      });
+      const startMs = visible ? Math.round(processStartMs(pid)) : 0;
+      const target: TargetRef = {
+        targetId: `${options.daemonId}:${pid}:${startMs}`,
+        daemonId: options.daemonId,
+        service: identity.service,
+        deployment: identity.deployment,
+        pid,
+        host: hostname(),
+        pod: options.pod ?? "",
+        namespace: options.namespace ?? "",
+      };
+      const versionOf = packageVersionReader(readFile);
+      let sensor: Sensor | undefined;
+      const sampler = new Sampler(
+        session,
+        { intervalUs: options.samplingIntervalUs, windowMs: options.windowMs },
+        (raw) => sensor?.publishWindow(raw, versionOf),
+        (error) => options.log.warn(`profile window lost: ${describeError(error)}`),
+      );
+      sensor = new Sensor(session, sampler, target, facts, options);
+      await sensor.begin(startMs);
+      return sensor;
+    } catch (error) {
+      await session.close();
+      throw error;
+    }
+  }
+
+  /** Detaches cleanly: last window published, profiler stopped, session closed. The target keeps running. */
+  stop(): Promise<void> {
+    return this.finish("stopped");
+  }
+
+  private async begin(processStart: number): Promise<void> {
+    const { session, options } = this;
+    // Without this, a target that ends while we are attached would only see its context destroyed;
+    // with it, Node tells us it is waiting, and we let it go at once.
+    await session.send("NodeRuntime.notifyWhenWaitingForDisconnect", { enabled: true }).catch(() => undefined);
+    session.on("NodeRuntime.waitingForDisconnect", () => void this.finish("target-exited"));
+    session.onClose(() => void this.finish(processExists(this.target.pid) ? "connection-lost" : "target-exited"));
+
+    await this.sampler.start();
+    const hello: Hello = {
+      target: this.target,
+      nodeVersion: this.facts.nodeVersion,
+      v8Version: this.facts.v8Version,
+      processStartMs: processStart,
+      attachedAtMs: Date.now(),
+      argv: redactArgv([...this.facts.execArgv, ...this.facts.argv]),
+      seismoVersion: SEISMO_VERSION,
+      samplingIntervalUs: options.samplingIntervalUs,
+      windowMs: options.windowMs,
+    };
+    options.outbox.send(this.target.service, { kind: "hello", sentAtMs: Date.now(), body: hello }, `${this.target.targetId}:hello`);
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), options.heartbeatMs);
+    this.heartbeatTimer.unref();
+    options.log.info(
+      `attached to pid ${this.target.pid} (node ${this.facts.nodeVersion}), service "${this.target.service}"` +
+        `${this.target.deployment ? `, deployment ${this.target.deployment}` : ""}: sampling every ${options.samplingIntervalUs / 1000} ms, ${options.windowMs / 1000} s windows`,
+    );
+  }
+
+  private publishWindow(raw: RawWindow, versionOf: (root: string) => string | undefined): void {
+    const aggregated = aggregateProfile(raw.profile, { versionOf });
+    const window: ProfileWindow = {
+      windowId: `${this.target.targetId}:${raw.sequence}`,
+      target: this.target,
+      sequence: raw.sequence,
+      startMs: raw.startMs,
+      endMs: raw.endMs,
+      samplingIntervalUs: this.options.samplingIntervalUs,
+      totalSamples: aggregated.totalSamples,
+      cpuUs: Math.round(aggregated.cpuUs),
+      idleUs: Math.round(aggregated.idleUs),
+      gcUs: Math.round(aggregated.gcUs),
+      programUs: Math.round(aggregated.programUs),
+      functions: aggregated.functions,
+      truncatedFunctions: 0,
+    };
+    this.options.outbox.send(this.target.service, { kind: "profile", sentAtMs: Date.now(), body: window }, window.windowId);
+    this.windowsPublished++;
+    this.options.onWindow?.(window);
+  }
+
+  private heartbeat(): void {
+    let targetCpu = 0;
+    let rss = 0;
+    try {
+      const stat = readProcStat(this.target.pid);
+      const now = Date.now();
+      const cpuMs = stat.utimeMs + stat.stimeMs;
+      if (this.lastCpu && now > this.lastCpu.at) targetCpu = (cpuMs - this.lastCpu.cpuMs) / (now - this.lastCpu.at);
+      this.lastCpu = { at: now, cpuMs };
+      rss = stat.rssPages * 4096;
+    } catch {
+      // Not visible from here (attached by URL across namespaces): report zeros.
+    }
+    const stats = this.options.outbox.stats;
+    this.options.outbox.send(this.target.service, {
+      kind: "heartbeat",
+      sentAtMs: Date.now(),
+      body: {
+        target: this.target,
+        sentAtMs: Date.now(),
+        windowsPublished: this.windowsPublished,
+        publishFailures: stats.publishFailures,
+        messagesDropped: stats.dropped,
+        messagesBuffered: stats.buffered,
+        targetCpu,
+        targetRssBytes: rss,
+      },
+    });
+  }
+
+  private finish(reason: SensorEndReason): Promise<void> {
+    this.finishing ??= (async () => {
+      clearInterval(this.heartbeatTimer);
+      // The last window is worth having whether we stop or the target ends (it still answers while waiting for us).
+      await this.sampler.stop().catch(() => undefined);
+      if (reason === "stopped") {
+        await this.session.send("NodeRuntime.notifyWhenWaitingForDisconnect", { enabled: false }).catch(() => undefined);
+      }
+      await this.session.close();
+      this.options.outbox.send(this.target.service, {
+        kind: "goodbye",
+        sentAtMs: Date.now(),
+        body: {
+          target: this.target,
+          atMs: Date.now(),
+          reason: reason === "stopped" ? "DAEMON_STOPPED" : reason === "target-exited" ? "TARGET_EXITED" : "CONNECTION_LOST",
+          detail: "",
+        },
+      });
+      this.options.log.info(
+        reason === "target-exited"
+          ? `target pid ${this.target.pid} exited`
+          : reason === "stopped"
+            ? `detached from pid ${this.target.pid}`
+            : `lost the inspector connection to pid ${this.target.pid}`,
+      );
+      this.resolveDone(reason);
+    })();
+    return this.finishing;
+  }
+}
+
+function requirePid(pid: number | undefined): number {
+  if (pid === undefined) throw new SeismoError(ErrorCodes.USAGE, "Give a pid or an inspector URL to attach to.");
+  return pid;
+}
+
+function safeEnviron(pid: number): Map<string, string> {
+  try {
+    return readEnviron(pid);
+  } catch {
+    return new Map();
+  }
+}
+
+async function readFacts(session: InspectorSession): Promise<TargetFacts> {
+  const result = await session.send<{ result: { value?: unknown }; exceptionDetails?: unknown }>("Runtime.evaluate", {
+    expression: TARGET_FACTS_EXPRESSION,
+    returnByValue: true,
+    silent: true,
+  });
+  const text = result.result.value;
+  const parsed = typeof text === "string" ? (JSON.parse(text) as Partial<TargetFacts> & { error?: string }) : undefined;
+  if (!parsed || parsed.error || typeof parsed.pid !== "number") {
+    throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `The target did not describe itself: ${parsed?.error ?? "no answer"}.`);
+  }
+  return {
+    pid: parsed.pid,
+    nodeVersion: parsed.nodeVersion ?? "",
+    v8Version: parsed.v8Version ?? "",
+    argv: parsed.argv ?? [],
+    execArgv: parsed.execArgv ?? [],
+    cwd: parsed.cwd ?? "/",
+  };
+}

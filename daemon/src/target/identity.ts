@@ -1,0 +1,116 @@
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, extname, isAbsolute, join } from "node:path";
+
+/** What the target says about itself when asked over the inspector. */
+export interface TargetFacts {
+  pid: number;
+  nodeVersion: string;
+  v8Version: string;
+  argv: string[];
+  execArgv: string[];
+  cwd: string;
+}
+
+/** Evaluated in the target: reads only, returns a JSON string, throws nothing. */
+export const TARGET_FACTS_EXPRESSION = `(() => { try { return JSON.stringify({ pid: process.pid, nodeVersion: process.version, v8Version: process.versions.v8, argv: process.argv, execArgv: process.execArgv, cwd: process.cwd() }); } catch (e) { return JSON.stringify({ error: String(e) }); } })()`;
+
+export interface IdentityInputs {
+  flagService?: string | undefined;
+  flagDeployment?: string | undefined;
+  /** The target's start-up environment, when /proc lets us read it. */
+  env: Map<string, string>;
+  facts: TargetFacts;
+  /** Reads a file as the target sees it (through /proc/<pid>/root in a shared PID namespace). */
+  readTargetFile?: (path: string) => string | undefined;
+}
+
+export interface Identity {
+  service: string;
+  deployment: string;
+}
+
+const SERVICE_VARS = ["SEISMO_SERVICE", "OTEL_SERVICE_NAME", "DD_SERVICE"];
+const DEPLOYMENT_VARS = [
+  "SEISMO_DEPLOYMENT",
+  "DD_VERSION",
+  "OTEL_SERVICE_VERSION",
+  "GIT_COMMIT",
+  "GIT_SHA",
+  "COMMIT_SHA",
+  "SOURCE_VERSION",
+  "IMAGE_TAG",
+];
+
+/**
+ * Service: flag, else the target's SEISMO_SERVICE (or OTel/Datadog name), else
+ * the name in the package.json beside its main script, else the script's name.
+ * Deployment: flag, else the first of the usual release variables, else "".
+ */
+export function resolveIdentity(inputs: IdentityInputs): Identity {
+  const fromEnv = (names: string[]): string | undefined => names.map((n) => inputs.env.get(n)).find((v) => v && v.trim() !== "");
+  const service = inputs.flagService || fromEnv(SERVICE_VARS) || packageNameNearScript(inputs) || scriptName(inputs.facts) || "node";
+  const deployment = inputs.flagDeployment ?? fromEnv(DEPLOYMENT_VARS) ?? "";
+  return { service, deployment };
+}
+
+function mainScript(facts: TargetFacts): string | undefined {
+  const script = facts.argv[1];
+  if (!script) return undefined;
+  return isAbsolute(script) ? script : join(facts.cwd, script);
+}
+
+function scriptName(facts: TargetFacts): string | undefined {
+  const script = mainScript(facts);
+  return script ? basename(script, extname(script)) : undefined;
+}
+
+function packageNameNearScript(inputs: IdentityInputs): string | undefined {
+  const script = mainScript(inputs.facts);
+  const read = inputs.readTargetFile;
+  if (!script || !read) return undefined;
+  for (let dir = dirname(script), depth = 0; depth < 6; dir = dirname(dir), depth++) {
+    const text = read(join(dir, "package.json"));
+    if (text !== undefined) {
+      try {
+        const name = (JSON.parse(text) as { name?: unknown }).name;
+        return typeof name === "string" && name ? name : undefined;
+      } catch {
+        return undefined;
+      }
+    }
+    if (dir === dirname(dir)) break;
+  }
+  return undefined;
+}
+
+/** Files of a process in another mount namespace are reachable under /proc/<pid>/root. */
+export function targetFileReader(pid: number | undefined): (path: string) => string | undefined {
+  const prefix = pid !== undefined && existsSync(`/proc/${pid}/root`) ? `/proc/${pid}/root` : "";
+  return (path) => {
+    for (const candidate of prefix ? [prefix + path, path] : [path]) {
+      try {
+        return readFileSync(candidate, "utf8");
+      } catch {
+        // try the next view of the filesystem
+      }
+    }
+    return undefined;
+  };
+}
+
+const SECRET_FLAG = /(token|secret|passw(or)?d|api[-_]?key|credential|auth)/i;
+
+/** argv as safe to publish: values of secret-looking flags replaced. */
+export function redactArgv(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i] as string;
+    const eq = word.indexOf("=");
+    if (word.startsWith("-") && eq > 0 && SECRET_FLAG.test(word.slice(0, eq))) out.push(`${word.slice(0, eq)}=[redacted]`);
+    else if (word.startsWith("-") && eq < 0 && SECRET_FLAG.test(word) && i + 1 < argv.length) {
+      out.push(word, "[redacted]");
+      i++;
+    } else out.push(word);
+  }
+  return out;
+}
