@@ -22,15 +22,24 @@ function protoPath(): string {
   return path;
 }
 
-let eventType: protobuf.Type | undefined;
+let schema: { event: protobuf.Type; goodbyeReason: protobuf.Enum } | undefined;
 
-function getEventType(): protobuf.Type {
-  if (!eventType) {
+function getSchema(): { event: protobuf.Type; goodbyeReason: protobuf.Enum } {
+  if (!schema) {
     const root = protobuf.loadSync(protoPath());
     root.resolveAll();
-    eventType = root.lookupType("seismo.v1.Event");
+    schema = { event: root.lookupType("seismo.v1.Event"), goodbyeReason: root.lookupEnum("seismo.v1.Goodbye.Reason") };
   }
-  return eventType;
+  return schema;
+}
+
+function getEventType(): protobuf.Type {
+  return getSchema().event;
+}
+
+function goodbyeReasonNumber(reason: string): number | string {
+  // An unknown name is passed through as is, so verify reports it.
+  return getSchema().goodbyeReason.values[reason] ?? reason;
 }
 
 export interface CodecLimits {
@@ -41,14 +50,15 @@ export interface CodecLimits {
 export function encodeEvent(event: SeismoEvent, limits: CodecLimits = {}): Uint8Array {
   const maxBytes = limits.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const type = getEventType();
-  const payload = { schemaVersion: SCHEMA_VERSION, sentAtMs: event.sentAtMs, [event.kind]: event.body };
-  // fromObject maps enum names to numbers; verify then checks every field's type.
-  const message = type.fromObject(payload);
-  const problem = type.verify(message);
+  // verify wants enums as numbers; the one enum of v1 is mapped by hand so that
+  // verify still sees every other field exactly as given (fromObject would coerce).
+  const body = event.kind === "goodbye" ? { ...event.body, reason: goodbyeReasonNumber(event.body.reason) } : event.body;
+  const payload = { schemaVersion: SCHEMA_VERSION, sentAtMs: event.sentAtMs, [event.kind]: body };
+  const problem = type.verify(payload);
   if (problem) {
     throw new SeismoError(ErrorCodes.DECODE_MALFORMED, `Refusing to encode an invalid ${event.kind} event: ${problem}.`);
   }
-  const bytes = type.encode(message).finish();
+  const bytes = type.encode(type.fromObject(payload)).finish();
   if (bytes.length > maxBytes) {
     throw new SeismoError(
       ErrorCodes.MESSAGE_TOO_LARGE,

@@ -1,0 +1,65 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { decodeEvent, EventKinds, encodeEvent, isSeismoError } from "../src/index.js";
+import { sampleEvents } from "./sample-events.js";
+
+const goldenDir = join(import.meta.dirname, "golden");
+
+// The golden files are committed: a change of bytes is a wire-format change, which v1
+// must never make. Only when adding a message kind or a field, regenerate them with
+// SEISMO_WRITE_GOLDEN=1 npx vitest run agent-proto/test/codec.test.ts
+if (process.env.SEISMO_WRITE_GOLDEN === "1") {
+  for (const kind of EventKinds)
+    writeFileSync(join(goldenDir, `${kind}.v1.hex`), `${Buffer.from(encodeEvent(sampleEvents[kind])).toString("hex")}\n`);
+}
+
+function golden(kind: string): Uint8Array {
+  return new Uint8Array(Buffer.from(readFileSync(join(goldenDir, `${kind}.v1.hex`), "utf8").trim(), "hex"));
+}
+
+describe("codec golden bytes", () => {
+  for (const kind of EventKinds) {
+    it(`encodes a ${kind} event to the committed bytes and decodes them back`, () => {
+      const event = sampleEvents[kind];
+      expect(Buffer.from(encodeEvent(event)).toString("hex")).toBe(Buffer.from(golden(kind)).toString("hex"));
+      expect(decodeEvent(golden(kind), kind)).toEqual(event);
+    });
+  }
+});
+
+describe("codec errors", () => {
+  const codeOf = (fn: () => unknown): string => {
+    try {
+      fn();
+    } catch (error) {
+      if (isSeismoError(error)) return error.code;
+      throw error;
+    }
+    throw new Error("expected a SeismoError");
+  };
+
+  it("rejects bytes that are not protobuf", () => {
+    expect(codeOf(() => decodeEvent(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f])))).toBe("SEISMO_DECODE_MALFORMED");
+  });
+
+  it("rejects valid protobuf with no body or another schema version", () => {
+    expect(codeOf(() => decodeEvent(new Uint8Array([0x08, 0x01])))).toBe("SEISMO_DECODE_MALFORMED");
+    expect(codeOf(() => decodeEvent(new Uint8Array([0x08, 0x02])))).toBe("SEISMO_DECODE_MALFORMED");
+    expect(codeOf(() => decodeEvent(new TextEncoder().encode("hello world")))).toBe("SEISMO_DECODE_MALFORMED");
+  });
+
+  it("rejects a body that disagrees with the subject's kind", () => {
+    expect(codeOf(() => decodeEvent(golden("hello"), "profile"))).toBe("SEISMO_SUBJECT_INVALID");
+  });
+
+  it("refuses to encode or decode past the size limit", () => {
+    expect(codeOf(() => encodeEvent(sampleEvents.profile, { maxBytes: 100 }))).toBe("SEISMO_MESSAGE_TOO_LARGE");
+    expect(codeOf(() => decodeEvent(golden("profile"), "profile", { maxBytes: 100 }))).toBe("SEISMO_MESSAGE_TOO_LARGE");
+  });
+
+  it("refuses to encode a field of the wrong type", () => {
+    const bad = { ...sampleEvents.heartbeat, body: { ...sampleEvents.heartbeat.body, windowsPublished: "many" } };
+    expect(codeOf(() => encodeEvent(bad as never))).toBe("SEISMO_DECODE_MALFORMED");
+  });
+});

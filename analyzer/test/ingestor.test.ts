@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { DeliveredMessage } from "@seismo/agent-proto";
+import { encodeEvent } from "@seismo/agent-proto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sampleEvents } from "../../agent-proto/test/sample-events.js";
+import type { Db } from "../src/index.js";
+import { EventStore, Ingestor, openDatabase } from "../src/index.js";
+
+function message(subject: string, data: Uint8Array) {
+  const outcome: { value?: string } = {};
+  const m: DeliveredMessage = {
+    subject,
+    data,
+    redelivered: false,
+    ack: () => {
+      outcome.value = "ack";
+    },
+    reject: () => {
+      outcome.value = "reject";
+    },
+    retry: () => {
+      outcome.value = "retry";
+    },
+  };
+  return { m, outcome };
+}
+
+let dir: string;
+let db: Db;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "seismo-ingest-"));
+  db = openDatabase(join(dir, "seismo.db"));
+});
+afterEach(() => {
+  if (db.open) db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("Ingestor", () => {
+  it("acks after storing, and acks a duplicate without storing it twice", () => {
+    const warnings: string[] = [];
+    const ingestor = new Ingestor(new EventStore(db), { warn: (w) => warnings.push(w) });
+    const bytes = encodeEvent(sampleEvents.profile);
+    for (let i = 0; i < 2; i++) {
+      const { m, outcome } = message("seismo.v1.shop.profile", bytes);
+      ingestor.handle(m);
+      expect(outcome.value).toBe("ack");
+    }
+    expect(ingestor.stats).toMatchObject({ received: 2, windowsStored: 1, duplicates: 1 });
+    expect(warnings).toEqual([]);
+  });
+
+  it("drops malformed messages and wrong subjects, counts them by code, logs each code once, and keeps a copy", () => {
+    const warnings: string[] = [];
+    const ingestor = new Ingestor(new EventStore(db), { warn: (w) => warnings.push(w) });
+    const cases: Array<[string, Uint8Array]> = [
+      ["seismo.v1.shop.profile", new TextEncoder().encode("not protobuf at all")],
+      ["seismo.v1.shop.profile", new Uint8Array([0xff, 0xff, 0xff])],
+      ["seismo.v1.shop.profile", encodeEvent(sampleEvents.hello)],
+      ["seismo.v1.shop.nonsense", encodeEvent(sampleEvents.hello)],
+    ];
+    for (const [subject, data] of cases) {
+      const { m, outcome } = message(subject, data);
+      ingestor.handle(m);
+      expect(outcome.value).toBe("reject");
+    }
+    expect(ingestor.stats.rejected).toEqual({ SEISMO_DECODE_MALFORMED: 2, SEISMO_SUBJECT_INVALID: 2 });
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(/dropped a message on seismo\.v1\.shop\.profile/);
+    expect((db.prepare("SELECT COUNT(*) AS n FROM rejected_messages").get() as { n: number }).n).toBe(4);
+    // ...and still ingests good messages afterwards.
+    const { m, outcome } = message("seismo.v1.shop.profile", encodeEvent(sampleEvents.profile));
+    ingestor.handle(m);
+    expect(outcome.value).toBe("ack");
+  });
+
+  it("asks for redelivery when the database cannot take the write", () => {
+    const ingestor = new Ingestor(new EventStore(db), { warn: () => {} });
+    db.close();
+    const { m, outcome } = message("seismo.v1.shop.profile", encodeEvent(sampleEvents.profile));
+    ingestor.handle(m);
+    expect(outcome.value).toBe("retry");
+    expect(ingestor.stats.retried).toBe(1);
+  });
+});

@@ -1,0 +1,124 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ProfileWindow } from "@seismo/agent-proto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sampleEvents } from "../../agent-proto/test/sample-events.js";
+import type { Db } from "../src/index.js";
+import { EventStore, LATEST_SCHEMA_VERSION, openDatabase, openDatabaseReadOnly, topFunctions } from "../src/index.js";
+
+const profile = sampleEvents.profile.body as ProfileWindow;
+
+function windowAt(sequence: number, endMs: number, overrides: Partial<ProfileWindow> = {}): ProfileWindow {
+  return { ...profile, windowId: `${profile.target.targetId}:${sequence}`, sequence, startMs: endMs - 10_000, endMs, ...overrides };
+}
+
+let dir: string;
+let db: Db;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "seismo-store-"));
+  db = openDatabase(join(dir, "seismo.db"));
+});
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const count = (table: string): number => (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+
+describe("database", () => {
+  it("migrates once, in WAL mode, and reopens without re-running migrations", () => {
+    expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+    db.close();
+    db = openDatabase(join(dir, "seismo.db"));
+    expect(db.prepare("SELECT version FROM schema_migrations").all()).toEqual([{ version: LATEST_SCHEMA_VERSION }]);
+  });
+
+  it("refuses a database written by a newer Seismo, and a missing file for queries", () => {
+    db.prepare("INSERT INTO schema_migrations VALUES (999, 'future', 0)").run();
+    db.close();
+    expect(() => openDatabase(join(dir, "seismo.db"))).toThrow(/newer than this Seismo/);
+    expect(() => openDatabaseReadOnly(join(dir, "seismo.db"))).toThrow(/newer than this Seismo/);
+    expect(() => openDatabaseReadOnly(join(dir, "nope.db"))).toThrow(/No Seismo database/);
+    db = openDatabase(join(dir, "other.db"));
+  });
+});
+
+describe("EventStore", () => {
+  it("stores a window once: a redelivered copy is a no-op", () => {
+    const store = new EventStore(db);
+    expect(store.recordWindow(windowAt(0, 1_000_000), Date.now())).toBe("stored");
+    expect(store.recordWindow(windowAt(0, 1_000_000), Date.now())).toBe("duplicate");
+    expect(count("windows")).toBe(1);
+    expect(count("window_functions")).toBe(2);
+    expect(count("functions")).toBe(2);
+    expect(count("targets")).toBe(1);
+  });
+
+  it("keeps target facts from hello, heartbeat and goodbye", () => {
+    const store = new EventStore(db);
+    store.recordHello(sampleEvents.hello.body as never, 1);
+    store.recordHeartbeat(sampleEvents.heartbeat.body as never, 2);
+    store.recordGoodbye(sampleEvents.goodbye.body as never, 3);
+    expect(db.prepare("SELECT service, node_version, target_cpu, end_reason, last_seen_ms FROM targets").get()).toEqual({
+      service: "shop",
+      node_version: "v20.20.2",
+      target_cpu: 0.625,
+      end_reason: "TARGET_EXITED",
+      last_seen_ms: 3,
+    });
+  });
+
+  it("prunes windows past retention, with their rows", () => {
+    const store = new EventStore(db);
+    store.recordWindow(windowAt(0, 1_000), 1_000);
+    store.recordWindow(windowAt(1, 5_000), 5_000);
+    expect(store.prune(2_000)).toBe(1);
+    expect(count("windows")).toBe(1);
+    expect(count("window_functions")).toBe(2);
+  });
+
+  it("keeps a bounded copy of rejected messages", () => {
+    const store = new EventStore(db);
+    for (let i = 0; i < 5; i++) store.recordRejected("seismo.v1.x.profile", "SEISMO_DECODE_MALFORMED", "bad", new Uint8Array(10_000), i, 3);
+    expect(count("rejected_messages")).toBe(3);
+    expect(db.prepare("SELECT MAX(length(head)) AS n FROM rejected_messages").get()).toEqual({ n: 4_096 });
+  });
+});
+
+describe("topFunctions", () => {
+  it("sums windows in the period and gives shares of its CPU time", () => {
+    const store = new EventStore(db);
+    store.recordWindow(windowAt(0, 100_000), 0);
+    store.recordWindow(windowAt(1, 110_000), 0);
+    store.recordWindow(windowAt(2, 50_000), 0); // before the period
+    const top = topFunctions(db, { sinceMs: 90_000 });
+    expect(top.windows).toBe(2);
+    expect(top.cpuMs).toBe(12_000);
+    expect(top.functions.map((f) => [f.name, f.selfMs, f.selfShare, f.samples])).toEqual([
+      ["hotFunction", 9_000, 0.75, 900],
+      ["_encipher", 3_000, 0.25, 300],
+    ]);
+    expect(top.functions[0]).toMatchObject({
+      package: null,
+      packageVersion: null,
+      file: "/app/server.js",
+      line: 11,
+      hotLines: [
+        { line: 15, samples: 880 },
+        { line: 14, samples: 20 },
+      ],
+    });
+    expect(top.functions[1]).toMatchObject({ package: "bcryptjs", packageVersion: "3.0.3" });
+  });
+
+  it("filters by service and limits rows", () => {
+    const store = new EventStore(db);
+    store.recordWindow(windowAt(0, 100_000), 0);
+    const other = { ...profile.target, targetId: "other:1:1", service: "billing" };
+    store.recordWindow(windowAt(0, 100_000, { windowId: "other:1:1:0", target: other }), 0);
+    expect(topFunctions(db, { sinceMs: 0, service: "billing", limit: 1 }).functions).toHaveLength(1);
+    expect(topFunctions(db, { sinceMs: 0, service: "billing" }).functions.every((f) => f.service === "billing")).toBe(true);
+    expect(topFunctions(db, { sinceMs: 0, service: "nobody" })).toMatchObject({ windows: 0, functions: [] });
+  });
+});

@@ -1,0 +1,63 @@
+import type { TopResult } from "@seismo/analyzer";
+import { describe, expect, it } from "vitest";
+import { renderTopTable, summarizeTop } from "../src/render/top-table.js";
+
+const result: TopResult = {
+  sinceMs: 0,
+  windows: 2,
+  cpuMs: 1_000,
+  functions: [
+    {
+      name: "hotFunction",
+      file: "/app/src/server.js",
+      line: 11,
+      column: 1,
+      package: null,
+      packageVersion: null,
+      scriptUrl: "file:///app/src/server.js",
+      service: "shop",
+      selfMs: 750,
+      totalMs: 800,
+      selfShare: 0.75,
+      totalShare: 0.8,
+      samples: 75,
+      totalSamples: 80,
+      hotLines: [],
+    },
+    {
+      name: "_encipher",
+      file: "/app/node_modules/bcryptjs/umd/index.js",
+      line: 796,
+      column: 1,
+      package: "bcryptjs",
+      packageVersion: "3.0.3",
+      scriptUrl: "file:///app/node_modules/bcryptjs/umd/index.js",
+      service: "shop",
+      selfMs: 250,
+      totalMs: 250,
+      selfShare: 0.25,
+      totalShare: 0.25,
+      samples: 25,
+      totalSamples: 25,
+      hotLines: [],
+    },
+  ],
+};
+
+describe("renderTopTable", () => {
+  it("lines up shares, names, locations relative to the app, and package@version", () => {
+    const lines = renderTopTable(result, { cwd: "/app" });
+    expect(lines[0]).toMatch(/^SELF%\s+TOTAL%\s+SELF\s+FUNCTION\s+LOCATION\s+PACKAGE$/);
+    expect(lines[1]).toMatch(/^75\.0%\s+80\.0%\s+750ms\s+hotFunction\s+src\/server\.js:11$/);
+    expect(lines[2]).toMatch(/25\.0%.*_encipher\s+bcryptjs\/umd\/index\.js:796\s+bcryptjs@3\.0\.3$/);
+  });
+
+  it("never exceeds the terminal width (a redraw must not wrap)", () => {
+    for (const line of renderTopTable(result, { width: 40 })) expect(line.length).toBeLessThanOrEqual(40);
+  });
+
+  it("summarizes in one line", () => {
+    expect(summarizeTop(result, "/app")).toBe("hotFunction (src/server.js:11) 75.0% · _encipher (bcryptjs/umd/index.js:796) 25.0%");
+    expect(summarizeTop({ ...result, functions: [] })).toBe("no CPU samples yet");
+  });
+});

@@ -1,0 +1,127 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { CpuProfile } from "../src/index.js";
+import { aggregateProfile } from "../src/index.js";
+
+const fixtures = join(import.meta.dirname, "..", "..", "test", "fixtures", "profiles");
+const load = (name: string): CpuProfile => JSON.parse(readFileSync(join(fixtures, name), "utf8")) as CpuProfile;
+
+describe("aggregateProfile on recorded profiles", () => {
+  it("finds the fixture's designed split: hotFunction ~75 % of CPU, coldFunction ~25 %", () => {
+    const result = aggregateProfile(load("cpu-app.cpuprofile.json"));
+    const [first, second] = result.functions;
+    expect(first?.name).toBe("hotFunction");
+    expect(second?.name).toBe("coldFunction");
+    expect((first?.selfUs ?? 0) / result.cpuUs).toBeGreaterThan(0.7);
+    expect((first?.selfUs ?? 0) / result.cpuUs).toBeLessThan(0.8);
+    expect(first?.line).toBe(11); // 1-based declaration line in cpu-app.cjs
+    expect(first?.hotLines[0]?.line).toBe(15); // the inner loop
+    expect(first?.packageName).toBe("");
+  });
+
+  it("accounts for every sample exactly once in self time", () => {
+    const profile = load("cpu-app.cpuprofile.json");
+    const result = aggregateProfile(profile);
+    const selfTotal = result.functions.reduce((sum, f) => sum + f.selfUs, 0);
+    expect(Math.abs(selfTotal - result.cpuUs)).toBeLessThan(result.functions.length); // rounding only
+    expect(result.cpuUs + result.idleUs + result.gcUs).toBeCloseTo(
+      profile.endTime - profile.startTime - (profile.timeDeltas?.[0] ?? 0),
+      -2,
+    );
+    expect(result.totalSamples).toBe(profile.samples?.length);
+    for (const f of result.functions) {
+      expect(f.totalUs).toBeGreaterThanOrEqual(f.selfUs);
+      expect(f.totalSamples).toBeGreaterThanOrEqual(f.selfSamples);
+    }
+  });
+
+  it("attributes code under node_modules to its package and version", () => {
+    const versions: string[] = [];
+    const result = aggregateProfile(load("dep-app.cpuprofile.json"), {
+      versionOf: (root) => {
+        versions.push(root);
+        return root.endsWith("/node_modules/bcryptjs") ? "3.0.3" : undefined;
+      },
+    });
+    const top = result.functions[0];
+    expect(top?.packageName).toBe("bcryptjs");
+    expect(top?.packageVersion).toBe("3.0.3");
+    const app = result.functions.find((f) => f.name === "hashPassword");
+    expect(app?.packageName).toBe("");
+    expect(app?.totalUs).toBeGreaterThan((top?.selfUs ?? 0) * 0.9); // the app frame carries the package's time in its total
+  });
+});
+
+describe("aggregateProfile on synthetic profiles", () => {
+  const frame = (functionName: string, lineNumber = 0) => ({
+    functionName,
+    scriptId: "1",
+    url: "file:///app.js",
+    lineNumber,
+    columnNumber: 0,
+  });
+
+  it("charges each sample the time until the next one, and counts recursion once in total time", () => {
+    // root → outer → rec → rec (recursive); samples: rec(inner) 3x, outer 1x, idle 1x
+    const profile: CpuProfile = {
+      nodes: [
+        { id: 1, callFrame: { ...frame("(root)"), url: "" }, children: [2, 5] },
+        { id: 2, callFrame: frame("outer", 1), children: [3] },
+        { id: 3, callFrame: frame("rec", 10), children: [4] },
+        { id: 4, callFrame: frame("rec", 10), positionTicks: [{ line: 12, ticks: 3 }] },
+        { id: 5, callFrame: { ...frame("(idle)"), url: "" } },
+      ],
+      startTime: 0,
+      endTime: 1_000,
+      samples: [4, 4, 4, 2, 5],
+      timeDeltas: [0, 100, 100, 100, 100], // times 0,100,200,300,400; last runs to 1000
+    };
+    const result = aggregateProfile(profile);
+    const rec = result.functions.find((f) => f.name === "rec");
+    const outer = result.functions.find((f) => f.name === "outer");
+    expect(rec).toMatchObject({
+      selfUs: 300,
+      selfSamples: 3,
+      totalUs: 300,
+      totalSamples: 3,
+      line: 11,
+      hotLines: [{ line: 12, samples: 3 }],
+    });
+    expect(outer).toMatchObject({ selfUs: 100, totalUs: 400, totalSamples: 4 });
+    expect(result.idleUs).toBe(600);
+    expect(result.cpuUs).toBe(400);
+    expect(result.functions.some((f) => f.name === "(idle)" || f.name === "(root)")).toBe(false);
+  });
+
+  it("keeps GC out of the CPU denominator and program time in it", () => {
+    const profile: CpuProfile = {
+      nodes: [
+        { id: 1, callFrame: { ...frame("(root)"), url: "" }, children: [2, 3, 4] },
+        { id: 2, callFrame: { ...frame("(garbage collector)"), url: "" } },
+        { id: 3, callFrame: { ...frame("(program)"), url: "" } },
+        { id: 4, callFrame: frame("") },
+      ],
+      startTime: 0,
+      endTime: 300,
+      samples: [2, 3, 4],
+      timeDeltas: [0, 100, 100],
+    };
+    const result = aggregateProfile(profile);
+    expect(result).toMatchObject({ gcUs: 100, programUs: 100, cpuUs: 200 });
+    expect(result.functions.map((f) => f.name).sort()).toEqual(["(anonymous)", "(program)"]);
+  });
+
+  it("survives an empty profile and negative deltas", () => {
+    expect(aggregateProfile({ nodes: [], startTime: 0, endTime: 0 })).toMatchObject({ cpuUs: 0, functions: [] });
+    const result = aggregateProfile({
+      nodes: [{ id: 1, callFrame: frame("f") }],
+      startTime: 0,
+      endTime: 100,
+      samples: [1, 1],
+      timeDeltas: [50, -10],
+    });
+    expect(result.cpuUs).toBeGreaterThanOrEqual(0);
+    expect(result.functions[0]?.selfUs).toBeGreaterThanOrEqual(0);
+  });
+});

@@ -1,0 +1,78 @@
+import type { EventPublisher, SeismoEvent } from "@seismo/agent-proto";
+import { decodeEvent } from "@seismo/agent-proto";
+import { describe, expect, it } from "vitest";
+import { sampleEvents } from "../../agent-proto/test/sample-events.js";
+import { Outbox, silentLogger } from "../src/index.js";
+
+/** A publisher (our own interface) that fails while `down` is set. */
+class FlakyPublisher implements EventPublisher {
+  down = false;
+  readonly received: Array<{ subject: string; data: Uint8Array; messageId: string | undefined }> = [];
+  async publish(subject: string, data: Uint8Array, options: { messageId?: string } = {}): Promise<void> {
+    if (this.down) throw new Error("broker away");
+    this.received.push({ subject, data, messageId: options.messageId });
+  }
+  async close(): Promise<void> {}
+}
+
+const waitFor = async (check: () => boolean, ms = 2_000): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+describe("Outbox", () => {
+  it("publishes in order on the event's subject, with the message id", async () => {
+    const publisher = new FlakyPublisher();
+    const outbox = new Outbox(publisher, silentLogger);
+    outbox.send("shop", sampleEvents.hello, "h1");
+    outbox.send("shop", sampleEvents.profile, "w1");
+    await outbox.drain(1_000);
+    expect(publisher.received.map((m) => [m.subject, m.messageId])).toEqual([
+      ["seismo.v1.shop.hello", "h1"],
+      ["seismo.v1.shop.profile", "w1"],
+    ]);
+    expect(outbox.stats).toMatchObject({ published: 2, buffered: 0, dropped: 0 });
+  });
+
+  it("buffers while the broker is away and delivers everything, in order, when it returns", async () => {
+    const publisher = new FlakyPublisher();
+    publisher.down = true;
+    const outbox = new Outbox(publisher, silentLogger, { retryMinMs: 5, retryMaxMs: 20 });
+    for (let i = 0; i < 5; i++) outbox.send("shop", sampleEvents.heartbeat, `m${i}`);
+    await waitFor(() => outbox.stats.publishFailures >= 2);
+    expect(outbox.stats.buffered).toBe(5);
+    publisher.down = false;
+    await waitFor(() => outbox.stats.published === 5);
+    expect(publisher.received.map((m) => m.messageId)).toEqual(["m0", "m1", "m2", "m3", "m4"]);
+  });
+
+  it("keeps memory bounded: beyond the limit the oldest messages go, and are counted", async () => {
+    const publisher = new FlakyPublisher();
+    publisher.down = true;
+    const outbox = new Outbox(publisher, silentLogger, { maxBufferedMessages: 3, retryMinMs: 1_000 });
+    for (let i = 0; i < 10; i++) outbox.send("shop", sampleEvents.heartbeat, `m${i}`);
+    expect(outbox.stats).toMatchObject({ buffered: 3, dropped: 7 });
+    publisher.down = false;
+    await outbox.drain(3_000);
+    expect(publisher.received.map((m) => m.messageId)).toEqual(["m7", "m8", "m9"]);
+  });
+
+  it("trims a profile window that would be too large, and says how many functions it left out", async () => {
+    const publisher = new FlakyPublisher();
+    const outbox = new Outbox(publisher, silentLogger, { maxMessageBytes: 1_000 });
+    const base = sampleEvents.profile;
+    if (base.kind !== "profile") throw new Error("fixture");
+    const functions = Array.from({ length: 50 }, (_, i) => ({ ...base.body.functions[0]!, name: `fn${i}`, selfUs: 1_000 - i }));
+    const big: SeismoEvent = { ...base, body: { ...base.body, functions } };
+    outbox.send("shop", big);
+    await outbox.drain(1_000);
+    const sent = decodeEvent(publisher.received[0]!.data, "profile");
+    if (sent.kind !== "profile") throw new Error("kind");
+    expect(publisher.received[0]!.data.length).toBeLessThanOrEqual(1_000);
+    expect(sent.body.functions.length + sent.body.truncatedFunctions).toBe(50);
+    expect(sent.body.functions[0]?.name).toBe("fn0"); // the hottest are kept
+  });
+});

@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import {
+  catchesSignal,
+  decodeProcAddress,
+  parseProcNetTcp,
+  parseProcStat,
+  parseProcStatus,
+  redactArgv,
+  resolveIdentity,
+} from "../src/index.js";
+
+describe("/proc parsers", () => {
+  it("reads stat even when the command name holds spaces and parentheses", () => {
+    const stat = parseProcStat(
+      "4242 (node (my app)) S 1 4242 4242 0 -1 4194560 1 0 0 0 250 30 0 0 20 0 11 0 123456 1000000 2500 18446744073709551615",
+    );
+    expect(stat).toMatchObject({
+      comm: "node (my app)",
+      state: "S",
+      ppid: 1,
+      utimeMs: 2_500,
+      stimeMs: 300,
+      startTicks: 123_456,
+      rssPages: 2_500,
+    });
+  });
+
+  it("reads caught signals and namespace pids from status", () => {
+    const status = parseProcStatus("Name:\tnode\nUid:\t1000\t1000\t1000\t1000\nNSpid:\t4242\t7\nSigCgt:\t0000000000004a02\n");
+    expect(status.nsPids).toEqual([4242, 7]);
+    expect(status.uid).toBe(1000);
+    expect(catchesSignal(status, 10)).toBe(true); // SIGUSR1: bit 9 of 0x4a02
+    expect(catchesSignal(status, 15)).toBe(true); // SIGTERM: bit 14
+    expect(catchesSignal(status, 13)).toBe(false); // bit 12 is clear
+    expect(catchesSignal(parseProcStatus("SigCgt:\t0000000000000000\n"), 10)).toBe(false);
+  });
+
+  it("decodes /proc/net/tcp and tcp6 addresses", () => {
+    expect(decodeProcAddress("0100007F")).toBe("127.0.0.1");
+    expect(decodeProcAddress("00000000000000000000000001000000")).toBe("::1");
+    expect(decodeProcAddress("0000000000000000FFFF00000100007F")).toBe("127.0.0.1");
+    expect(decodeProcAddress("00000000000000000000000000000000")).toBe("::");
+  });
+
+  it("keeps only listening sockets", () => {
+    const text = [
+      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
+      "   0: 0100007F:2405 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 111 1 0000000000000000 100 0 0 10 0",
+      "   1: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 222 1 0000000000000000 100 0 0 10 0",
+      "   2: 0100007F:2405 0100007F:D2A4 01 00000000:00000000 00:00000000 00000000     0        0 333 1 0000000000000000 100 0 0 10 0",
+    ].join("\n");
+    expect(parseProcNetTcp(text)).toEqual([
+      { address: "127.0.0.1", port: 9221, inode: "111", loopback: true },
+      { address: "0.0.0.0", port: 8080, inode: "222", loopback: false },
+    ]);
+  });
+});
+
+describe("identity", () => {
+  const facts = { pid: 1, nodeVersion: "v20", v8Version: "11", argv: ["/usr/bin/node", "src/server.js"], execArgv: [], cwd: "/app" };
+  const files: Record<string, string> = { "/app/package.json": JSON.stringify({ name: "shop-api" }) };
+  const readTargetFile = (path: string) => files[path];
+
+  it("prefers the flag, then the target's variables, then package.json, then the script name", () => {
+    expect(resolveIdentity({ flagService: "cli", env: new Map([["SEISMO_SERVICE", "env"]]), facts, readTargetFile }).service).toBe("cli");
+    expect(resolveIdentity({ env: new Map([["OTEL_SERVICE_NAME", "otel"]]), facts, readTargetFile }).service).toBe("otel");
+    expect(resolveIdentity({ env: new Map(), facts, readTargetFile }).service).toBe("shop-api");
+    expect(resolveIdentity({ env: new Map(), facts }).service).toBe("server");
+    expect(resolveIdentity({ env: new Map([["GIT_SHA", "abc123"]]), facts }).deployment).toBe("abc123");
+    expect(resolveIdentity({ flagDeployment: "v2", env: new Map([["GIT_SHA", "abc123"]]), facts }).deployment).toBe("v2");
+  });
+
+  it("redacts secret-looking flag values before argv leaves the daemon", () => {
+    expect(redactArgv(["node", "app.js", "--api-key=abc", "--token", "xyz", "--port=80", "--password"])).toEqual([
+      "node",
+      "app.js",
+      "--api-key=[redacted]",
+      "--token",
+      "[redacted]",
+      "--port=80",
+      "--password",
+    ]);
+  });
+});
