@@ -1,0 +1,83 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { cleanup, httpGet, ROOT, seismo, seismoRun, startFixture, tempDir } from "./harness.js";
+
+afterEach(cleanup);
+
+interface TopRow {
+  name: string;
+  file: string;
+  line: number;
+  package: string | null;
+  packageVersion: string | null;
+  selfMs: number;
+  totalMs: number;
+  selfShare: number;
+  samples: number;
+}
+
+async function top(db: string, extra: string[] = []): Promise<TopRow[]> {
+  const result = await seismoRun(["top", "--db", db, "--since", "10m", "--json", ...extra]);
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as TopRow[];
+}
+
+describe("embedded mode (no broker)", () => {
+  it("seismo run: the fixture's CPU-bound function is the top self-time function, at its designed share", async () => {
+    const db = join(tempDir(), "run.db");
+    // 45 ms hot + 15 ms cold per cycle: hotFunction is built to spend 75 % of the CPU.
+    const run = seismo(["run", "--db", db, "--window", "1s", "--", process.execPath, join(ROOT, "test/fixtures/cpu-app.cjs")], {
+      EXIT_AFTER_MS: "5000",
+    });
+    const { code } = await run.exited;
+    expect(code, run.stderr()).toBe(0);
+    expect(run.stderr()).toMatch(/attached to pid \d+/);
+    expect(run.stderr()).toMatch(/\[seismo\] window \d+: .* hotFunction/);
+    expect(run.stdout()).toMatch(/listening \d+/); // the app's own output passes through
+
+    const rows = await top(db);
+    const [first] = rows;
+    expect(first?.name).toBe("hotFunction");
+    expect(first?.package).toBeNull();
+    expect(first?.file).toBe(join(ROOT, "test/fixtures/cpu-app.cjs"));
+    expect(first?.line).toBe(11);
+    expect(first?.selfShare).toBeGreaterThan(0.7);
+    expect(first?.selfShare).toBeLessThan(0.8);
+    expect(first?.samples).toBeGreaterThan(100);
+    const cold = rows.find((r) => r.name === "coldFunction");
+    expect(cold?.selfShare).toBeGreaterThan(0.2);
+    expect(cold?.selfShare).toBeLessThan(0.3);
+  });
+
+  it("seismo attach: a function inside a real npm dependency is attributed to its package and version; Ctrl-C detaches", async () => {
+    const app = await startFixture("dep-app.cjs", { env: { IDLE_MS: "5" } });
+    const db = join(tempDir(), "attach.db");
+    const attach = seismo(["attach", String(app.pid), "--db", db, "--window", "1s"]);
+    await attach.waitFor(/window 3:/, 20_000);
+    attach.child.kill("SIGINT");
+    const { code } = await attach.exited;
+    expect(code, attach.stderr()).toBe(0);
+    expect(attach.stderr()).toMatch(/detached/);
+
+    expect(await httpGet(app.port)).toBe("ok"); // the app keeps serving after we leave
+    const bcryptVersion = (JSON.parse(readFileSync(join(ROOT, "node_modules/bcryptjs/package.json"), "utf8")) as { version: string })
+      .version;
+    const rows = await top(db);
+    expect(rows[0]?.package).toBe("bcryptjs");
+    expect(rows[0]?.packageVersion).toBe(bcryptVersion);
+    const caller = rows.find((r) => r.name === "hashPassword");
+    expect(caller?.package).toBeNull();
+    expect(caller?.totalMs).toBeGreaterThan(rows[0]?.selfMs ?? Number.POSITIVE_INFINITY);
+  });
+
+  it("seismo top: a human table, and a clear error when there is no database", async () => {
+    const missing = await seismoRun(["top", "--db", join(tempDir(), "none.db")]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim().split("\n")).toHaveLength(1);
+    expect(missing.stderr).toMatch(/No Seismo database at .*none\.db\. Run `seismo run/);
+    const usage = await seismoRun(["top", "--since", "soon"]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/"soon" is not a duration/);
+  });
+});

