@@ -49,6 +49,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       daemonId: "local",
       samplingIntervalUs: options.sampling.samplingIntervalUs,
       windowMs: options.sampling.windowMs,
+      recompileOnAttach: options.sampling.recompileOnAttach,
       heartbeatMs: 30_000,
       outbox,
       log: options.log,

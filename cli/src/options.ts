@@ -11,6 +11,7 @@ export const SAMPLING_OPTIONS = {
   window: { type: "string" },
   service: { type: "string" },
   deployment: { type: "string" },
+  "keep-optimized-code": { type: "boolean" },
 } as const;
 export const NATS_OPTIONS = {
   nats: { type: "string" },
@@ -25,7 +26,9 @@ export const DB_HELP = "  --db PATH            SQLite database (default: $SEISMO
 export const SAMPLING_HELP = `  --interval MS        CPU sampling interval in milliseconds (default 10; 1 costs ~10-15 % throughput)
   --window DURATION    length of one profile window (default 10s)
   --service NAME       service name (default: the target's SEISMO_SERVICE, its package.json name, or its script name)
-  --deployment LABEL   deployment label, e.g. a git SHA (default: the target's SEISMO_DEPLOYMENT, GIT_SHA, ...)`;
+  --deployment LABEL   deployment label, e.g. a git SHA (default: the target's SEISMO_DEPLOYMENT, GIT_SHA, ...)
+  --keep-optimized-code  skip the one-off recompile on attach (a pause of a few ms to tens of ms);
+                       functions inlined before attaching are then charged to their callers`;
 export const NATS_HELP = `  --nats URL           NATS server(s), comma-separated (default: $SEISMO_NATS_URL)
   --nats-token TOKEN   token auth (default: $SEISMO_NATS_TOKEN)
   --nats-user USER     user/password auth (default: $SEISMO_NATS_USER, password from $SEISMO_NATS_PASSWORD)
@@ -41,10 +44,11 @@ export interface SamplingSettings {
   windowMs: number;
   service: string | undefined;
   deployment: string | undefined;
+  recompileOnAttach: boolean;
 }
 
 export function samplingSettings(
-  values: { interval?: string; window?: string; service?: string; deployment?: string },
+  values: { interval?: string; window?: string; service?: string; deployment?: string; "keep-optimized-code"?: boolean },
   verb: string,
 ): SamplingSettings {
   const intervalMs = values.interval === undefined ? 10 : Number(values.interval);
@@ -58,6 +62,7 @@ export function samplingSettings(
     windowMs,
     service: values.service,
     deployment: values.deployment,
+    recompileOnAttach: !values["keep-optimized-code"],
   };
 }
 

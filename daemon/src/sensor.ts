@@ -27,6 +27,8 @@ export interface SensorOptions {
   samplingIntervalUs: number;
   windowMs: number;
   heartbeatMs: number;
+  /** Recompile optimized code once on attach for correct inlining attribution (default true; see Sampler). */
+  recompileOnAttach?: boolean;
   outbox: Outbox;
   log: Logger;
   activate?: ActivateOptions;
@@ -104,7 +106,7 @@ export class Sensor {
       let sensor: Sensor | undefined;
       const sampler = new Sampler(
         session,
-        { intervalUs: options.samplingIntervalUs, windowMs: options.windowMs },
+        { intervalUs: options.samplingIntervalUs, windowMs: options.windowMs, recompile: options.recompileOnAttach ?? true },
         (raw) => sensor?.publishWindow(raw, versionOf),
         (error) => options.log.warn(`profile window lost: ${describeError(error)}`),
       );
@@ -130,7 +132,7 @@ export class Sensor {
     session.on("NodeRuntime.waitingForDisconnect", () => void this.finish("target-exited"));
     session.onClose(() => void this.finish(processExists(this.target.pid) ? "connection-lost" : "target-exited"));
 
-    await this.sampler.start();
+    const recompileMs = await this.sampler.start();
     const hello: Hello = {
       target: this.target,
       nodeVersion: this.facts.nodeVersion,
@@ -147,7 +149,8 @@ export class Sensor {
     this.heartbeatTimer.unref();
     options.log.info(
       `attached to pid ${this.target.pid} (node ${this.facts.nodeVersion}), service "${this.target.service}"` +
-        `${this.target.deployment ? `, deployment ${this.target.deployment}` : ""}: sampling every ${options.samplingIntervalUs / 1000} ms, ${options.windowMs / 1000} s windows`,
+        `${this.target.deployment ? `, deployment ${this.target.deployment}` : ""}: sampling every ${options.samplingIntervalUs / 1000} ms, ${options.windowMs / 1000} s windows` +
+        (recompileMs === undefined ? "" : `; recompiled optimized code for exact attribution (${recompileMs.toFixed(1)} ms)`),
     );
   }
 

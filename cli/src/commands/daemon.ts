@@ -106,6 +106,7 @@ function sensorOptions(sampling: SamplingSettings, daemonId: string, outbox: Out
     daemonId,
     samplingIntervalUs: sampling.samplingIntervalUs,
     windowMs: sampling.windowMs,
+    recompileOnAttach: sampling.recompileOnAttach,
     heartbeatMs: 15_000,
     outbox,
     log,

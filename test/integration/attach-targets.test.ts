@@ -1,0 +1,74 @@
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { cleanup, httpGet, nodeBinary, seismo, seismoRun, sleep, startFixture, tempDir, track } from "./harness.js";
+
+afterEach(cleanup);
+
+describe("attach refuses what it cannot do, in one line, and harms nothing", () => {
+  it("a pid that does not exist", async () => {
+    const result = await seismoRun(["attach", "4194300"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stderr).toMatch(/No process with pid 4194300\. Check the pid/);
+  });
+
+  it("a process that is not Node", async () => {
+    const sleeper = track(spawn("sleep", ["30"], { stdio: "ignore" }));
+    const result = await seismoRun(["attach", String(sleeper.pid)]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stderr).toMatch(/is not a Node\.js process.*SEISMO_TARGET_NOT_NODE/);
+    expect(sleeper.child.exitCode).toBeNull(); // not signalled
+  });
+
+  it("not a pid at all", async () => {
+    const result = await seismoRun(["attach", "abc"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/"abc" is not a process id/);
+  });
+
+  for (const major of ["22", "24"]) {
+    it(`a Node ${major} target started with --disable-sigusr1: refused with the reason, and the target lives on`, async () => {
+      const app = await startFixture("cpu-app.cjs", { node: nodeBinary(major), nodeArgs: ["--disable-sigusr1"] });
+      const result = await seismoRun(["attach", String(app.pid), "--db", join(tempDir(), "x.db")]);
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split("\n")).toHaveLength(1);
+      expect(result.stderr).toMatch(/started with --disable-sigusr1.*Restart it without --disable-sigusr1.*SEISMO_INSPECTOR_BLOCKED/);
+      await sleep(200);
+      expect(await httpGet(app.port)).toBe("ok");
+    });
+  }
+
+  it("a target whose inspector would listen beyond loopback is refused before any signal", async () => {
+    const app = await startFixture("cpu-app.cjs", { env: { NODE_OPTIONS: "--inspect-port=0.0.0.0:0" } });
+    const result = await seismoRun(["attach", String(app.pid)]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/would listen on 0\.0\.0\.0.*SEISMO_INSPECTOR_NOT_LOOPBACK/);
+    expect(await httpGet(app.port)).toBe("ok");
+  });
+});
+
+describe("attach works on every LTS line", () => {
+  for (const major of ["20", "22", "24"]) {
+    it(`Node ${major}: attach, sample, detach`, async () => {
+      const app = await startFixture("cpu-app.cjs", { node: nodeBinary(major), env: { NODE_OPTIONS: "--inspect-port=0" } });
+      const db = join(tempDir(), `node${major}.db`);
+      const attach = seismo(["attach", String(app.pid), "--db", db, "--window", "1s"]);
+      // Several windows: V8 loses inlining positions when its profiler is torn down between
+      // windows (seen on Node 24), which only shows from the second window on.
+      await attach.waitFor(/window 4:/);
+      expect(attach.stderr()).toMatch(new RegExp(`attached to pid ${app.pid} \\(node v${major}\\.`));
+      attach.child.kill("SIGINT");
+      expect((await attach.exited).code).toBe(0);
+      const top = await seismoRun(["top", "--db", db, "--json"]);
+      const rows = JSON.parse(top.stdout) as Array<{ name: string; selfShare: number }>;
+      expect(rows[0]?.name).toBe("hotFunction");
+      expect(rows[0]?.selfShare).toBeGreaterThan(0.65);
+      expect(rows.find((r) => r.name === "tick")?.selfShare ?? 0).toBeLessThan(0.05); // the caller is not charged for what it inlined
+      expect(await httpGet(app.port)).toBe("ok");
+      app.child.kill("SIGTERM");
+      expect(await app.exited).toEqual({ code: 0, signal: null });
+    });
+  }
+});
