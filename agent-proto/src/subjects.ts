@@ -11,6 +11,8 @@ export const ALL_SUBJECTS = `${SUBJECT_PREFIX}.>`;
  * split or widen the subject, so they become "_". Empty names become "unknown".
  */
 export function serviceToken(service: string): string {
+  // Control characters are exactly what must not reach a subject.
+  // eslint-disable-next-line no-control-regex
   const token = service.trim().replace(/[.*>\s\u0000-\u001f]+/g, "_");
   return token.length > 0 ? token.slice(0, 128) : "unknown";
 }

@@ -31,13 +31,17 @@ const LIVE_PERIOD_MS = 60_000;
  */
 export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
   const transport = createInProcessTransport();
-  let analyzer: Analyzer | undefined;
-  const onEvent = (event: SeismoEvent): void => {
-    if (event.kind === "profile" && options.onTop && analyzer) {
-      options.onTop(topFunctions(analyzer.db, { sinceMs: Date.now() - LIVE_PERIOD_MS, limit: 10 }));
-    }
-  };
-  analyzer = new Analyzer({ dbPath: options.dbPath, subscriber: transport.subscriber, log: options.log, onEvent });
+  // Called only after start(), so the closure never sees `analyzer` uninitialized.
+  const analyzer: Analyzer = new Analyzer({
+    dbPath: options.dbPath,
+    subscriber: transport.subscriber,
+    log: options.log,
+    onEvent: (event: SeismoEvent): void => {
+      if (event.kind === "profile" && options.onTop) {
+        options.onTop(topFunctions(analyzer.db, { sinceMs: Date.now() - LIVE_PERIOD_MS, limit: 10 }));
+      }
+    },
+  });
   await analyzer.start();
   const outbox = new Outbox(transport.publisher, options.log);
   let sensor: Sensor;
@@ -59,16 +63,15 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     await analyzer.stop();
     throw error;
   }
-  const ready = analyzer;
   let closing: Promise<void> | undefined;
   return {
     sensor,
-    analyzer: ready,
+    analyzer,
     shutdown() {
       closing ??= (async () => {
         await sensor.stop();
         await outbox.close(5_000);
-        await ready.stop();
+        await analyzer.stop();
       })();
       return closing;
     },

@@ -103,14 +103,14 @@ export class Sensor {
         namespace: options.namespace ?? "",
       };
       const versionOf = packageVersionReader(readFile);
-      let sensor: Sensor | undefined;
-      const sampler = new Sampler(
+      // Windows arrive only after begin(), so the closure never sees `sensor` uninitialized.
+      const sampler: Sampler = new Sampler(
         session,
         { intervalUs: options.samplingIntervalUs, windowMs: options.windowMs, recompile: options.recompileOnAttach ?? true },
-        (raw) => sensor?.publishWindow(raw, versionOf),
+        (raw) => sensor.publishWindow(raw, versionOf),
         (error) => options.log.warn(`profile window lost: ${describeError(error)}`),
       );
-      sensor = new Sensor(session, sampler, target, facts, options);
+      const sensor: Sensor = new Sensor(session, sampler, target, facts, options);
       await sensor.begin(startMs);
       return sensor;
     } catch (error) {
