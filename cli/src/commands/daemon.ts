@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { connectNats, describeError, ensureStream, NatsEventPublisher } from "@seismo/agent-proto";
 import type { Logger } from "@seismo/daemon";
-import { createLogger, findNodeByCmdline, Outbox, readCmdline, Sensor } from "@seismo/daemon";
+import { createLogger, findNodeByCmdline, findNodeByCommandText, Outbox, readCmdline, Sensor } from "@seismo/daemon";
 import { usageError } from "../cli-error.js";
 import type { SamplingSettings } from "../options.js";
 import {
@@ -17,7 +17,7 @@ import {
 } from "../options.js";
 import { onStopSignal } from "../signals.js";
 
-export const DAEMON_HELP = `Usage: seismo daemon --nats URL (--pid PID | --inspector WS_URL) [options]
+export const DAEMON_HELP = `Usage: seismo daemon --nats URL (--pid PID | --match TEXT | --inspector WS_URL) [options]
 
 The sensor alone: attaches to one Node.js process and streams its profile
 windows as protobuf events to NATS JetStream (subjects seismo.v1.<service>.*),
@@ -30,6 +30,8 @@ with --wait, waits for the app to be started again with the same command line.
 
 Options:
   --pid PID            the Node.js process to attach to
+  --match TEXT         or the Node.js process whose command line contains TEXT
+                       (waits for it to appear; with --wait, for each restart)
   --inspector WS_URL   or an inspector that is already open (loopback only)
   --wait               after the app exits, wait for it to start again
 ${SAMPLING_HELP}
@@ -44,6 +46,7 @@ export async function daemonCommand(args: string[], out: (text: string) => void)
       ...NATS_OPTIONS,
       ...HELP_OPTION,
       pid: { type: "string" },
+      match: { type: "string" },
       inspector: { type: "string" },
       wait: { type: "boolean" },
     },
@@ -54,8 +57,8 @@ export async function daemonCommand(args: string[], out: (text: string) => void)
     return 0;
   }
   if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "daemon");
-  if ((values.pid === undefined) === (values.inspector === undefined))
-    throw usageError("Give exactly one of --pid or --inspector.", "daemon");
+  const chosen = [values.pid, values.match, values.inspector].filter((v) => v !== undefined).length;
+  if (chosen !== 1) throw usageError("Give exactly one of --pid, --match or --inspector.", "daemon");
   const pid = values.pid === undefined ? undefined : parsePid(values.pid, "daemon");
   const sampling = samplingSettings(values, "daemon");
   const daemonId = newDaemonId();
@@ -73,7 +76,12 @@ export async function daemonCommand(args: string[], out: (text: string) => void)
   });
   try {
     let target = pid;
-    const cmdline = pid !== undefined && values.wait ? readCmdline(pid) : undefined;
+    if (values.match !== undefined) {
+      log.info(`waiting for a Node.js process whose command line contains "${values.match}"`);
+      target = await waitForProcess(() => findNodeByCommandText(values.match as string), () => stopping);
+      if (target === undefined) return 0;
+    }
+    const cmdline = target !== undefined && values.wait && values.match === undefined ? readCmdline(target) : undefined;
     for (;;) {
       current = await Sensor.attach({
         ...sensorOptions(sampling, daemonId, outbox, log),
@@ -81,9 +89,15 @@ export async function daemonCommand(args: string[], out: (text: string) => void)
       });
       if (stopping) await current.stop();
       const reason = await current.done;
-      if (reason === "stopped" || !values.wait || !cmdline) break;
-      log.info(`waiting for "${cmdline.join(" ")}" to start again`);
-      target = await waitForRestart(cmdline, current.target.pid, () => stopping);
+      if (reason === "stopped" || !values.wait || target === undefined) break;
+      const previous = current.target.pid;
+      const match = values.match;
+      log.info(`waiting for the app to start again`);
+      target = await waitForProcess(
+        () => (match !== undefined ? findNodeByCommandText(match) : findNodeByCmdline(cmdline ?? [], previous)),
+        () => stopping,
+        previous,
+      );
       if (target === undefined) break;
     }
   } catch (error) {
@@ -116,10 +130,11 @@ function sensorOptions(sampling: SamplingSettings, daemonId: string, outbox: Out
   };
 }
 
-async function waitForRestart(cmdline: string[], previous: number, stopped: () => boolean): Promise<number | undefined> {
+/** Polls until `find` names a process (other than `previous`, which may linger as a zombie), or we are stopped. */
+async function waitForProcess(find: () => number | undefined, stopped: () => boolean, previous?: number): Promise<number | undefined> {
   while (!stopped()) {
-    const pid = findNodeByCmdline(cmdline, previous);
-    if (pid !== undefined) return pid;
+    const pid = find();
+    if (pid !== undefined && pid !== previous) return pid;
     await new Promise((r) => setTimeout(r, 500));
   }
   return undefined;

@@ -42,3 +42,16 @@ export function findNodeByCmdline(cmdline: string[], except: number): number | u
   }
   return undefined;
 }
+
+/** The lowest-pid Node process whose command line contains `text` (never this process). */
+export function findNodeByCommandText(text: string): number | undefined {
+  for (const pid of listPids().sort((a, b) => a - b)) {
+    if (pid === process.pid) continue;
+    try {
+      if (readCmdline(pid).join(" ").includes(text) && isNode(pid)) return pid;
+    } catch {
+      // exited while we looked
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,52 @@
+# syntax=docker/dockerfile:1
+# One image for every verb: `docker run seismo daemon ...`, `seismo analyzer ...`.
+# Stage 1 (build) compiles TypeScript and better-sqlite3's native addon with the
+# toolchain; stage 2 (runtime) carries only the compiled output and production
+# dependencies, and runs as an unprivileged user.
+ARG NODE_VERSION=24
+
+FROM node:${NODE_VERSION}-bookworm-slim AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Manifests first, so the dependency layer is cached across source edits.
+COPY package.json package-lock.json ./
+COPY agent-proto/package.json agent-proto/
+COPY daemon/package.json daemon/
+COPY analyzer/package.json analyzer/
+COPY cli/package.json cli/
+# --ignore-scripts: `prepare` would compile before the sources are here; the
+# native addon is then built explicitly, from source.
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+ && npm rebuild better-sqlite3
+COPY tsconfig.base.json tsconfig.json ./
+COPY agent-proto/ agent-proto/
+COPY daemon/ daemon/
+COPY analyzer/ analyzer/
+COPY cli/ cli/
+RUN npx tsc -b \
+ && npm prune --omit=dev --no-audit --no-fund \
+ && find . -name '*.tsbuildinfo' -delete
+
+FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /opt/seismo
+# Workspaces are linked from node_modules/@seismo/* to these folders: keep the layout.
+COPY --from=build /src/package.json ./
+COPY --from=build /src/node_modules/ node_modules/
+COPY --from=build /src/agent-proto/package.json agent-proto/
+COPY --from=build /src/agent-proto/dist/ agent-proto/dist/
+COPY --from=build /src/agent-proto/proto/ agent-proto/proto/
+COPY --from=build /src/daemon/package.json daemon/
+COPY --from=build /src/daemon/dist/ daemon/dist/
+COPY --from=build /src/analyzer/package.json analyzer/
+COPY --from=build /src/analyzer/dist/ analyzer/dist/
+COPY --from=build /src/cli/package.json cli/
+COPY --from=build /src/cli/dist/ cli/dist/
+COPY --from=build /src/cli/bin/ cli/bin/
+# The node image's unprivileged user (uid 1000). As a sidecar, the pod's
+# runAsUser must be the app's uid: signalling and /proc access need the same user.
+USER node
+ENTRYPOINT ["node", "/opt/seismo/cli/bin/seismo.js"]
+CMD ["--help"]
