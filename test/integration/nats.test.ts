@@ -147,6 +147,31 @@ describe("daemon + analyzer over NATS JetStream", () => {
     await analyzer.exited;
   });
 
+  it("daemon --match --wait finds the app by its command line and attaches again after it restarts", async () => {
+    const db = join(tempDir(), "restart.db");
+    const marker = `restart-marker-${Date.now()}`;
+    const analyzer = startAnalyzer(db, "it-restart");
+    const daemon = seismo(["daemon", ...auth(), "--match", marker, "--wait", "--window", "1s", "--service", "shop-restart"]);
+    await daemon.waitFor(/waiting for a Node\.js process/);
+    const first = await startFixture("cpu-app.cjs", { nodeArgs: [`--title=${marker}`] });
+    await daemon.waitFor(new RegExp(`attached to pid ${first.pid}`));
+    first.child.kill("SIGTERM");
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+    await daemon.waitFor(/waiting for the app to start again/);
+    const restartedAt = Date.now();
+    const second = await startFixture("cpu-app.cjs", { nodeArgs: [`--title=${marker}`] });
+    await daemon.waitFor(new RegExp(`attached to pid ${second.pid}`));
+    expect(Date.now() - restartedAt).toBeLessThan(5_000);
+    await waitForWindows(db, "shop-restart", 3);
+    const conn = new Database(db, { readonly: true });
+    expect((conn.prepare("SELECT COUNT(*) AS n FROM targets WHERE service = 'shop-restart'").get() as { n: number }).n).toBe(2);
+    conn.close();
+    daemon.child.kill("SIGTERM");
+    expect((await daemon.exited).code).toBe(0);
+    analyzer.child.kill("SIGTERM");
+    await analyzer.exited;
+  });
+
   it("an unreachable broker or a wrong token gives one clear line naming the URL", async () => {
     const app = await startFixture("cpu-app.cjs");
     const url = `nats://127.0.0.1:${await freePort()}`;

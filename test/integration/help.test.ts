@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import { seismoRun } from "./harness.js";
+
+describe("seismo --help", () => {
+  it("lists the verbs, and every verb explains itself", async () => {
+    const top = await seismoRun(["--help"]);
+    expect(top.code).toBe(0);
+    for (const verb of ["run", "attach", "top", "daemon", "analyzer"]) {
+      expect(top.stdout).toContain(verb);
+      const help = await seismoRun([verb, "--help"]);
+      expect(help.code, help.stderr).toBe(0);
+      expect(help.stdout).toMatch(new RegExp(`^Usage: seismo ${verb}`));
+      expect(help.stdout.length).toBeGreaterThan(300);
+    }
+  });
+
+  it("an unknown verb or flag is a usage error (exit 2) that says where to look", async () => {
+    const verb = await seismoRun(["frobnicate"]);
+    expect(verb.code).toBe(2);
+    expect(verb.stderr).toMatch(/unknown verb "frobnicate".*seismo --help/);
+    const flag = await seismoRun(["top", "--bogus"]);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/--bogus.*seismo <verb> --help/);
+    const run = await seismoRun(["run"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/Give the command to run after --/);
+  });
+});
