@@ -4,7 +4,7 @@
 // (ABBA order, so drift cancels), and the table reports throughput and p99
 // latency ratios. Run: npm run bench -- [--rounds 4] [--duration 20] [--interval 10]
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -70,11 +70,21 @@ const port = Number((await app.waitFor(/listening (\d+)/))[1]);
 console.log(`app pid ${app.child.pid} on port ${port}; ${rounds} rounds x 2 x ${duration}s; sampling ${values.interval} ms, windows ${values.window}${hasTaskset() ? "; app pinned to core 0" : ""}`);
 await load(port, 5); // warm up the JIT before measuring anything
 
+/** utime + stime of a process, ms (USER_HZ = 100). */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 let sensor;
+const sensorCpu = [];
+const rewarm = [];
 async function attach() {
   sensor = start(1, process.execPath, [join(root, "cli/bin/seismo.js"), "attach", String(app.child.pid), "--db", join(dir, "bench.db"), "--interval", values.interval, "--window", values.window]);
   await sensor.waitFor(/attached to pid/);
-  await new Promise((r) => setTimeout(r, 3_000)); // past the one-off recompile and re-warm-up
+  // The one-off recompile on attach and the JIT's re-warm-up: measured, reported apart from the steady state.
+  const warm = await load(port, 5);
+  rewarm.push(warm.rps);
 }
 async function detach() {
   sensor.child.kill("SIGINT");
@@ -86,10 +96,22 @@ for (let round = 1; round <= rounds; round++) {
   const order = round % 2 ? ["without", "with"] : ["with", "without"];
   for (const mode of order) {
     if (mode === "with") await attach();
+    const cpuBefore = cpuMs(app.child.pid);
+    const sensorBefore = mode === "with" ? cpuMs(sensor.child.pid) : 0;
+    const started = Date.now();
     const r = await load(port, duration);
-    if (mode === "with") await detach();
-    rows.push({ round, mode, ...r });
-    console.log(`round ${round}  ${mode.padEnd(7)}  ${r.rps.toFixed(0).padStart(7)} req/s   p99 ${String(r.p99).padStart(4)} ms   errors ${r.errors}`);
+    const elapsed = Date.now() - started;
+    const appCpu = (cpuMs(app.child.pid) - cpuBefore) / elapsed;
+    if (mode === "with") {
+      sensorCpu.push((cpuMs(sensor.child.pid) - sensorBefore) / elapsed);
+      await detach();
+    }
+    // CPU the app spent per request: a sensor cost that a throughput ratio can hide when the app is not CPU-bound.
+    rows.push({ round, mode, ...r, cpuPerRequestUs: (appCpu * elapsed * 1000) / (r.rps * (elapsed / 1000)) });
+    const last = rows.at(-1);
+    console.log(
+      `round ${round}  ${mode.padEnd(7)}  ${r.rps.toFixed(0).padStart(7)} req/s   p99 ${String(r.p99).padStart(4)} ms   app CPU ${last.cpuPerRequestUs.toFixed(1)} µs/req   errors ${r.errors}`,
+    );
   }
 }
 
@@ -106,6 +128,12 @@ console.log("|---|---|---|---|");
 console.log(`| throughput, median req/s | ${median(rps("without")).toFixed(0)} | ${median(rps("with")).toFixed(0)} | ${(median(rps("with")) / median(rps("without"))).toFixed(3)} |`);
 console.log(`| p99 latency, median ms | ${median(p99("without"))} | ${median(p99("with"))} | ${(median(p99("with")) / median(p99("without"))).toFixed(3)} |`);
 console.log(`| per-round throughput ratios | | | ${perRound.map((x) => x.toFixed(3)).join(", ")} |`);
+const cpuPerReq = (mode) => rows.filter((r) => r.mode === mode).map((r) => r.cpuPerRequestUs);
+console.log(`| app CPU per request, median µs | ${median(cpuPerReq("without")).toFixed(1)} | ${median(cpuPerReq("with")).toFixed(1)} | ${(median(cpuPerReq("with")) / median(cpuPerReq("without"))).toFixed(3)} |`);
+console.log(`| sensor process CPU, median % of a core | | ${(median(sensorCpu) * 100).toFixed(2)} % | |`);
+console.log(
+  `| first 5 s after attach (recompile + re-warm), median req/s | ${median(rps("without")).toFixed(0)} | ${median(rewarm).toFixed(0)} | ${(median(rewarm) / median(rps("without"))).toFixed(3)} |`,
+);
 const loss = 1 - median(perRound);
 console.log(`\nthroughput loss (median of per-round ratios): ${(loss * 100).toFixed(2)} %  (target at default settings: <= 1 %)`);
 app.child.kill("SIGTERM");
