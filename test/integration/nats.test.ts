@@ -172,6 +172,24 @@ describe("daemon + analyzer over NATS JetStream", () => {
     await analyzer.exited;
   });
 
+  it("daemon --inspector attaches to an inspector that is already open, and refuses one beyond loopback", async () => {
+    const db = join(tempDir(), "inspector-url.db");
+    const app = await startFixture("cpu-app.cjs", { nodeArgs: ["--inspect=127.0.0.1:0"] });
+    const url = (await app.waitFor(/Debugger listening on (ws:\/\/\S+)/))[1] as string;
+    const analyzer = startAnalyzer(db, "it-inspector");
+    const daemon = seismo(["daemon", ...auth(), "--inspector", url, "--window", "1s", "--service", "shop-url"]);
+    await daemon.waitFor(new RegExp(`attached to pid ${app.pid}`));
+    await waitForWindows(db, "shop-url", 2);
+    daemon.child.kill("SIGTERM");
+    expect((await daemon.exited).code).toBe(0);
+    analyzer.child.kill("SIGTERM");
+    await analyzer.exited;
+
+    const remote = await seismoRun(["daemon", "--nats", "nats://127.0.0.1:1", "--inspector", "ws://10.1.2.3:9229/abc"]);
+    expect(remote.code).toBe(1);
+    expect(remote.stderr).toMatch(/Refusing the inspector at 10\.1\.2\.3: it is not on loopback.*SEISMO_INSPECTOR_NOT_LOOPBACK/);
+  });
+
   it("an unreachable broker or a wrong token gives one clear line naming the URL", async () => {
     const app = await startFixture("cpu-app.cjs");
     const url = `nats://127.0.0.1:${await freePort()}`;

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { connectNats, describeError, ensureStream, NatsEventPublisher } from "@seismo/agent-proto";
 import type { Logger } from "@seismo/daemon";
-import { createLogger, findNodeByCmdline, findNodeByCommandText, Outbox, readCmdline, Sensor } from "@seismo/daemon";
+import { assertLoopbackUrl, createLogger, findNodeByCmdline, findNodeByCommandText, Outbox, readCmdline, Sensor } from "@seismo/daemon";
 import { usageError } from "../cli-error.js";
 import type { SamplingSettings } from "../options.js";
 import {
@@ -60,6 +60,8 @@ export async function daemonCommand(args: string[], out: (text: string) => void)
   const chosen = [values.pid, values.match, values.inspector].filter((v) => v !== undefined).length;
   if (chosen !== 1) throw usageError("Give exactly one of --pid, --match or --inspector.", "daemon");
   const pid = values.pid === undefined ? undefined : parsePid(values.pid, "daemon");
+  // Refuse a non-loopback inspector before touching the network at all.
+  if (values.inspector !== undefined) assertLoopbackUrl(values.inspector);
   const sampling = samplingSettings(values, "daemon");
   const daemonId = newDaemonId();
   const nats = natsSettings(values, `seismo-daemon ${daemonId}`, "daemon");
