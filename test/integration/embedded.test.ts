@@ -27,11 +27,13 @@ describe("embedded mode (no broker)", () => {
   it("seismo run: the fixture's CPU-bound function is the top self-time function, at its designed share", async () => {
     const db = join(tempDir(), "run.db");
     // 45 ms hot + 15 ms cold per cycle: hotFunction is built to spend 75 % of the CPU.
+    const started = Date.now();
     const run = seismo(["run", "--db", db, "--window", "1s", "--", process.execPath, join(ROOT, "test/fixtures/cpu-app.cjs")], {
       EXIT_AFTER_MS: "5000",
     });
     const { code } = await run.exited;
     expect(code, run.stderr()).toBe(0);
+    expect(Date.now() - started).toBeLessThan(7_500); // seismo ends promptly once the app has (5 s)
     expect(run.stderr()).toMatch(/attached to pid \d+/);
     expect(run.stderr()).toMatch(/\[seismo\] window \d+: .* hotFunction/);
     expect(run.stdout()).toMatch(/listening \d+/); // the app's own output passes through
@@ -69,6 +71,16 @@ describe("embedded mode (no broker)", () => {
     const caller = rows.find((r) => r.name === "hashPassword");
     expect(caller?.package).toBeNull();
     expect(caller?.totalMs).toBeGreaterThan(rows[0]?.selfMs ?? Number.POSITIVE_INFINITY);
+  });
+
+  it("seismo run through a wrapper (sh -c) finds the Node process under it and exits with its code", async () => {
+    const db = join(tempDir(), "wrapped.db");
+    const script = `${process.execPath} ${join(ROOT, "test/fixtures/cpu-app.cjs")}; exit 3`;
+    const run = seismo(["run", "--db", db, "--window", "1s", "--", "sh", "-c", script], { EXIT_AFTER_MS: "3000" });
+    const { code } = await run.exited;
+    expect(code, run.stderr()).toBe(3);
+    expect(run.stderr()).toMatch(/attached to pid \d+ \(node v/);
+    expect((await top(db))[0]?.name).toBe("hotFunction");
   });
 
   it("seismo top: a human table, and a clear error when there is no database", async () => {

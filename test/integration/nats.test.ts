@@ -98,6 +98,41 @@ describe("daemon + analyzer over NATS JetStream", () => {
     conn.close();
   });
 
+  it("the daemon killed with SIGKILL leaves the target serving, and it still exits normally", async () => {
+    const app = await startFixture("cpu-app.cjs");
+    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-kill"]);
+    await daemon.waitFor(/attached to pid/);
+    daemon.child.kill("SIGKILL");
+    await daemon.exited;
+    for (let i = 0; i < 3; i++) {
+      expect(await httpGet(app.port)).toBe("ok");
+      await sleep(200);
+    }
+    const started = Date.now();
+    app.child.kill("SIGTERM");
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it("the analyzer killed mid-stream and restarted: every window arrives exactly once", async () => {
+    const db = join(tempDir(), "crash.db");
+    const app = await startFixture("cpu-app.cjs");
+    const first = startAnalyzer(db, "it-crash");
+    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-crash"]);
+    await waitForWindows(db, "shop-crash", 2);
+    first.child.kill("SIGKILL");
+    await first.exited;
+    await sleep(3_000); // windows pile up in JetStream meanwhile
+    const second = startAnalyzer(db, "it-crash");
+    const before = windowsIn(db, "shop-crash").length;
+    const seqs = await waitForWindows(db, "shop-crash", before + 4);
+    expect(seqs).toEqual(seqs.map((_, i) => i)); // contiguous from 0: nothing lost, nothing twice
+    daemon.child.kill("SIGTERM");
+    await daemon.exited;
+    second.child.kill("SIGTERM");
+    await second.exited;
+  });
+
   it("a malformed message on a Seismo subject is counted, logged once and dropped; the analyzer keeps ingesting", async () => {
     const db = join(tempDir(), "malformed.db");
     const analyzer = startAnalyzer(db, "it-malformed");

@@ -87,7 +87,9 @@ export async function runCommand(args: string[], out: (text: string) => void): P
   await attaching;
   if (embedded) {
     // The target is gone or going: the sensor sees it leave and publishes the last window.
-    await Promise.race([embedded.sensor.done, new Promise((r) => setTimeout(r, 3_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([embedded.sensor.done, new Promise((r) => (timer = setTimeout(r, 3_000)))]);
+    clearTimeout(timer);
     await embedded.shutdown();
   }
   removeSignals();
