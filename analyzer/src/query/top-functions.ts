@@ -60,8 +60,9 @@ interface Row {
 /** The hottest functions by self time over a period, with shares of the period's CPU time. */
 export function topFunctions(db: Db, query: TopQuery): TopResult {
   const limit = Math.max(1, Math.min(query.limit ?? 20, 10_000));
-  const params = { since: query.sinceMs, service: query.service ?? null, limit };
-  const windowFilter = "w.end_ms >= @since AND (@service IS NULL OR w.service = @service)";
+  const params = query.service === undefined ? { since: query.sinceMs, limit } : { since: query.sinceMs, service: query.service, limit };
+  // Written per case (not "@service IS NULL OR ...") so SQLite can search the (service, end_ms) index.
+  const windowFilter = query.service === undefined ? "w.end_ms >= @since" : "w.service = @service AND w.end_ms >= @since";
   const totals = db
     .prepare(`SELECT COUNT(*) AS windows, COALESCE(SUM(cpu_us), 0) AS cpu_us FROM windows w WHERE ${windowFilter}`)
     .get(params) as { windows: number; cpu_us: number };
@@ -70,8 +71,8 @@ export function topFunctions(db: Db, query: TopQuery): TopResult {
       `SELECT f.function_id, w.service, f.name, f.script_url, f.file_path, f.line, f.col, f.package_name, f.package_version,
               SUM(wf.self_us) AS self_us, SUM(wf.total_us) AS total_us,
               SUM(wf.self_samples) AS self_samples, SUM(wf.total_samples) AS total_samples
-       FROM window_functions wf
-       JOIN windows w ON w.id = wf.window_ref
+       FROM windows w
+       CROSS JOIN window_functions wf ON wf.window_ref = w.id -- the period's windows drive: never a scan of all history
        JOIN functions f ON f.function_id = wf.function_id
        WHERE ${windowFilter}
        GROUP BY w.service, wf.function_id
@@ -80,18 +81,28 @@ export function topFunctions(db: Db, query: TopQuery): TopResult {
     )
     .all(params) as Row[];
 
-  const hotLinesOf = db.prepare(
-    `SELECT wf.hot_lines FROM window_functions wf JOIN windows w ON w.id = wf.window_ref
-     WHERE wf.function_id = @functionId AND w.service = @service AND w.end_ms >= @since`,
-  );
-  const cpuUs = totals.cpu_us;
-  const functions = rows.map((row): TopFunction => {
-    const lines = new Map<number, number>();
-    for (const { hot_lines } of hotLinesOf.all({ functionId: row.function_id, service: row.service, since: query.sinceMs }) as Array<{
-      hot_lines: string;
-    }>) {
+  // Hot lines of the chosen functions in one pass over the period's windows
+  // (by window, then the (window_ref, function_id) key), never a scan of a function's whole history.
+  const hotLines = new Map<string, Map<number, number>>();
+  if (rows.length > 0) {
+    const ids = rows.map((r) => r.function_id);
+    const lineRows = db
+      .prepare(
+        `SELECT w.service, wf.function_id, wf.hot_lines
+         FROM windows w CROSS JOIN window_functions wf ON wf.window_ref = w.id
+         WHERE ${windowFilter} AND wf.function_id IN (${ids.map(() => "?").join(",")})`,
+      )
+      .all(params, ...ids) as Array<{ service: string; function_id: number; hot_lines: string }>;
+    for (const { service, function_id, hot_lines } of lineRows) {
+      const key = `${service}\u0000${function_id}`;
+      let lines = hotLines.get(key);
+      if (!lines) hotLines.set(key, (lines = new Map()));
       for (const [line, samples] of JSON.parse(hot_lines) as Array<[number, number]>) lines.set(line, (lines.get(line) ?? 0) + samples);
     }
+  }
+  const cpuUs = totals.cpu_us;
+  const functions = rows.map((row): TopFunction => {
+    const lines = hotLines.get(`${row.service}\u0000${row.function_id}`) ?? new Map<number, number>();
     return {
       name: row.name,
       file: row.file_path || row.script_url,
