@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   catchesSignal,
@@ -80,5 +82,20 @@ describe("identity", () => {
       "--port=80",
       "--password",
     ]);
+  });
+});
+
+describe("processExists", () => {
+  it("sees this process, not a free pid, and not a zombie", () => {
+    expect(processExists(process.pid)).toBe(true);
+    expect(processExists(4_194_301)).toBe(false);
+    // Nothing reaps the child while this synchronous loop runs, so once it exits it is a zombie.
+    const pid = spawn("sh", ["-c", "exit 0"], { stdio: "ignore" }).pid as number;
+    const deadline = Date.now() + 2_000;
+    while (Date.now() < deadline && !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"))) {
+      // wait for the exit
+    }
+    expect(readFileSync(`/proc/${pid}/stat`, "utf8")).toMatch(/\) Z /);
+    expect(processExists(pid)).toBe(false);
   });
 });

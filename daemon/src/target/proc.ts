@@ -34,10 +34,10 @@ function read(pid: number, file: string): string {
   }
 }
 
+/** True while the process runs; a zombie (exited, not yet reaped by its parent) counts as gone. */
 export function processExists(pid: number): boolean {
   try {
-    readFileSync(`/proc/${pid}/stat`);
-    return true;
+    return parseProcStat(readFileSync(`/proc/${pid}/stat`, "utf8")).state !== "Z";
   } catch {
     return false;
   }
