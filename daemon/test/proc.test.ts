@@ -6,6 +6,7 @@ import {
   decodeProcAddress,
   parseProcNetTcp,
   parseProcStat,
+  processExists,
   parseProcStatus,
   redactArgv,
   resolveIdentity,
