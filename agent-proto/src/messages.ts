@@ -82,6 +82,8 @@ export interface ProfileWindow {
   programUs: number;
   functions: FunctionStat[];
   truncatedFunctions: number;
+  /** Sampled time inside Seismo's own window rotation (not the app's), µs. */
+  sensorUs: number;
 }
 
 /** The kinds of event, as they appear in the subject and the oneof. */

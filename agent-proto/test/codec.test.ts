@@ -28,6 +28,16 @@ describe("codec golden bytes", () => {
   }
 });
 
+describe("codec compatibility", () => {
+  it("reads a field added after the golden bytes were written (sensor_us) from old bytes as 0, and new bytes back", () => {
+    const old = decodeEvent(golden("profile"), "profile");
+    expect(old.kind === "profile" && old.body.sensorUs).toBe(0);
+    const withField = { ...sampleEvents.profile, body: { ...sampleEvents.profile.body, sensorUs: 12_345 } } as typeof sampleEvents.profile;
+    const decoded = decodeEvent(encodeEvent(withField), "profile");
+    expect(decoded.kind === "profile" && decoded.body.sensorUs).toBe(12_345);
+  });
+});
+
 describe("codec errors", () => {
   const codeOf = (fn: () => unknown): string => {
     try {

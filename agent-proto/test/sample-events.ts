@@ -63,6 +63,8 @@ export const sampleEvents: Record<SeismoEvent["kind"], SeismoEvent> = {
       gcUs: 100_000,
       programUs: 50_000,
       truncatedFunctions: 0,
+      // Zero, so these bytes are also what a v1 daemon from before the field sent (see codec.test.ts).
+      sensorUs: 0,
       functions: [
         {
           name: "hotFunction",

@@ -2,10 +2,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ProfileWindow } from "@seismo/agent-proto";
+import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
 import type { Db } from "../src/index.js";
-import { EventStore, LATEST_SCHEMA_VERSION, openDatabase, openDatabaseReadOnly, topFunctions } from "../src/index.js";
+import { EventStore, LATEST_SCHEMA_VERSION, MIGRATIONS, openDatabase, openDatabaseReadOnly, topFunctions } from "../src/index.js";
 
 const profile = sampleEvents.profile.body as ProfileWindow;
 
@@ -31,7 +32,29 @@ describe("database", () => {
     expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
     db.close();
     db = openDatabase(join(dir, "seismo.db"));
-    expect(db.prepare("SELECT version FROM schema_migrations").all()).toEqual([{ version: LATEST_SCHEMA_VERSION }]);
+    expect(db.prepare("SELECT version FROM schema_migrations ORDER BY version").all()).toEqual(
+      MIGRATIONS.map((m) => ({ version: m.version })),
+    );
+    expect(LATEST_SCHEMA_VERSION).toBe(MIGRATIONS.at(-1)?.version);
+  });
+
+  it("brings a database written at schema version 1 forward, keeping its data", () => {
+    db.close();
+    const path = join(dir, "v1.db");
+    const old = new Database(path);
+    old.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)");
+    old.exec(MIGRATIONS[0]!.sql);
+    old.prepare("INSERT INTO schema_migrations VALUES (1, 'v1', 0)").run();
+    old.prepare("INSERT INTO targets (target_id, daemon_id, service, pid, last_seen_ms) VALUES ('t', 'd', 'shop', 1, 0)").run();
+    old.prepare(
+      `INSERT INTO windows (window_id, target_id, service, deployment, sequence, start_ms, end_ms, sampling_interval_us,
+        total_samples, cpu_us, idle_us, gc_us, program_us, truncated_functions, received_at_ms)
+       VALUES ('t:0', 't', 'shop', '', 0, 0, 10, 10000, 1, 5, 5, 0, 0, 0, 0)`,
+    ).run();
+    old.close();
+    db = openDatabase(path);
+    expect(db.prepare("SELECT window_id, cpu_us, sensor_us FROM windows").all()).toEqual([{ window_id: "t:0", cpu_us: 5, sensor_us: 0 }]);
+    expect(new EventStore(db).recordWindow(windowAt(1, 20), 0)).toBe("stored");
   });
 
   it("refuses a database written by a newer Seismo, and a missing file for queries", () => {

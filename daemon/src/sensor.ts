@@ -170,6 +170,7 @@ export class Sensor {
       programUs: Math.round(aggregated.programUs),
       functions: aggregated.functions,
       truncatedFunctions: 0,
+      sensorUs: Math.round(aggregated.sensorUs),
     };
     this.options.outbox.send(this.target.service, { kind: "profile", sentAtMs: Date.now(), body: window }, window.windowId);
     this.windowsPublished++;

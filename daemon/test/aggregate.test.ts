@@ -112,6 +112,28 @@ describe("aggregateProfile on synthetic profiles", () => {
     expect(result.functions.map((f) => f.name).sort()).toEqual(["(anonymous)", "(program)"]);
   });
 
+  it("keeps the sample that Seismo's own rotation leaves at the start of a window out of the app's figures", () => {
+    const profile: CpuProfile = {
+      nodes: [
+        { id: 1, callFrame: { ...frame("(root)"), url: "" }, children: [2, 4] },
+        { id: 2, callFrame: { functionName: "", scriptId: "130", url: "", lineNumber: 0, columnNumber: 0 }, children: [3] },
+        { id: 3, callFrame: { functionName: "profile", scriptId: "0", url: "", lineNumber: -1, columnNumber: -1 } },
+        { id: 4, callFrame: frame("work", 5) },
+      ],
+      startTime: 0,
+      endTime: 400,
+      samples: [3, 4, 4, 4],
+      timeDeltas: [0, 100, 100, 100],
+    };
+    const result = aggregateProfile(profile);
+    expect(result).toMatchObject({ sensorUs: 100, cpuUs: 300 });
+    expect(result.functions.map((f) => f.name)).toEqual(["work"]);
+    // An app function that merely shares the name is the app's.
+    const own = aggregateProfile({ ...profile, nodes: profile.nodes.map((n) => (n.id === 3 ? { ...n, callFrame: frame("profile", 9) } : n)) });
+    expect(own.sensorUs).toBe(0);
+    expect(own.functions.map((f) => f.name)).toContain("profile");
+  });
+
   it("survives an empty profile and negative deltas", () => {
     expect(aggregateProfile({ nodes: [], startTime: 0, endTime: 0 })).toMatchObject({ cpuUs: 0, functions: [] });
     const result = aggregateProfile({

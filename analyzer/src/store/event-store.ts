@@ -78,6 +78,7 @@ export class EventStore {
         gcUs: window.gcUs,
         programUs: window.programUs,
         truncated: window.truncatedFunctions,
+        sensorUs: window.sensorUs,
         receivedAtMs,
       });
       if (inserted.changes === 0) return "duplicate";
@@ -175,9 +176,9 @@ function prepare(db: Db) {
     goodbye: p("UPDATE targets SET ended_at_ms = @at, end_reason = @reason WHERE target_id = @targetId"),
     insertWindow: p(`
       INSERT INTO windows (window_id, target_id, service, deployment, sequence, start_ms, end_ms, sampling_interval_us,
-        total_samples, cpu_us, idle_us, gc_us, program_us, truncated_functions, received_at_ms)
+        total_samples, cpu_us, idle_us, gc_us, program_us, truncated_functions, sensor_us, received_at_ms)
       VALUES (@windowId, @targetId, @service, @deployment, @sequence, @startMs, @endMs, @intervalUs,
-        @totalSamples, @cpuUs, @idleUs, @gcUs, @programUs, @truncated, @receivedAtMs)
+        @totalSamples, @cpuUs, @idleUs, @gcUs, @programUs, @truncated, @sensorUs, @receivedAtMs)
       ON CONFLICT(window_id) DO NOTHING`),
     insertFunction: p(`
       INSERT INTO functions (identity, name, script_url, file_path, line, col, package_name, package_version)

@@ -100,6 +100,11 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: "sensor time per window",
+    sql: "ALTER TABLE windows ADD COLUMN sensor_us INTEGER NOT NULL DEFAULT 0;",
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -12,6 +12,8 @@ export interface WindowTotals {
   idleUs: number;
   gcUs: number;
   programUs: number;
+  /** Samples inside Seismo's own rotation (see isSensorFrame): not the app's time, not in cpuUs. */
+  sensorUs: number;
 }
 
 export interface AggregatedProfile extends WindowTotals {
@@ -29,6 +31,15 @@ const IDLE = "(idle)";
 const GC = "(garbage collector)";
 const PROGRAM = "(program)";
 const ROOT = "(root)";
+
+/**
+ * Seismo's window rotation calls the inspector's native profile()/profileEnd()
+ * (scriptId "0", no URL), and V8 records that stack as a new profile's first
+ * sample, charged a whole interval. Those samples are the sensor's, not the app's.
+ */
+export function isSensorFrame(frame: CallFrame): boolean {
+  return (frame.functionName === "profile" || frame.functionName === "profileEnd") && frame.url === "" && frame.scriptId === "0";
+}
 
 interface Accumulator {
   frame: CallFrame;
@@ -85,14 +96,17 @@ export function aggregateProfile(profile: CpuProfile, options: AggregateOptions 
   const nodeSamples = new Map<number, number>();
   const durations = sampleDurations(profile);
   const samples = profile.samples ?? [];
-  const totals: WindowTotals = { totalSamples: samples.length, cpuUs: 0, idleUs: 0, gcUs: 0, programUs: 0 };
+  const totals: WindowTotals = { totalSamples: samples.length, cpuUs: 0, idleUs: 0, gcUs: 0, programUs: 0, sensorUs: 0 };
+  const sensorNodes = new Set<number>();
+  for (const node of profile.nodes) if (isSensorFrame(node.callFrame)) sensorNodes.add(node.id);
   for (let i = 0; i < samples.length; i++) {
     const id = samples[i] as number;
     const us = durations[i] as number;
     nodeUs.set(id, (nodeUs.get(id) ?? 0) + us);
     nodeSamples.set(id, (nodeSamples.get(id) ?? 0) + 1);
     const name = nodes.get(id)?.callFrame.functionName;
-    if (name === IDLE) totals.idleUs += us;
+    if (sensorNodes.has(id)) totals.sensorUs += us;
+    else if (name === IDLE) totals.idleUs += us;
     else if (name === GC) totals.gcUs += us;
     else {
       totals.cpuUs += us;
@@ -113,7 +127,7 @@ export function aggregateProfile(profile: CpuProfile, options: AggregateOptions 
 
   for (const [id, us] of nodeUs) {
     const node = nodes.get(id);
-    if (!node || isPseudoExcluded(node.callFrame.functionName)) continue;
+    if (!node || sensorNodes.has(id) || isPseudoExcluded(node.callFrame.functionName)) continue;
     const count = nodeSamples.get(id) ?? 0;
     const self = accumulatorFor(node.callFrame);
     self.selfUs += us;
