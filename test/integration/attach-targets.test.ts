@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, httpGet, nodeBinary, seismo, seismoRun, sleep, startFixture, tempDir, track } from "./harness.js";
@@ -46,6 +47,19 @@ describe("attach refuses what it cannot do, in one line, and harms nothing", () 
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/would listen on 0\.0\.0\.0.*SEISMO_INSPECTOR_NOT_LOOPBACK/);
     expect(await httpGet(app.port)).toBe("ok");
+  });
+});
+
+describe("attach to an inspector that is already open", () => {
+  it("uses it without a signal, and the database is private to this user", async () => {
+    const app = await startFixture("cpu-app.cjs", { nodeArgs: ["--inspect=127.0.0.1:0"] });
+    const db = join(tempDir(), "open.db");
+    const attach = seismo(["attach", String(app.pid), "--db", db, "--window", "1s"]);
+    await attach.waitFor(/window 1:/);
+    attach.child.kill("SIGINT");
+    expect((await attach.exited).code).toBe(0);
+    expect(app.stderr().match(/Debugger listening/g)).toHaveLength(1); // opened once, by the app itself
+    expect(statSync(db).mode & 0o777).toBe(0o600);
   });
 });
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import Database from "better-sqlite3";
@@ -28,7 +28,11 @@ export function openDatabase(path: string): Db {
   let db: Db;
   try {
     mkdirSync(dirname(full), { recursive: true });
+    const created = !existsSync(full);
     db = new Database(full);
+    // Function names and paths of production code: readable by this user only. SQLite gives
+    // its -wal and -shm files the database file's mode.
+    if (created) chmodSync(full, 0o600);
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
     db.pragma("foreign_keys = ON");

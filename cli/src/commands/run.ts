@@ -52,7 +52,7 @@ export async function runCommand(args: string[], out: (text: string) => void): P
   const interactive = Boolean(process.stderr.isTTY);
   const live = createLiveOutput(interactive);
 
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --inspect-port=127.0.0.1:0`.trim() };
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: withInspectPort(process.env.NODE_OPTIONS) };
   if (interactive && env.FORCE_COLOR === undefined && process.stdout.isTTY) env.FORCE_COLOR = "1";
   const child = spawn(command[0] as string, command.slice(1), { env, stdio: interactive ? ["inherit", "pipe", "pipe"] : "inherit" });
   if (interactive) {
@@ -96,6 +96,13 @@ export async function runCommand(args: string[], out: (text: string) => void): P
   live.view.close();
   process.stderr.write(`[seismo] ${command[0]} exited (${code}); data in ${db} (try \`seismo top --db ${db}\`)\n`);
   return code;
+}
+
+/** Adds a free-port choice for the inspector, unless the user already chose one (theirs wins). */
+export function withInspectPort(nodeOptions: string | undefined): string {
+  const current = nodeOptions ?? "";
+  if (/(^|\s)--(inspect-port|inspect|inspect-brk|inspect-wait|debug-port)(=|\s|$)/.test(current)) return current;
+  return `${current} --inspect-port=127.0.0.1:0`.trim();
 }
 
 /** The Node process to attach to: the child itself, or the first node under it (npm start, a shell script). */
