@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { cleanup, httpGet, ROOT, seismo, seismoRun, startFixture, tempDir } from "./harness.js";
+import { spawn } from "node:child_process";
+import { cleanup, httpGet, ROOT, seismo, seismoRun, startFixture, tempDir, track } from "./harness.js";
 
 afterEach(cleanup);
 
@@ -81,6 +82,21 @@ describe("embedded mode (no broker)", () => {
     expect(code, run.stderr()).toBe(3);
     expect(run.stderr()).toMatch(/attached to pid \d+ \(node v/);
     expect((await top(db))[0]?.name).toBe("hotFunction");
+  });
+
+  it("seismo run on a terminal keeps a live table below the app's output", async () => {
+    const db = join(tempDir(), "tty.db");
+    const command = [process.execPath, join(ROOT, "cli/bin/seismo.js"), "run", "--db", db, "--window", "1s", "--", process.execPath, join(ROOT, "test/fixtures/cpu-app.cjs")];
+    // util-linux `script` gives the command a real pseudo-terminal.
+    const tty = track(spawn("script", ["-qfec", command.map((w) => `'${w}'`).join(" "), "/dev/null"], { env: { ...process.env, EXIT_AFTER_MS: "3500", COLUMNS: "120" }, stdio: ["pipe", "pipe", "pipe"] }));
+    const { code } = await tty.exited;
+    const screen = tty.stdout();
+    expect(code, screen).toBe(0);
+    expect(screen).toMatch(/── seismo · top functions, last 60 s/);
+    expect(screen).toMatch(/SELF%\s+TOTAL%\s+SELF\s+FUNCTION/);
+    expect(screen).toMatch(/\x1b\[\d+A\x1b\[0J/); // the table is erased and redrawn, not appended
+    expect(screen).toMatch(/listening \d+/); // the app's own output, above it
+    expect(screen).toMatch(/hotFunction/);
   });
 
   it("seismo top: a human table, and a clear error when there is no database", async () => {

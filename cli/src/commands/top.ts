@@ -50,7 +50,7 @@ export async function topCommand(args: string[], out: (text: string) => void): P
       out(`No profile windows since ${new Date(sinceMs).toISOString()}. Try a longer --since, or check that a sensor is attached.`);
     } else {
       out(`${result.windows} window(s), ${(result.cpuMs / 1_000).toFixed(1)} s of CPU since ${new Date(sinceMs).toISOString()}\n`);
-      out(renderTopTable(result, { width: process.stdout.columns ?? 160, cwd: process.cwd() }).join("\n"));
+      out(renderTopTable(result, { width: process.stdout.columns || Number(process.env.COLUMNS) || 160, cwd: process.cwd() }).join("\n"));
     }
   } finally {
     db.close();

@@ -45,8 +45,9 @@ export class LiveView {
     this.partial.clear();
   }
 
+  /** A pseudo-terminal without a window size reports 0 columns: fall back to $COLUMNS, then 120. */
   get columns(): number {
-    return this.out.columns ?? 120;
+    return this.out.columns || Number(process.env.COLUMNS) || 120;
   }
 
   private erase(): void {
