@@ -226,13 +226,17 @@ export class Sensor {
           detail: "",
         },
       });
-      this.options.log.info(
+      const rotations = this.sampler.rotationStats();
+      const cost = rotations.count
+        ? ` (${rotations.count} window rotation(s), round trip median ${rotations.medianMs.toFixed(1)} ms, max ${rotations.maxMs.toFixed(1)} ms)`
+        : "";
+      const what =
         reason === "target-exited"
           ? `target pid ${this.target.pid} exited`
           : reason === "stopped"
             ? `detached from pid ${this.target.pid}`
-            : `lost the inspector connection to pid ${this.target.pid}`,
-      );
+            : `lost the inspector connection to pid ${this.target.pid}`;
+      this.options.log.info(what + cost);
       this.resolveDone(reason);
     })();
     return this.finishing;

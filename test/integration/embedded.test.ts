@@ -36,6 +36,7 @@ describe("embedded mode (no broker)", () => {
     expect(code, run.stderr()).toBe(0);
     expect(Date.now() - started).toBeLessThan(7_500); // seismo ends promptly once the app has (5 s)
     expect(run.stderr()).toMatch(/attached to pid \d+/);
+    expect(run.stderr()).toMatch(/exited \(\d+ window rotation\(s\), round trip median [\d.]+ ms, max [\d.]+ ms\)/);
     expect(run.stderr()).toMatch(/\[seismo\] window \d+: .* hotFunction/);
     expect(run.stdout()).toMatch(/listening \d+/); // the app's own output passes through
 

@@ -28,6 +28,15 @@ export interface RawWindow {
 
 export type WindowListener = (window: RawWindow) => void;
 
+/** Round trips of window rotations: the sensor's moments on the target's thread, plus the socket. */
+export interface RotationStats {
+  count: number;
+  medianMs: number;
+  maxMs: number;
+}
+
+const KEPT_ROTATIONS = 1_000;
+
 interface ConsoleProfileFinished {
   title?: string;
   profile: CpuProfile;
@@ -53,6 +62,8 @@ export class Sampler {
   private rotation: Promise<void> = Promise.resolve();
   private readonly titlePrefix = `seismo-${randomBytes(4).toString("hex")}-`;
   private readonly finished = new Map<string, (profile: CpuProfile) => void>();
+  private readonly rotationMs: number[] = [];
+  private rotations = 0;
 
   constructor(
     private readonly session: InspectorSession,
@@ -72,6 +83,16 @@ export class Sampler {
 
   get windowsTaken(): number {
     return this.sequence;
+  }
+
+  /** Over the last 1,000 rotations (bounded memory), and the count over the whole session. */
+  rotationStats(): RotationStats {
+    const sorted = [...this.rotationMs].sort((x, y) => x - y);
+    return {
+      count: this.rotations,
+      medianMs: sorted.length ? (sorted[Math.floor((sorted.length - 1) / 2)] as number) : 0,
+      maxMs: sorted.at(-1) ?? 0,
+    };
   }
 
   /** Starts sampling; resolves with the recompile pause as seen from here (ms), or undefined when skipped. */
@@ -149,10 +170,14 @@ export class Sampler {
     const next = this.title(this.sequence + 1);
     const profileArrives = new Promise<CpuProfile>((resolve) => this.finished.set(current, resolve));
     try {
+      const started = performance.now();
       await this.evaluate(
         restart ? `profile(${JSON.stringify(next)}); profileEnd(${JSON.stringify(current)})` : `profileEnd(${JSON.stringify(current)})`,
       );
       const profile = await withTimeout(profileArrives, 15_000);
+      this.rotations++;
+      this.rotationMs.push(performance.now() - started);
+      if (this.rotationMs.length > KEPT_ROTATIONS) this.rotationMs.shift();
       const endMs = Date.now();
       const startMs = this.windowStartMs;
       this.windowStartMs = endMs;
