@@ -84,6 +84,37 @@ describe("identity", () => {
       "--password",
     ]);
   });
+
+  it("redacts secret-looking values wherever they stand", () => {
+    const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    expect(
+      redactArgv([
+        "node",
+        "worker.js",
+        "postgres://app:hunter2@db:5432/shop",
+        "--db=mysql://root:pw@127.0.0.1/x",
+        jwt,
+        "DB_PASSWORD=hunter2",
+        "sk_live_51H8dKjL2eZvKYlo2C0123456789abcdef",
+        "https://example.com/plain/path",
+        "--workers=4",
+      ]),
+    ).toEqual([
+      "node",
+      "worker.js",
+      "postgres://[redacted]@db:5432/shop",
+      "--db=mysql://[redacted]@127.0.0.1/x",
+      "[redacted]",
+      "DB_PASSWORD=[redacted]",
+      "[redacted]",
+      "https://example.com/plain/path",
+      "--workers=4",
+    ]);
+    // Ordinary long words without digits (paths, names) are left alone.
+    expect(redactArgv(["/srv/applications/production-checkout-service/server.js"])).toEqual([
+      "/srv/applications/production-checkout-service/server.js",
+    ]);
+  });
 });
 
 describe("processExists", () => {
