@@ -76,6 +76,42 @@ describe("Ingestor", () => {
     expect(outcome.value).toBe("ack");
   });
 
+  it("a full disk: says so with what to do, asks for redelivery, and stores the message once there is room", () => {
+    const warnings: string[] = [];
+    const ingestor = new Ingestor(new EventStore(db), { warn: (w) => warnings.push(w) });
+    // A real SQLITE_FULL without filling a disk: cap the file at the pages it has.
+    const pages = db.pragma("page_count", { simple: true }) as number;
+    db.pragma(`max_page_count = ${pages}`);
+    const profile = sampleEvents.profile;
+    if (profile.kind !== "profile") throw new Error("fixture");
+    const windowBytes = (n: number) => encodeEvent({ ...profile, body: { ...profile.body, windowId: `w:${n}`, sequence: n } });
+    // Existing pages have some room: write distinct windows until the file is full.
+    let n = 0;
+    let outcome: string | undefined;
+    let bytes = windowBytes(n);
+    for (; n < 500; n++) {
+      bytes = windowBytes(n);
+      const attempt = message("seismo.v1.shop.profile", bytes);
+      ingestor.handle(attempt.m);
+      outcome = attempt.outcome.value;
+      if (outcome !== "ack") break;
+    }
+    expect(outcome).toBe("retry");
+    const storedBefore = (db.prepare("SELECT COUNT(*) AS n FROM windows").get() as { n: number }).n;
+    expect(storedBefore).toBe(n);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/cannot store a profile event, will retry: Cannot use the database .*seismo\.db: .*full.*The disk is full: free space/);
+    // Same failure again: counted, not logged again.
+    ingestor.handle(message("seismo.v1.shop.profile", bytes).m);
+    expect(warnings).toHaveLength(1);
+    expect(ingestor.stats.retried).toBe(2);
+    db.pragma("max_page_count = 1073741823");
+    const again = message("seismo.v1.shop.profile", bytes);
+    ingestor.handle(again.m);
+    expect(again.outcome.value).toBe("ack");
+    expect((db.prepare("SELECT COUNT(*) AS n FROM windows").get() as { n: number }).n).toBe(storedBefore + 1);
+  });
+
   it("asks for redelivery when the database cannot take the write", () => {
     const ingestor = new Ingestor(new EventStore(db), { warn: () => {} });
     db.close();

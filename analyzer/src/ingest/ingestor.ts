@@ -1,5 +1,6 @@
 import type { DeliveredMessage, SeismoEvent } from "@seismo/agent-proto";
 import { decodeEvent, describeError, ErrorCodes, isSeismoError, parseSubject } from "@seismo/agent-proto";
+import { databaseError } from "../store/database.js";
 import type { EventStore } from "../store/event-store.js";
 
 export interface IngestStats {
@@ -48,7 +49,7 @@ export class Ingestor {
       this.persist(event, receivedAt);
     } catch (error) {
       this.stats.retried++;
-      const text = describeError(error);
+      const text = describeError(isSeismoError(error) ? error : databaseError(this.store.path, error));
       if (text !== this.lastStoreError) {
         this.log.warn(`cannot store a ${event.kind} event, will retry: ${text}`);
         this.lastStoreError = text;

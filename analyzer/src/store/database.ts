@@ -6,7 +6,8 @@ import { LATEST_SCHEMA_VERSION, MIGRATIONS } from "./migrations.js";
 
 export type Db = Database.Database;
 
-function databaseError(path: string, cause: unknown): SeismoError {
+/** A SQLite failure as a typed error naming the file, with what to do for the usual causes. */
+export function databaseError(path: string, cause: unknown): SeismoError {
   const code = (cause as { code?: string }).code ?? "";
   const hint =
     code === "SQLITE_FULL"

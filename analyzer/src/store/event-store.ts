@@ -22,6 +22,11 @@ export class EventStore {
     this.statements = prepare(db);
   }
 
+  /** The database file, for error messages. */
+  get path(): string {
+    return this.db.name;
+  }
+
   recordHello(hello: Hello, receivedAtMs: number): void {
     this.db.transaction(() => {
       this.ensureTarget(hello.target, receivedAtMs);
