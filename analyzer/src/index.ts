@@ -5,3 +5,4 @@ export * from "./query/top-functions.js";
 export * from "./store/database.js";
 export * from "./store/event-store.js";
 export * from "./store/migrations.js";
+export * from "./query/targets.js";

@@ -6,7 +6,15 @@ import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
 import type { Db } from "../src/index.js";
-import { EventStore, LATEST_SCHEMA_VERSION, MIGRATIONS, openDatabase, openDatabaseReadOnly, topFunctions } from "../src/index.js";
+import {
+  EventStore,
+  LATEST_SCHEMA_VERSION,
+  listTargets,
+  MIGRATIONS,
+  openDatabase,
+  openDatabaseReadOnly,
+  topFunctions,
+} from "../src/index.js";
 
 const profile = sampleEvents.profile.body as ProfileWindow;
 
@@ -143,5 +151,31 @@ describe("topFunctions", () => {
     expect(topFunctions(db, { sinceMs: 0, service: "billing", limit: 1 }).functions).toHaveLength(1);
     expect(topFunctions(db, { sinceMs: 0, service: "billing" }).functions.every((f) => f.service === "billing")).toBe(true);
     expect(topFunctions(db, { sinceMs: 0, service: "nobody" })).toMatchObject({ windows: 0, functions: [] });
+  });
+});
+
+describe("listTargets", () => {
+  it("says which targets are attached, silent or ended, with their windows and last heartbeat", () => {
+    const store = new EventStore(db);
+    const hello = sampleEvents.hello.body as Parameters<EventStore["recordHello"]>[0];
+    const live = { ...hello.target, targetId: "live", pid: 1 };
+    const quiet = { ...hello.target, targetId: "quiet", pid: 2 };
+    const gone = { ...hello.target, targetId: "gone", pid: 3 };
+    store.recordHello({ ...hello, target: live }, 100_000);
+    store.recordHello({ ...hello, target: quiet }, 10_000);
+    store.recordHello({ ...hello, target: gone }, 90_000);
+    store.recordWindow(windowAt(0, 95_000, { windowId: "live:0", target: live }), 95_000);
+    store.recordWindow(windowAt(1, 99_000, { windowId: "live:1", target: live }), 99_000);
+    store.recordHeartbeat({ ...(sampleEvents.heartbeat.body as Parameters<EventStore["recordHeartbeat"]>[0]), target: live }, 100_000);
+    store.recordGoodbye({ ...(sampleEvents.goodbye.body as Parameters<EventStore["recordGoodbye"]>[0]), target: gone }, 95_000);
+    const targets = listTargets(db, { sinceMs: 0, nowMs: 110_000 });
+    expect(targets.map((t) => [t.targetId, t.status, t.windows])).toEqual([
+      ["live", "attached", 2],
+      ["gone", "ended", 0],
+      ["quiet", "silent", 0],
+    ]);
+    expect(targets[0]).toMatchObject({ nodeVersion: "v20.20.2", targetCpu: 0.625, targetRssBytes: 87_654_321, endReason: null });
+    expect(targets[1]).toMatchObject({ endReason: "TARGET_EXITED" });
+    expect(listTargets(db, { sinceMs: 50_000, nowMs: 110_000 }).map((t) => t.targetId)).toEqual(["live", "gone"]);
   });
 });

@@ -3,6 +3,7 @@ import { analyzerCommand } from "./commands/analyzer.js";
 import { attachCommand } from "./commands/attach.js";
 import { daemonCommand } from "./commands/daemon.js";
 import { runCommand } from "./commands/run.js";
+import { targetsCommand } from "./commands/targets.js";
 import { topCommand } from "./commands/top.js";
 
 const HELP = `seismo: see which function is burning your Node.js CPU, with zero code change.
@@ -13,6 +14,7 @@ On one machine (no broker):
   run -- <command>     start an app under the sensor, with a live top-functions view
   attach <pid>         attach to a running Node.js process
   top                  the hottest functions of a recent period (--json for machines)
+  targets              the processes sensors watch: attached, silent or ended
 
 Split across machines (NATS JetStream in between):
   daemon               the sensor: attach to a process, stream to NATS
@@ -25,6 +27,7 @@ const VERBS: Record<string, (args: string[], out: (text: string) => void) => Pro
   run: runCommand,
   attach: attachCommand,
   top: topCommand,
+  targets: targetsCommand,
   daemon: daemonCommand,
   analyzer: analyzerCommand,
 };

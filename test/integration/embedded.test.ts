@@ -52,6 +52,12 @@ describe("embedded mode (no broker)", () => {
     const cold = rows.find((r) => r.name === "coldFunction");
     expect(cold?.selfShare).toBeGreaterThan(0.2);
     expect(cold?.selfShare).toBeLessThan(0.3);
+
+    const targets = await seismoRun(["targets", "--db", db, "--json"]);
+    expect(targets.code, targets.stderr).toBe(0);
+    const [target] = JSON.parse(targets.stdout) as Array<{ status: string; endReason: string; nodeVersion: string; windows: number }>;
+    expect(target).toMatchObject({ status: "ended", endReason: "TARGET_EXITED", nodeVersion: process.version });
+    expect(target?.windows).toBeGreaterThanOrEqual(4);
   });
 
   it("seismo attach: a function inside a real npm dependency is attributed to its package and version; Ctrl-C detaches", async () => {

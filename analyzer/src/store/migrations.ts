@@ -105,6 +105,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "sensor time per window",
     sql: "ALTER TABLE windows ADD COLUMN sensor_us INTEGER NOT NULL DEFAULT 0;",
   },
+  {
+    version: 3,
+    name: "windows by target",
+    sql: "CREATE INDEX windows_by_target ON windows(target_id, end_ms);",
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
