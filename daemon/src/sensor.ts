@@ -145,6 +145,7 @@ export class Sensor {
       windowMs: options.windowMs,
     };
     options.outbox.send(this.target.service, { kind: "hello", sentAtMs: Date.now(), body: hello }, `${this.target.targetId}:hello`);
+    this.readCpu(); // a first reading, so the first heartbeat already has a CPU figure
     this.heartbeatTimer = setInterval(() => this.heartbeat(), options.heartbeatMs);
     this.heartbeatTimer.unref();
     options.log.info(
@@ -177,19 +178,23 @@ export class Sensor {
     this.options.onWindow?.(window);
   }
 
-  private heartbeat(): void {
-    let targetCpu = 0;
-    let rss = 0;
+  /** CPU (cores busy) since the previous reading, and RSS; zeros when /proc does not show the target. */
+  private readCpu(): { targetCpu: number; rss: number } {
     try {
       const stat = readProcStat(this.target.pid);
       const now = Date.now();
       const cpuMs = stat.utimeMs + stat.stimeMs;
-      if (this.lastCpu && now > this.lastCpu.at) targetCpu = (cpuMs - this.lastCpu.cpuMs) / (now - this.lastCpu.at);
+      const targetCpu = this.lastCpu && now > this.lastCpu.at ? (cpuMs - this.lastCpu.cpuMs) / (now - this.lastCpu.at) : 0;
       this.lastCpu = { at: now, cpuMs };
-      rss = stat.rssPages * 4096;
+      return { targetCpu, rss: stat.rssPages * 4096 };
     } catch {
-      // Not visible from here (attached by URL across namespaces): report zeros.
+      // Not visible from here (attached by URL across namespaces).
+      return { targetCpu: 0, rss: 0 };
     }
+  }
+
+  private heartbeat(): void {
+    const { targetCpu, rss } = this.readCpu();
     const stats = this.options.outbox.stats;
     this.options.outbox.send(this.target.service, {
       kind: "heartbeat",
@@ -213,6 +218,7 @@ export class Sensor {
       // The last window is worth having whether we stop or the target ends (it still answers while waiting for us).
       await this.sampler.stop().catch(() => undefined);
       if (reason === "stopped") {
+        this.heartbeat(); // final figures while the target is still there to read
         await this.session.send("NodeRuntime.notifyWhenWaitingForDisconnect", { enabled: false }).catch(() => undefined);
       }
       await this.session.close();

@@ -60,6 +60,13 @@ describe("attach to an inspector that is already open", () => {
     expect((await attach.exited).code).toBe(0);
     expect(app.stderr().match(/Debugger listening/g)).toHaveLength(1); // opened once, by the app itself
     expect(statSync(db).mode & 0o777).toBe(0o600);
+    // The final heartbeat on detach: the fixture is built to be busy 60 % of the time (45 + 15 ms of every 100).
+    const targets = await seismoRun(["targets", "--db", db, "--json"]);
+    const [target] = JSON.parse(targets.stdout) as Array<{ status: string; endReason: string; targetCpu: number; targetRssBytes: number }>;
+    expect(target).toMatchObject({ status: "ended", endReason: "DAEMON_STOPPED" });
+    expect(target?.targetCpu).toBeGreaterThan(0.4);
+    expect(target?.targetCpu).toBeLessThan(0.8);
+    expect(target?.targetRssBytes).toBeGreaterThan(10 * 1024 * 1024);
   });
 });
 
