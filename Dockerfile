@@ -28,23 +28,15 @@ COPY cli/ cli/
 RUN npx tsc -b \
  && npm prune --omit=dev --no-audit --no-fund \
  && find . -name '*.tsbuildinfo' -delete
+# The runtime tree: compiled workspaces, the schema, production node_modules
+# (the same script the test suite runs, so the layout is tested).
+COPY scripts/assemble-runtime.sh scripts/
+RUN sh scripts/assemble-runtime.sh /out
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /opt/seismo
-# Workspaces are linked from node_modules/@seismo/* to these folders: keep the layout.
-COPY --from=build /src/package.json ./
-COPY --from=build /src/node_modules/ node_modules/
-COPY --from=build /src/agent-proto/package.json agent-proto/
-COPY --from=build /src/agent-proto/dist/ agent-proto/dist/
-COPY --from=build /src/agent-proto/proto/ agent-proto/proto/
-COPY --from=build /src/daemon/package.json daemon/
-COPY --from=build /src/daemon/dist/ daemon/dist/
-COPY --from=build /src/analyzer/package.json analyzer/
-COPY --from=build /src/analyzer/dist/ analyzer/dist/
-COPY --from=build /src/cli/package.json cli/
-COPY --from=build /src/cli/dist/ cli/dist/
-COPY --from=build /src/cli/bin/ cli/bin/
+COPY --from=build /out/ ./
 # The node image's unprivileged user (uid 1000). As a sidecar, the pod's
 # runAsUser must be the app's uid: signalling and /proc access need the same user.
 USER node
