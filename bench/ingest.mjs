@@ -72,6 +72,5 @@ console.log(`| targets one analyzer can keep up with at 10 s windows | ~${Math.f
 console.log(`| redelivered duplicate, per message | ${redeliveryMs.toFixed(3)} ms |`);
 console.log(`| top over all ${top.windows} windows | ${topAllMs.toFixed(0)} ms |`);
 console.log(`| top --since 5m --service (one service) | ${top5mMs.toFixed(0)} ms |`);
-if (process.env.KEEP_DB) { console.log("kept", join(dir, "bench.db")); process.exit(0); }
 db.close();
 rmSync(dir, { recursive: true, force: true });
