@@ -1,3 +1,4 @@
+import { SEISMO_VERSION } from "@seismo/daemon";
 import { EXIT_USAGE, reportFailure } from "./cli-error.js";
 import { analyzerCommand } from "./commands/analyzer.js";
 import { attachCommand } from "./commands/attach.js";
@@ -42,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
     return verb === undefined ? EXIT_USAGE : 0;
   }
   if (verb === "--version" || verb === "-v") {
-    out("0.1.0");
+    out(SEISMO_VERSION);
     return 0;
   }
   const command = VERBS[verb];

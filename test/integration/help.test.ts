@@ -1,5 +1,7 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { seismoRun } from "./harness.js";
+import { ROOT, seismoRun } from "./harness.js";
 
 describe("seismo --help", () => {
   it("lists the verbs, and every verb explains itself", async () => {
@@ -14,7 +16,14 @@ describe("seismo --help", () => {
     }
   });
 
-  it("an unknown verb or flag is a usage error (exit 2) that says where to look", async () => {
+  it("--version prints the package version", async () => {
+    const version = (JSON.parse(readFileSync(join(ROOT, "daemon/package.json"), "utf8")) as { version: string }).version;
+    const result = await seismoRun(["--version"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toBe(version);
+  });
+
+    it("an unknown verb or flag is a usage error (exit 2) that says where to look", async () => {
     const verb = await seismoRun(["frobnicate"]);
     expect(verb.code).toBe(2);
     expect(verb.stderr).toMatch(/unknown verb "frobnicate".*seismo --help/);

@@ -81,10 +81,6 @@ export class Sampler {
     });
   }
 
-  get windowsTaken(): number {
-    return this.sequence;
-  }
-
   /** Over the last 1,000 rotations (bounded memory), and the count over the whole session. */
   rotationStats(): RotationStats {
     const sorted = [...this.rotationMs].sort((x, y) => x - y);
