@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { openDatabaseReadOnly, parseDuration, topFunctions } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
 import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
+import { terminalColumns } from "../render/terminal.js";
 import { renderTopTable } from "../render/top-table.js";
 
 export const TOP_HELP = `Usage: seismo top [--since DURATION] [--service NAME] [--limit N] [--json] [--db PATH]
@@ -50,7 +51,7 @@ export async function topCommand(args: string[], out: (text: string) => void): P
       out(`No profile windows since ${new Date(sinceMs).toISOString()}. Try a longer --since, or check that a sensor is attached.`);
     } else {
       out(`${result.windows} window(s), ${(result.cpuMs / 1_000).toFixed(1)} s of CPU since ${new Date(sinceMs).toISOString()}\n`);
-      out(renderTopTable(result, { width: process.stdout.columns || Number(process.env.COLUMNS) || 160, cwd: process.cwd() }).join("\n"));
+      out(renderTopTable(result, { width: terminalColumns(process.stdout, 160), cwd: process.cwd() }).join("\n"));
     }
   } finally {
     db.close();

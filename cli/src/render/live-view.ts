@@ -1,3 +1,5 @@
+import { terminalColumns } from "./terminal.js";
+
 /**
  * The bottom-of-terminal table of `seismo run` / `seismo attach`. On a TTY the
  * app's output is written above it, and the table is erased and redrawn around
@@ -45,9 +47,8 @@ export class LiveView {
     this.partial.clear();
   }
 
-  /** A pseudo-terminal without a window size reports 0 columns: fall back to $COLUMNS, then 120. */
   get columns(): number {
-    return this.out.columns || Number(process.env.COLUMNS) || 120;
+    return terminalColumns(this.out, 120);
   }
 
   private erase(): void {

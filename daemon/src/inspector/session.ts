@@ -1,5 +1,6 @@
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import CDP from "chrome-remote-interface";
+import { withTimeout } from "../with-timeout.js";
 import { assertLoopbackUrl } from "./loopback.js";
 
 /**
@@ -31,22 +32,18 @@ export interface ConnectOptions {
 export async function connectInspector(webSocketUrl: string, options: ConnectOptions = {}): Promise<InspectorSession> {
   assertLoopbackUrl(webSocketUrl);
   const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
-  let timer: NodeJS.Timeout | undefined;
   let client: CriClient;
   try {
-    client = (await Promise.race([
+    client = await withTimeout(
       CDP({ target: webSocketUrl, local: true }) as Promise<CriClient>,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${connectTimeoutMs} ms`)), connectTimeoutMs);
-      }),
-    ])) as CriClient;
+      connectTimeoutMs,
+      () => new Error(`no answer within ${connectTimeoutMs} ms`),
+    );
   } catch (cause) {
     throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `Cannot open the inspector at ${webSocketUrl}: ${(cause as Error).message}.`, {
       cause,
       hint: "Another debugger may hold it, or the process is exiting.",
     });
-  } finally {
-    clearTimeout(timer);
   }
   return new CriSession(client, options.commandTimeoutMs ?? 15_000);
 }
@@ -68,18 +65,10 @@ class CriSession implements InspectorSession {
 
   async send<T>(method: string, params?: object): Promise<T> {
     if (this.isClosed) throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `${method}: the inspector session is closed.`);
-    let timer: NodeJS.Timeout | undefined;
     try {
-      return (await Promise.race([
-        this.client.send(method, params),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${this.commandTimeoutMs} ms`)), this.commandTimeoutMs);
-        }),
-      ])) as T;
+      return (await withTimeout(this.client.send(method, params), this.commandTimeoutMs, () => new Error(`no answer within ${this.commandTimeoutMs} ms`))) as T;
     } catch (cause) {
       throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `${method} failed: ${(cause as Error).message}.`, { cause });
-    } finally {
-      clearTimeout(timer);
     }
   }
 

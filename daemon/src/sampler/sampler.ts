@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import type { InspectorSession } from "../inspector/session.js";
+import { withTimeout } from "../with-timeout.js";
 import type { CpuProfile } from "./cpu-profile.js";
 
 export interface SamplerOptions {
@@ -170,7 +171,11 @@ export class Sampler {
       await this.evaluate(
         restart ? `profile(${JSON.stringify(next)}); profileEnd(${JSON.stringify(current)})` : `profileEnd(${JSON.stringify(current)})`,
       );
-      const profile = await withTimeout(profileArrives, 15_000);
+      const profile = await withTimeout(
+        profileArrives,
+        15_000,
+        () => new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, "No profile arrived within 15000 ms."),
+      );
       this.rotations++;
       this.rotationMs.push(performance.now() - started);
       if (this.rotationMs.length > KEPT_ROTATIONS) this.rotationMs.shift();
@@ -183,14 +188,4 @@ export class Sampler {
       if (!this.session.closed) this.onError(error);
     }
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `No profile arrived within ${ms} ms.`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
