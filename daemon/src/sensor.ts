@@ -34,6 +34,8 @@ export interface SensorOptions {
   activate?: ActivateOptions;
   pod?: string;
   namespace?: string;
+  /** Opens the inspector session; the real CDP connection unless a test scripts one. */
+  connect?: (webSocketUrl: string) => Promise<InspectorSession>;
   /** Called with every window as published (the live view of `seismo run`). */
   onWindow?: (window: ProfileWindow) => void;
 }
@@ -51,6 +53,9 @@ export class Sensor {
   private finishing: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private lastCpu: { at: number; cpuMs: number } | undefined;
+  private hello: Hello | undefined;
+  private hellosSent = 0;
+  private droppedAtLastHello = 0;
   private windowsPublished = 0;
 
   private constructor(
@@ -67,7 +72,7 @@ export class Sensor {
 
   static async attach(options: SensorOptions): Promise<Sensor> {
     const url = options.inspectorUrl ?? (await openInspector(requirePid(options.pid), options.activate)).webSocketDebuggerUrl;
-    const session = await connectInspector(url);
+    const session = await (options.connect ?? connectInspector)(url);
     try {
       const facts = await readFacts(session);
       const pid = options.pid ?? facts.pid;
@@ -144,7 +149,8 @@ export class Sensor {
       samplingIntervalUs: options.samplingIntervalUs,
       windowMs: options.windowMs,
     };
-    options.outbox.send(this.target.service, { kind: "hello", sentAtMs: Date.now(), body: hello }, `${this.target.targetId}:hello`);
+    this.hello = hello;
+    this.sendHello();
     this.readCpu(); // a first reading, so the first heartbeat already has a CPU figure
     this.heartbeatTimer = setInterval(() => this.heartbeat(), options.heartbeatMs);
     this.heartbeatTimer.unref();
@@ -193,7 +199,21 @@ export class Sensor {
     }
   }
 
+  /** Each hello gets its own message id: JetStream would drop a repeat of the same id as a duplicate. */
+  private sendHello(): void {
+    if (!this.hello) return;
+    this.hellosSent++;
+    this.droppedAtLastHello = this.options.outbox.stats.dropped;
+    this.options.outbox.send(
+      this.target.service,
+      { kind: "hello", sentAtMs: Date.now(), body: this.hello },
+      `${this.target.targetId}:hello:${this.hellosSent}`,
+    );
+  }
+
   private heartbeat(): void {
+    // The buffer overflowed since the last hello, which may have been among the dropped: say it again.
+    if (this.options.outbox.stats.dropped > this.droppedAtLastHello) this.sendHello();
     const { targetCpu, rss } = this.readCpu();
     const stats = this.options.outbox.stats;
     this.options.outbox.send(this.target.service, {

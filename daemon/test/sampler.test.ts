@@ -1,52 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { CpuProfile, InspectorSession, RawWindow } from "../src/index.js";
+import type { RawWindow } from "../src/index.js";
 import { Sampler } from "../src/index.js";
-
-/**
- * A scripted inspector (our own interface): it records commands and, like V8,
- * answers profileEnd(title) with a Profiler.consoleProfileFinished event for
- * that title, before the evaluate's own reply.
- */
-class ScriptedSession implements InspectorSession {
-  readonly sent: string[] = [];
-  closed = false;
-  private readonly listeners = new Map<string, Array<(params: unknown) => void>>();
-  private readonly running = new Set<string>();
-
-  async send<T>(method: string, params?: object): Promise<T> {
-    const expression = (params as { expression?: string } | undefined)?.expression;
-    this.sent.push(expression ? `${method} ${expression}` : method);
-    if (method === "Runtime.evaluate" && expression) {
-      for (const [, call, title] of expression.matchAll(/(profileEnd|profile)\("([^"]+)"\)/g)) {
-        if (call === "profile") this.running.add(title as string);
-        else if (this.running.delete(title as string)) this.emit("Profiler.consoleProfileFinished", { title, profile: profileNamed(title as string) });
-      }
-      return {} as T;
-    }
-    return {} as T;
-  }
-
-  on(event: string, listener: (params: unknown) => void): void {
-    this.listeners.set(event, [...(this.listeners.get(event) ?? []), listener]);
-  }
-
-  emit(event: string, params: unknown): void {
-    for (const l of this.listeners.get(event) ?? []) l(params);
-  }
-
-  onClose(): void {}
-  async close(): Promise<void> {
-    this.closed = true;
-  }
-
-  get runningProfiles(): number {
-    return this.running.size;
-  }
-}
-
-function profileNamed(title: string): CpuProfile {
-  return { nodes: [{ id: 1, callFrame: { functionName: title, scriptId: "1", url: "", lineNumber: 0, columnNumber: 0 } }], startTime: 0, endTime: 1 };
-}
+import { profileNamed, ScriptedSession } from "./scripted-session.js";
 
 describe("Sampler", () => {
   it("rotates by overlapping console profiles, delivers each window's profile in order, and ends clean", async () => {
