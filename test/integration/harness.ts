@@ -40,8 +40,9 @@ export function track(child: ChildProcess, perTest = true): Proc {
     err += d.toString();
     notify();
   });
+  // "close", not "exit": it comes after the output pipes are drained, so stdout()/stderr() are complete.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on("exit", (code, signal) => {
+    child.on("close", (code, signal) => {
       running.delete(child);
       notify();
       resolve({ code, signal });
@@ -114,7 +115,11 @@ export function tempDir(): string {
 /** Kills whatever a test left running and removes its temp directories. */
 export async function cleanup(): Promise<void> {
   const waits = [...running].map((child) => {
-    const gone = new Promise((r) => child.once("exit", r));
+    // Bounded: a grandchild still holding the pipes would keep "close" from ever coming.
+    const gone = new Promise((r) => {
+      child.once("close", r);
+      setTimeout(r, 3_000).unref();
+    });
     child.kill("SIGKILL");
     return gone;
   });
