@@ -85,7 +85,8 @@ export interface FixtureOptions {
 /** Starts a fixture app and waits until it listens. */
 export async function startFixture(script: string, options: FixtureOptions = {}): Promise<Proc & { port: number }> {
   const child = spawn(options.node ?? process.execPath, [...(options.nodeArgs ?? []), join(FIXTURES, script)], {
-    env: { ...process.env, NODE_OPTIONS: "", ...options.env },
+    // A free inspector port by default: a stray process on 9229 (a debugger, a leftover) must not fail the suite.
+    env: { ...process.env, NODE_OPTIONS: "--inspect-port=0", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const proc = track(child);
