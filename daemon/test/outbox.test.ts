@@ -1,27 +1,9 @@
-import type { EventPublisher, SeismoEvent } from "@seismo/agent-proto";
+import type { SeismoEvent } from "@seismo/agent-proto";
 import { decodeEvent } from "@seismo/agent-proto";
 import { describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
 import { Outbox, silentLogger } from "../src/index.js";
-
-/** A publisher (our own interface) that fails while `down` is set. */
-class FlakyPublisher implements EventPublisher {
-  down = false;
-  readonly received: Array<{ subject: string; data: Uint8Array; messageId: string | undefined }> = [];
-  async publish(subject: string, data: Uint8Array, options: { messageId?: string } = {}): Promise<void> {
-    if (this.down) throw new Error("broker away");
-    this.received.push({ subject, data, messageId: options.messageId });
-  }
-  async close(): Promise<void> {}
-}
-
-const waitFor = async (check: () => boolean, ms = 2_000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
+import { FlakyPublisher, waitUntil } from "./flaky-publisher.js";
 
 describe("Outbox", () => {
   it("publishes in order on the event's subject, with the message id", async () => {
@@ -42,10 +24,10 @@ describe("Outbox", () => {
     publisher.down = true;
     const outbox = new Outbox(publisher, silentLogger, { retryMinMs: 5, retryMaxMs: 20 });
     for (let i = 0; i < 5; i++) outbox.send("shop", sampleEvents.heartbeat, `m${i}`);
-    await waitFor(() => outbox.stats.publishFailures >= 2);
+    await waitUntil(() => outbox.stats.publishFailures >= 2, 2_000);
     expect(outbox.stats.buffered).toBe(5);
     publisher.down = false;
-    await waitFor(() => outbox.stats.published === 5);
+    await waitUntil(() => outbox.stats.published === 5, 2_000);
     expect(publisher.received.map((m) => m.messageId)).toEqual(["m0", "m1", "m2", "m3", "m4"]);
   });
 
