@@ -29,13 +29,12 @@ export function listPids(): number[] {
     .map(Number);
 }
 
-/** A Node process started with exactly this command line (a restart of the one we watched), other than `except`. */
-export function findNodeByCmdline(cmdline: string[], except: number): number | undefined {
-  const wanted = cmdline.join("\u0000");
-  for (const pid of listPids()) {
+/** The lowest-pid Node process (never this one, nor `except`) whose argv `matches`. */
+function findNode(matches: (argv: string[]) => boolean, except?: number): number | undefined {
+  for (const pid of listPids().sort((a, b) => a - b)) {
     if (pid === except || pid === process.pid) continue;
     try {
-      if (readCmdline(pid).join("\u0000") === wanted && isNode(pid)) return pid;
+      if (matches(readCmdline(pid)) && isNode(pid)) return pid;
     } catch {
       // exited while we looked
     }
@@ -43,15 +42,13 @@ export function findNodeByCmdline(cmdline: string[], except: number): number | u
   return undefined;
 }
 
+/** A Node process started with exactly this command line (a restart of the one we watched), other than `except`. */
+export function findNodeByCmdline(cmdline: string[], except: number): number | undefined {
+  const wanted = cmdline.join("\u0000");
+  return findNode((argv) => argv.join("\u0000") === wanted, except);
+}
+
 /** The lowest-pid Node process whose command line contains `text` (never this process). */
 export function findNodeByCommandText(text: string): number | undefined {
-  for (const pid of listPids().sort((a, b) => a - b)) {
-    if (pid === process.pid) continue;
-    try {
-      if (readCmdline(pid).join(" ").includes(text) && isNode(pid)) return pid;
-    } catch {
-      // exited while we looked
-    }
-  }
-  return undefined;
+  return findNode((argv) => argv.join(" ").includes(text));
 }
