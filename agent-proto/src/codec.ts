@@ -22,13 +22,23 @@ function protoPath(): string {
   return path;
 }
 
-let schema: { event: protobuf.Type; goodbyeReason: protobuf.Enum } | undefined;
+interface Schema {
+  event: protobuf.Type;
+  goodbyeReason: protobuf.Enum;
+  spikeTrigger: protobuf.Enum;
+}
 
-function getSchema(): { event: protobuf.Type; goodbyeReason: protobuf.Enum } {
+let schema: Schema | undefined;
+
+function getSchema(): Schema {
   if (!schema) {
     const root = protobuf.loadSync(protoPath());
     root.resolveAll();
-    schema = { event: root.lookupType("seismo.v1.Event"), goodbyeReason: root.lookupEnum("seismo.v1.Goodbye.Reason") };
+    schema = {
+      event: root.lookupType("seismo.v1.Event"),
+      goodbyeReason: root.lookupEnum("seismo.v1.Goodbye.Reason"),
+      spikeTrigger: root.lookupEnum("seismo.v1.Spike.Trigger"),
+    };
   }
   return schema;
 }
@@ -37,9 +47,16 @@ function getEventType(): protobuf.Type {
   return getSchema().event;
 }
 
-function goodbyeReasonNumber(reason: string): number | string {
-  // An unknown name is passed through as is, so verify reports it.
-  return getSchema().goodbyeReason.values[reason] ?? reason;
+/** An enum name as its number; an unknown name is passed through as is, so verify reports it. */
+function enumNumber(type: protobuf.Enum, name: string): number | string {
+  return type.values[name] ?? name;
+}
+
+/** verify wants enums as numbers; mapped by hand so that verify still sees every other field exactly as given (fromObject would coerce). */
+function withEnumNumbers(event: SeismoEvent): object {
+  if (event.kind === "goodbye") return { ...event.body, reason: enumNumber(getSchema().goodbyeReason, event.body.reason) };
+  if (event.kind === "spike") return { ...event.body, trigger: enumNumber(getSchema().spikeTrigger, event.body.trigger) };
+  return event.body;
 }
 
 export interface CodecLimits {
@@ -50,9 +67,7 @@ export interface CodecLimits {
 export function encodeEvent(event: SeismoEvent, limits: CodecLimits = {}): Uint8Array {
   const maxBytes = limits.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const type = getEventType();
-  // verify wants enums as numbers; the one enum of v1 is mapped by hand so that
-  // verify still sees every other field exactly as given (fromObject would coerce).
-  const body = event.kind === "goodbye" ? { ...event.body, reason: goodbyeReasonNumber(event.body.reason) } : event.body;
+  const body = withEnumNumbers(event);
   const payload = { schemaVersion: SCHEMA_VERSION, sentAtMs: event.sentAtMs, [event.kind]: body };
   const problem = type.verify(payload);
   if (problem) {

@@ -86,8 +86,67 @@ export interface ProfileWindow {
   sensorUs: number;
 }
 
+export interface LineCalls {
+  line: number;
+  builtins: string[];
+}
+
+export interface ProfileFrame {
+  functionName: string;
+  scriptUrl: string;
+  filePath: string;
+  /** 1-based; 0 when V8 gives none. */
+  line: number;
+  column: number;
+  packageName: string;
+  packageVersion: string;
+  scriptId: string;
+  lineCalls: LineCalls[];
+}
+
+export interface ProfileNode {
+  id: number;
+  /** 0 for the root. */
+  parentId: number;
+  /** Index into BurstProfile.frames. */
+  frame: number;
+  positionTicks: HotLine[];
+}
+
+export interface BurstProfile {
+  frames: ProfileFrame[];
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTimeUs: number;
+  endTimeUs: number;
+}
+
+export type SpikeTrigger = "TRIGGER_UNSPECIFIED" | "CPU" | "LOOP_DELAY" | "LOOP_BLOCKED";
+
+export interface Spike {
+  spikeId: string;
+  target: TargetRef;
+  trigger: SpikeTrigger;
+  onsetMs: number;
+  detectedMs: number;
+  burstStartMs: number;
+  burstEndMs: number;
+  /** 0 while the spike is still going. */
+  endedMs: number;
+  peakCpu: number;
+  baselineCpu: number;
+  peakLoopDelayMs: number;
+  baselineLoopDelayMs: number;
+  maxStallMs: number;
+  samplingIntervalUs: number;
+  /** Absent (null once decoded) on the end-of-spike update and when the burst failed. */
+  profile?: BurstProfile | null;
+  burstError: string;
+}
+
 /** The kinds of event, as they appear in the subject and the oneof. */
-export const EventKinds = ["hello", "heartbeat", "goodbye", "profile"] as const;
+export const EventKinds = ["hello", "heartbeat", "goodbye", "profile", "spike"] as const;
 export type EventKind = (typeof EventKinds)[number];
 
 interface EventBodies {
@@ -95,6 +154,7 @@ interface EventBodies {
   heartbeat: Heartbeat;
   goodbye: Goodbye;
   profile: ProfileWindow;
+  spike: Spike;
 }
 
 /** A decoded event: exactly one body, named by `kind`. */

@@ -1,6 +1,6 @@
 import { ErrorCodes, SeismoError } from "./errors.js";
 import type { EventKind } from "./messages.js";
-import { isEventKind } from "./messages.js";
+import { EventKinds, isEventKind } from "./messages.js";
 
 /** Every Seismo v1 subject starts with this; the JetStream stream captures `seismo.v1.>`. */
 export const SUBJECT_PREFIX = "seismo.v1";
@@ -33,7 +33,7 @@ export function parseSubject(subject: string): ParsedSubject {
   if (parts.length !== 4 || `${prefix}.${version}` !== SUBJECT_PREFIX || !service || !kind || !isEventKind(kind)) {
     throw new SeismoError(
       ErrorCodes.SUBJECT_INVALID,
-      `"${subject}" is not a Seismo v1 subject (expected ${SUBJECT_PREFIX}.<service>.<hello|heartbeat|goodbye|profile>).`,
+      `"${subject}" is not a Seismo v1 subject (expected ${SUBJECT_PREFIX}.<service>.<${EventKinds.join("|")}>).`,
     );
   }
   return { service, kind };
