@@ -24,6 +24,6 @@ export default tseslint.config(
   {
     files: ["**/*.cjs", "**/*.mjs", "**/*.js"],
     rules: { "@typescript-eslint/no-require-imports": "off" },
-    languageOptions: { globals: { process: "readonly", console: "readonly", require: "readonly", module: "writable", setTimeout: "readonly", clearTimeout: "readonly", setInterval: "readonly", URL: "readonly", Buffer: "readonly", performance: "readonly", fetch: "readonly" } },
+    languageOptions: { globals: { process: "readonly", console: "readonly", require: "readonly", module: "writable", setTimeout: "readonly", clearTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly", setImmediate: "readonly", URL: "readonly", Buffer: "readonly", performance: "readonly", fetch: "readonly" } },
   },
 );

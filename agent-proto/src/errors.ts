@@ -36,6 +36,8 @@ export const ErrorCodes = {
   DATABASE: "SEISMO_DATABASE",
   /** The database was written by a newer Seismo. */
   DATABASE_TOO_NEW: "SEISMO_DATABASE_TOO_NEW",
+  /** An id (incident, ...) that the database does not hold. */
+  NOT_FOUND: "SEISMO_NOT_FOUND",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -12,6 +12,8 @@ export interface AnalyzerOptions {
   retentionMs?: number;
   log: IngestLog & { info(message: string): void };
   onEvent?: (event: SeismoEvent) => void;
+  /** Called when a new incident is stored, with its id. */
+  onIncident?: (incidentId: string) => void;
 }
 
 /**
@@ -27,7 +29,7 @@ export class Analyzer {
   constructor(private readonly options: AnalyzerOptions) {
     this.db = openDatabase(options.dbPath);
     this.store = new EventStore(this.db);
-    this.ingestor = new Ingestor(this.store, options.log, options.onEvent);
+    this.ingestor = new Ingestor(this.store, options.log, options.onEvent, options.onIncident);
   }
 
   get stats(): IngestStats {

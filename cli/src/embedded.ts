@@ -1,7 +1,7 @@
 import type { SeismoEvent } from "@seismo/agent-proto";
 import { createInProcessTransport } from "@seismo/agent-proto";
 import type { TopResult } from "@seismo/analyzer";
-import { Analyzer, topFunctions } from "@seismo/analyzer";
+import { Analyzer, getIncident, topFunctions } from "@seismo/analyzer";
 import type { ActivateOptions, Logger } from "@seismo/daemon";
 import { Outbox, Sensor } from "@seismo/daemon";
 import type { SamplingSettings } from "./options.js";
@@ -41,6 +41,9 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
         options.onTop(topFunctions(analyzer.db, { sinceMs: Date.now() - LIVE_PERIOD_MS, limit: 10 }));
       }
     },
+    onIncident: (id: string): void => {
+      options.log.warn(`incident ${id}: ${getIncident(analyzer.db, id).summary} (details: seismo show ${id} --db ${options.dbPath})`);
+    },
   });
   await analyzer.start();
   const outbox = new Outbox(transport.publisher, options.log);
@@ -54,6 +57,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       samplingIntervalUs: options.sampling.samplingIntervalUs,
       windowMs: options.sampling.windowMs,
       recompileOnAttach: options.sampling.recompileOnAttach,
+      spikes: options.sampling.spikes,
       heartbeatMs: 30_000,
       outbox,
       log: options.log,

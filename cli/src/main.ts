@@ -3,7 +3,10 @@ import { EXIT_USAGE, reportFailure } from "./cli-error.js";
 import { analyzerCommand } from "./commands/analyzer.js";
 import { attachCommand } from "./commands/attach.js";
 import { daemonCommand } from "./commands/daemon.js";
+import { incidentsCommand } from "./commands/incidents.js";
+import { profileCommand } from "./commands/profile.js";
 import { runCommand } from "./commands/run.js";
+import { showCommand } from "./commands/show.js";
 import { targetsCommand } from "./commands/targets.js";
 import { topCommand } from "./commands/top.js";
 
@@ -16,6 +19,9 @@ On one machine (no broker):
   attach <pid>         attach to a running Node.js process
   top                  the hottest functions of a recent period (--json for machines)
   targets              the processes sensors watch: attached, silent or ended
+  incidents            CPU spikes and their culprit functions, newest first
+  show <incident-id>   one incident in full: culprit, app line, call chain, evidence
+  profile <incident-id> -o FILE   the spike's high-resolution profile (.cpuprofile)
 
 Split across machines (NATS JetStream in between):
   daemon               the sensor: attach to a process, stream to NATS
@@ -29,6 +35,9 @@ const VERBS: Record<string, (args: string[], out: (text: string) => void) => Pro
   attach: attachCommand,
   top: topCommand,
   targets: targetsCommand,
+  incidents: incidentsCommand,
+  show: showCommand,
+  profile: profileCommand,
   daemon: daemonCommand,
   analyzer: analyzerCommand,
 };

@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { NatsConnectOptions } from "@seismo/agent-proto";
 import { parseDuration } from "@seismo/analyzer";
+import type { SpikeSettings } from "@seismo/daemon";
+import { DEFAULT_SPIKE_SETTINGS } from "@seismo/daemon";
 import { usageError } from "./cli-error.js";
 
 /** Flags shared by verbs, as util.parseArgs option descriptors. */
@@ -12,6 +14,10 @@ export const SAMPLING_OPTIONS = {
   service: { type: "string" },
   deployment: { type: "string" },
   "keep-optimized-code": { type: "boolean" },
+  "burst-interval": { type: "string" },
+  "burst-duration": { type: "string" },
+  "burst-cooldown": { type: "string" },
+  "no-spikes": { type: "boolean" },
 } as const;
 export const NATS_OPTIONS = {
   nats: { type: "string" },
@@ -28,7 +34,11 @@ export const SAMPLING_HELP = `  --interval MS        CPU sampling interval in mi
   --service NAME       service name (default: the target's SEISMO_SERVICE, its package.json name, or its script name)
   --deployment LABEL   deployment label, e.g. a git SHA (default: the target's SEISMO_DEPLOYMENT, GIT_SHA, ...)
   --keep-optimized-code  skip the one-off recompile on attach (a pause of a few ms to tens of ms);
-                       functions inlined before attaching are then charged to their callers`;
+                       functions inlined before attaching are then charged to their callers
+  --burst-interval MS  sampling interval of the profile taken during a CPU spike (default 0.5)
+  --burst-duration D   how long that profile runs (default 2s, at most 10s)
+  --burst-cooldown D   no new spike profile sooner than this after the last (default 60s)
+  --no-spikes          do not watch for CPU spikes (no event-loop monitor in the app, no bursts)`;
 export const NATS_HELP = `  --nats URL           NATS server(s), comma-separated (default: $SEISMO_NATS_URL)
   --nats-token TOKEN   token auth (default: $SEISMO_NATS_TOKEN)
   --nats-user USER     user/password auth (default: $SEISMO_NATS_USER, password from $SEISMO_NATS_PASSWORD)
@@ -45,10 +55,21 @@ export interface SamplingSettings {
   service: string | undefined;
   deployment: string | undefined;
   recompileOnAttach: boolean;
+  spikes: SpikeSettings | false;
 }
 
 export function samplingSettings(
-  values: { interval?: string; window?: string; service?: string; deployment?: string; "keep-optimized-code"?: boolean },
+  values: {
+    interval?: string;
+    window?: string;
+    service?: string;
+    deployment?: string;
+    "keep-optimized-code"?: boolean;
+    "burst-interval"?: string;
+    "burst-duration"?: string;
+    "burst-cooldown"?: string;
+    "no-spikes"?: boolean;
+  },
   verb: string,
 ): SamplingSettings {
   const intervalMs = values.interval === undefined ? 10 : Number(values.interval);
@@ -63,7 +84,20 @@ export function samplingSettings(
     service: values.service,
     deployment: values.deployment,
     recompileOnAttach: !values["keep-optimized-code"],
+    spikes: values["no-spikes"] ? false : spikeSettings(values, verb),
   };
+}
+
+function spikeSettings(values: { "burst-interval"?: string; "burst-duration"?: string; "burst-cooldown"?: string }, verb: string): SpikeSettings {
+  const intervalMs = values["burst-interval"] === undefined ? DEFAULT_SPIKE_SETTINGS.burstIntervalUs / 1_000 : Number(values["burst-interval"]);
+  if (!Number.isFinite(intervalMs) || intervalMs < 0.1 || intervalMs > 10) {
+    throw usageError(`--burst-interval must be a number of milliseconds between 0.1 and 10, not "${values["burst-interval"]}".`, verb);
+  }
+  const durationMs = values["burst-duration"] === undefined ? DEFAULT_SPIKE_SETTINGS.burstDurationMs : parseDuration(values["burst-duration"]);
+  if (durationMs < 200 || durationMs > 10_000) throw usageError(`--burst-duration must be between 200ms and 10s, not "${values["burst-duration"]}".`, verb);
+  const cooldownMs = values["burst-cooldown"] === undefined ? DEFAULT_SPIKE_SETTINGS.cooldownMs : parseDuration(values["burst-cooldown"]);
+  if (cooldownMs < 1_000 || cooldownMs > 86_400_000) throw usageError(`--burst-cooldown must be between 1s and 24h, not "${values["burst-cooldown"]}".`, verb);
+  return { ...DEFAULT_SPIKE_SETTINGS, burstIntervalUs: Math.round(intervalMs * 1_000), burstDurationMs: durationMs, cooldownMs };
 }
 
 export function natsSettings(

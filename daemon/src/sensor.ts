@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import type { Hello, ProfileWindow, TargetRef } from "@seismo/agent-proto";
+import type { Hello, ProfileWindow, Spike, TargetRef } from "@seismo/agent-proto";
 import { describeError, ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import type { ActivateOptions } from "./inspector/activate.js";
 import { openInspector } from "./inspector/activate.js";
@@ -11,9 +11,13 @@ import { aggregateProfile } from "./sampler/aggregate.js";
 import { packageVersionReader } from "./sampler/package-versions.js";
 import type { RawWindow } from "./sampler/sampler.js";
 import { Sampler } from "./sampler/sampler.js";
+import type { SpikeSettings } from "./spike/spike-watch.js";
+import { DEFAULT_SPIKE_SETTINGS, SpikeWatch } from "./spike/spike-watch.js";
+import { CpuMeter } from "./target/cpu-meter.js";
 import type { TargetFacts } from "./target/identity.js";
 import { redactArgv, resolveIdentity, TARGET_FACTS_EXPRESSION, targetFileReader } from "./target/identity.js";
-import { processExists, processStartMs, readEnviron, readProcStat, readProcStatus } from "./target/proc.js";
+import { processExists, processStartMs, readEnviron, readProcStatus } from "./target/proc.js";
+import { sourceLineReader } from "./target/source-lines.js";
 import { SEISMO_VERSION } from "./version.js";
 
 export interface SensorOptions {
@@ -38,6 +42,10 @@ export interface SensorOptions {
   connect?: (webSocketUrl: string) => Promise<InspectorSession>;
   /** Called with every window as published (the live view of `seismo run`). */
   onWindow?: (window: ProfileWindow) => void;
+  /** Spike watch and burst profiles (default on, with DEFAULT_SPIKE_SETTINGS); false turns it off. */
+  spikes?: SpikeSettings | false;
+  /** Called with every spike event as published. */
+  onSpike?: (spike: Spike) => void;
 }
 
 export type SensorEndReason = "target-exited" | "stopped" | "connection-lost";
@@ -52,7 +60,8 @@ export class Sensor {
   private resolveDone!: (reason: SensorEndReason) => void;
   private finishing: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private lastCpu: { at: number; cpuMs: number } | undefined;
+  private readonly heartbeatCpu: CpuMeter;
+  private spikeWatch: SpikeWatch | undefined;
   private hello: Hello | undefined;
   private hellosSent = 0;
   private droppedAtLastHello = 0;
@@ -64,7 +73,9 @@ export class Sensor {
     readonly target: TargetRef,
     readonly facts: TargetFacts,
     private readonly options: SensorOptions,
+    private readonly extras: { url: string; versionOf: (root: string) => string | undefined; readFile: (path: string) => string | undefined },
   ) {
+    this.heartbeatCpu = new CpuMeter(target.pid);
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
@@ -115,7 +126,7 @@ export class Sensor {
         (raw) => sensor.publishWindow(raw, versionOf),
         (error) => options.log.warn(`profile window lost: ${describeError(error)}`),
       );
-      const sensor: Sensor = new Sensor(session, sampler, target, facts, options);
+      const sensor: Sensor = new Sensor(session, sampler, target, facts, options, { url, versionOf, readFile });
       await sensor.begin(startMs);
       return sensor;
     } catch (error) {
@@ -151,7 +162,8 @@ export class Sensor {
     };
     this.hello = hello;
     this.sendHello();
-    this.readCpu(); // a first reading, so the first heartbeat already has a CPU figure
+    this.heartbeatCpu.read(); // a first reading, so the first heartbeat already has a CPU figure
+    if (options.spikes !== false) await this.startSpikeWatch(options.spikes ?? DEFAULT_SPIKE_SETTINGS);
     this.heartbeatTimer = setInterval(() => this.heartbeat(), options.heartbeatMs);
     this.heartbeatTimer.unref();
     options.log.info(
@@ -184,19 +196,27 @@ export class Sensor {
     this.options.onWindow?.(window);
   }
 
-  /** CPU (cores busy) since the previous reading, and RSS; zeros when /proc does not show the target. */
-  private readCpu(): { targetCpu: number; rss: number } {
-    try {
-      const stat = readProcStat(this.target.pid);
-      const now = Date.now();
-      const cpuMs = stat.utimeMs + stat.stimeMs;
-      const targetCpu = this.lastCpu && now > this.lastCpu.at ? (cpuMs - this.lastCpu.cpuMs) / (now - this.lastCpu.at) : 0;
-      this.lastCpu = { at: now, cpuMs };
-      return { targetCpu, rss: stat.rssPages * 4096 };
-    } catch {
-      // Not visible from here (attached by URL across namespaces).
-      return { targetCpu: 0, rss: 0 };
-    }
+  private async startSpikeWatch(settings: SpikeSettings): Promise<void> {
+    const { options, extras } = this;
+    const watch = new SpikeWatch(
+      {
+        target: this.target,
+        session: this.session,
+        openBurstSession: () => (options.connect ?? connectInspector)(extras.url),
+        cpu: new CpuMeter(this.target.pid),
+        rotateWindow: () => this.sampler.rotate(),
+        publish: (spike, messageId) => {
+          options.outbox.send(this.target.service, { kind: "spike", sentAtMs: Date.now(), body: spike }, messageId);
+          options.onSpike?.(spike);
+        },
+        versionOf: extras.versionOf,
+        sourceLine: sourceLineReader(extras.readFile),
+        log: options.log,
+      },
+      settings,
+    );
+    await watch.start();
+    this.spikeWatch = watch;
   }
 
   /** Each hello gets its own message id: JetStream would drop a repeat of the same id as a duplicate. */
@@ -214,7 +234,10 @@ export class Sensor {
   private heartbeat(): void {
     // The buffer overflowed since the last hello, which may have been among the dropped: say it again.
     if (this.options.outbox.stats.dropped > this.droppedAtLastHello) this.sendHello();
-    const { targetCpu, rss } = this.readCpu();
+    // Zeros when /proc does not show the target (attached by URL across namespaces).
+    const reading = this.heartbeatCpu.read();
+    const targetCpu = reading?.cpu ?? 0;
+    const rss = reading?.rssBytes ?? 0;
     const stats = this.options.outbox.stats;
     this.options.outbox.send(this.target.service, {
       kind: "heartbeat",
@@ -235,6 +258,7 @@ export class Sensor {
   private finish(reason: SensorEndReason): Promise<void> {
     this.finishing ??= (async () => {
       clearInterval(this.heartbeatTimer);
+      await this.spikeWatch?.stop().catch(() => undefined);
       // The last window is worth having whether we stop or the target ends (it still answers while waiting for us).
       await this.sampler.stop().catch(() => undefined);
       if (reason === "stopped") {

@@ -7,6 +7,8 @@ export interface IngestStats {
   received: number;
   windowsStored: number;
   duplicates: number;
+  spikesStored: number;
+  incidentsOpened: number;
   /** Messages that could never be read, by error code. */
   rejected: Record<string, number>;
   /** Messages handed back for redelivery (database busy, disk full). */
@@ -24,7 +26,15 @@ export interface IngestLog {
  * passing reason (a locked or full database) is handed back for redelivery.
  */
 export class Ingestor {
-  readonly stats: IngestStats = { received: 0, windowsStored: 0, duplicates: 0, rejected: {}, retried: 0 };
+  readonly stats: IngestStats = {
+    received: 0,
+    windowsStored: 0,
+    duplicates: 0,
+    spikesStored: 0,
+    incidentsOpened: 0,
+    rejected: {},
+    retried: 0,
+  };
   private readonly loggedCodes = new Set<string>();
   private lastStoreError = "";
 
@@ -32,6 +42,7 @@ export class Ingestor {
     private readonly store: EventStore,
     private readonly log: IngestLog,
     private readonly onEvent?: (event: SeismoEvent) => void,
+    private readonly onIncident?: (incidentId: string) => void,
   ) {}
 
   readonly handle = (message: DeliveredMessage): void => {
@@ -77,6 +88,16 @@ export class Ingestor {
         if (this.store.recordWindow(event.body, receivedAt) === "stored") this.stats.windowsStored++;
         else this.stats.duplicates++;
         break;
+      case "spike": {
+        const outcome = this.store.recordSpike(event.body, receivedAt);
+        if (outcome.kind === "duplicate") this.stats.duplicates++;
+        if (outcome.kind === "stored") this.stats.spikesStored++;
+        if (outcome.kind === "stored" && outcome.incidentId) {
+          this.stats.incidentsOpened++;
+          this.onIncident?.(outcome.incidentId);
+        }
+        break;
+      }
     }
   }
 

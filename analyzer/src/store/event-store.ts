@@ -1,5 +1,7 @@
-import type { Goodbye, Heartbeat, Hello, ProfileWindow, TargetRef } from "@seismo/agent-proto";
+import type { Goodbye, Heartbeat, Hello, ProfileWindow, Spike, TargetRef } from "@seismo/agent-proto";
 import type Database from "better-sqlite3";
+import type { SpikeOutcome } from "../spike/spike-store.js";
+import { SpikeStore } from "../spike/spike-store.js";
 import type { Db } from "./database.js";
 
 export type WindowOutcome = "stored" | "duplicate";
@@ -17,9 +19,11 @@ export function functionIdentity(f: { scriptUrl: string; name: string; line: num
 export class EventStore {
   private readonly statements: ReturnType<typeof prepare>;
   private readonly functionIds = new Map<string, number>();
+  readonly spikes: SpikeStore;
 
   constructor(private readonly db: Db) {
     this.statements = prepare(db);
+    this.spikes = new SpikeStore(db);
   }
 
   /** The database file, for error messages. */
@@ -103,6 +107,14 @@ export class EventStore {
     })();
   }
 
+  /** A spike, and the incident its burst profile makes, in one transaction. */
+  recordSpike(spike: Spike, receivedAtMs: number): SpikeOutcome {
+    return this.db.transaction((): SpikeOutcome => {
+      this.ensureTarget(spike.target, receivedAtMs);
+      return this.spikes.record(spike, receivedAtMs);
+    })();
+  }
+
   recordRejected(subject: string, code: string, reason: string, data: Uint8Array, receivedAtMs: number, keep = 1_000): void {
     this.db.transaction(() => {
       this.statements.insertRejected.run({
@@ -123,6 +135,7 @@ export class EventStore {
       const deleted = this.statements.pruneWindows.run({ cutoffMs }).changes;
       this.statements.pruneTargets.run({ cutoffMs });
       this.statements.pruneRejected.run({ cutoffMs });
+      this.spikes.prune(cutoffMs);
       return deleted;
     })();
   }

@@ -110,6 +110,59 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "windows by target",
     sql: "CREATE INDEX windows_by_target ON windows(target_id, end_ms);",
   },
+  {
+    version: 4,
+    name: "spikes and incidents",
+    sql: `
+      -- One row per spike a daemon saw, with its burst profile (gzipped JSON of the BurstProfile).
+      CREATE TABLE spikes (
+        spike_id TEXT PRIMARY KEY,
+        target_id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        deployment TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        onset_ms INTEGER NOT NULL,
+        detected_ms INTEGER NOT NULL,
+        burst_start_ms INTEGER NOT NULL,
+        burst_end_ms INTEGER NOT NULL,
+        ended_ms INTEGER,
+        peak_cpu REAL NOT NULL,
+        baseline_cpu REAL NOT NULL,
+        peak_loop_delay_ms REAL NOT NULL,
+        baseline_loop_delay_ms REAL NOT NULL,
+        max_stall_ms REAL NOT NULL,
+        sampling_interval_us INTEGER NOT NULL,
+        profile BLOB,
+        burst_error TEXT NOT NULL DEFAULT '',
+        -- 'incident' or 'ordinary' (same shape as normal), with the reason; NULL without a profile.
+        verdict TEXT,
+        verdict_reason TEXT,
+        received_at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX spikes_by_onset ON spikes(onset_ms);
+
+      -- Every kind of incident (cpu_spike now; regressions and errors later) in one shape.
+      CREATE TABLE incidents (
+        incident_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        service TEXT NOT NULL,
+        deployment TEXT NOT NULL DEFAULT '',
+        target_id TEXT,
+        started_at_ms INTEGER NOT NULL,
+        ended_at_ms INTEGER,
+        summary TEXT NOT NULL,
+        -- JSON array, most responsible first
+        culprits TEXT NOT NULL,
+        -- JSON object, by kind (cpu_spike: trigger, peaks, top stacks, analysis figures)
+        details TEXT NOT NULL,
+        -- The record it came from: spikes.spike_id for cpu_spike.
+        source_id TEXT,
+        created_at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX incidents_by_start ON incidents(started_at_ms);
+      CREATE UNIQUE INDEX incidents_by_source ON incidents(kind, source_id);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

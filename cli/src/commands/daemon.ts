@@ -123,6 +123,7 @@ function sensorOptions(sampling: SamplingSettings, daemonId: string, outbox: Out
     samplingIntervalUs: sampling.samplingIntervalUs,
     windowMs: sampling.windowMs,
     recompileOnAttach: sampling.recompileOnAttach,
+    spikes: sampling.spikes,
     heartbeatMs: 15_000,
     outbox,
     log,

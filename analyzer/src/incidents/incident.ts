@@ -1,0 +1,74 @@
+import { createHash } from "node:crypto";
+import type { Spike } from "@seismo/agent-proto";
+import type { Culprit, SpikeAnalysis, StackSummary } from "../spike/culprits.js";
+
+export type IncidentKind = "cpu_spike";
+
+/** What `incidents --json` prints per incident, and what MCP and the UI will serve. */
+export interface IncidentView {
+  id: string;
+  kind: IncidentKind;
+  service: string;
+  deployment: string;
+  targetId: string | null;
+  /** ISO 8601 */
+  startedAt: string;
+  /** ISO 8601; null while it lasts. */
+  endedAt: string | null;
+  summary: string;
+  culprits: Culprit[];
+  details: CpuSpikeDetails;
+}
+
+export interface CpuSpikeDetails {
+  trigger: Spike["trigger"];
+  pid: number;
+  host: string;
+  peakCpu: number;
+  baselineCpu: number;
+  peakLoopDelayMs: number;
+  baselineLoopDelayMs: number;
+  maxStallMs: number;
+  detectedAt: string;
+  burst: { startedAt: string; endedAt: string; samplingIntervalUs: number; samples: number; cpuMs: number; gcShare: number };
+  baselineWindows: number;
+  verdictReason: string;
+  topStacks: StackSummary[];
+}
+
+/** Short, stable, typeable: the same spike always gets the same id (redelivery stores nothing twice). */
+export function incidentId(kind: IncidentKind, sourceId: string): string {
+  return `${kind === "cpu_spike" ? "spk" : "inc"}-${createHash("sha256").update(sourceId).digest("hex").slice(0, 10)}`;
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(share < 0.1 && share > 0 ? 1 : 0)} %`;
+}
+
+function shortFile(file: string | null, line: number | null): string {
+  if (!file) return "";
+  const parts = file.split("/");
+  return `${parts.slice(-2).join("/")}${line ? `:${line}` : ""}`;
+}
+
+/** "`_encipher` (bcryptjs@3.0.3)", "`isValidSlug` (src/slug.js:21)", "built-in JSON.parse" */
+export function describeCulprit(culprit: Culprit): string {
+  if (culprit.builtin) return `built-in ${culprit.name}`;
+  if (culprit.package && culprit.package !== "node") return `\`${culprit.name}\` (${culprit.package}${culprit.packageVersion ? `@${culprit.packageVersion}` : ""})`;
+  return `\`${culprit.name}\` (${shortFile(culprit.file, culprit.line) || "native"})`;
+}
+
+/** One sentence: the culprit, where the app calls it, how unusual, and the peaks. */
+export function spikeSummary(spike: Spike, analysis: SpikeAnalysis): string {
+  const top = analysis.culprits[0];
+  const where = spike.target.service + (spike.target.pid ? ` (pid ${spike.target.pid})` : "");
+  const peaks =
+    spike.trigger === "LOOP_BLOCKED" || spike.maxStallMs >= 1_000
+      ? `event loop blocked ${(spike.maxStallMs / 1_000).toFixed(1)} s, peak ${spike.peakCpu.toFixed(2)} cores`
+      : `peak ${spike.peakCpu.toFixed(2)} cores (normally ${spike.baselineCpu.toFixed(2)}), event-loop delay up to ${Math.round(spike.peakLoopDelayMs)} ms`;
+  if (!top) return `CPU spike on ${where} with no single culprit: ${peaks}.`;
+  const app = top.appFrame;
+  const isOwnFrame = app && !top.builtin && app.name === top.name && app.file === top.file;
+  const calledFrom = app && !isOwnFrame ? ` called from \`${app.name}\` (${shortFile(app.file, app.line)})` : "";
+  return `CPU spike on ${where}: ${describeCulprit(top)}${calledFrom} took ${percent(top.share)} of CPU, ${percent(top.baselineShare)} normally; ${peaks}.`;
+}

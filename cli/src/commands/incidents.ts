@@ -1,0 +1,47 @@
+import { parseArgs } from "node:util";
+import { listIncidents, openDatabaseReadOnly, parseDuration } from "@seismo/analyzer";
+import { usageError } from "../cli-error.js";
+import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
+import { renderIncidentLine } from "../render/incident.js";
+
+export const INCIDENTS_HELP = `Usage: seismo incidents [--since DURATION] [--kind KIND] [--service NAME] [--json] [--db PATH]
+
+What went wrong, newest first: CPU spikes with the function that caused them
+(kind cpu_spike). Each has an id for \`seismo show <id>\` and \`seismo profile <id>\`.
+
+Options:
+  --since DURATION     how far back (default 24h): 30m, 2h, 7d
+  --kind KIND          only this kind (cpu_spike)
+  --service NAME       only this service
+  --json               a JSON array, newest first; each element has id, kind,
+                       service, deployment, startedAt, endedAt (ISO 8601, null
+                       while ongoing), summary, culprits (most responsible
+                       first: name, file, line, package, packageVersion, share,
+                       baselineShare, appFrame {name, file, line}, builtin,
+                       hotLine, callers, note) and details
+${DB_HELP}
+  -h, --help           this help`;
+
+export async function incidentsCommand(args: string[], out: (text: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { ...DB_OPTION, ...HELP_OPTION, since: { type: "string" }, kind: { type: "string" }, service: { type: "string" }, json: { type: "boolean" } },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    out(INCIDENTS_HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "incidents");
+  const sinceMs = Date.now() - parseDuration(values.since ?? "24h");
+  const db = openDatabaseReadOnly(dbPath(values.db));
+  try {
+    const incidents = listIncidents(db, { sinceMs, kind: values.kind, service: values.service });
+    if (values.json) out(JSON.stringify(incidents, null, 2));
+    else if (incidents.length === 0) out(`No incidents since ${new Date(sinceMs).toISOString()}.`);
+    else for (const incident of incidents) out(renderIncidentLine(incident));
+  } finally {
+    db.close();
+  }
+  return 0;
+}
