@@ -1,0 +1,118 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { BurstProfile } from "@seismo/agent-proto";
+import { describe, expect, it } from "vitest";
+import type { Baseline } from "../src/index.js";
+import { analyzeSpike, toChromeCpuProfile } from "../src/index.js";
+
+/**
+ * Burst profiles and baselines recorded from test/fixtures/spike-app.cjs under
+ * steady HTTP load (`seismo run --window 1s`, Node 20), one per kind of spike,
+ * plus a tenfold traffic surge with the usual request mix.
+ */
+interface Recorded {
+  kind: string;
+  trigger: string;
+  maxStallMs: number;
+  burst: BurstProfile;
+  baseline: Baseline;
+}
+
+function recorded(kind: string): Recorded {
+  return JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "test", "fixtures", "profiles", `spike-${kind}.json`), "utf8")) as Recorded;
+}
+
+function analyze(kind: string) {
+  const r = recorded(kind);
+  return analyzeSpike(r.burst, r.baseline, { loopBlocked: r.trigger === "LOOP_BLOCKED" || r.maxStallMs >= 1_000 });
+}
+
+const APP = "/app/test/fixtures/spike-app.cjs";
+
+describe("culprit analysis on recorded spikes", () => {
+  it("a catastrophic regular expression: the app function running it, with the regex named on its hot line", () => {
+    const analysis = analyze("regex");
+    expect(analysis.verdict).toBe("incident");
+    const [top] = analysis.culprits;
+    expect(top).toMatchObject({ name: "isValidSlug", file: APP, package: null, builtin: false });
+    expect(top?.share).toBeGreaterThan(0.8);
+    expect(top?.baselineShare).toBeLessThan(0.01);
+    expect(top?.appFrame).toMatchObject({ name: "isValidSlug", file: APP });
+    expect(top?.note).toMatch(/RegExp#test/);
+  });
+
+  it("heavy work inside an npm dependency: the culprit is in that package, the app frame is the app's caller", () => {
+    const analysis = analyze("bcrypt");
+    const [top] = analysis.culprits;
+    expect(top).toMatchObject({ package: "bcryptjs", packageVersion: "3.0.3", builtin: false });
+    expect(top?.file).toContain("/node_modules/bcryptjs/");
+    expect(top?.appFrame).toMatchObject({ name: "hashPassword", file: APP });
+    expect(top?.callers.map((c) => c.name)).toContain("hashPassword");
+    expect(top?.callers.at(-1)?.name).toBe(top?.name);
+  });
+
+  it("a synchronous loop that blocks the event loop: the app function spinning", () => {
+    const analysis = analyze("block");
+    const [top] = analysis.culprits;
+    // spinUntil was inlined into reconcileLedger before the burst profiler existed, so V8 charges the caller (documented).
+    expect(["reconcileLedger", "spinUntil"]).toContain(top?.name);
+    expect(top?.file).toBe(APP);
+    expect(top?.share).toBeGreaterThan(0.8);
+  });
+
+  it("JSON of a huge payload: the built-in is named as such, with the app line that calls it", () => {
+    const analysis = analyze("json");
+    const builtins = analysis.culprits.filter((c) => c.builtin);
+    expect(builtins.map((c) => c.name).sort()).toEqual(["JSON.parse", "JSON.stringify"]);
+    const [top] = analysis.culprits;
+    expect(top?.builtin).toBe(true);
+    expect(top).toMatchObject({ file: null, line: null, package: null });
+    expect(top?.appFrame?.name).toBe("step");
+    expect(top?.appFrame?.file).toBe(APP);
+    // The lines of spike-app.cjs that call JSON.stringify and JSON.parse in importSnapshot's step().
+    const source = readFileSync(join(import.meta.dirname, "..", "..", "test", "fixtures", "spike-app.cjs"), "utf8").split("\n");
+    const jsonLines = [source.findIndex((l) => l.includes("JSON.stringify(hugePayload)")) + 1, source.findIndex((l) => l.includes("JSON.parse(text)")) + 1];
+    expect(jsonLines).toContain(top?.appFrame?.line);
+    expect(builtins.reduce((sum, c) => sum + c.share, 0)).toBeGreaterThan(0.7);
+  });
+
+  it("ten times the traffic with the same request mix is not an incident", () => {
+    const analysis = analyze("traffic");
+    expect(analysis.verdict).toBe("ordinary");
+    expect(analysis.culprits).toEqual([]);
+    expect(analysis.reason).toMatch(/Same profile shape/);
+  });
+
+  it("without a baseline, one dominant function is still named, and the reason says there was no baseline", () => {
+    const r = recorded("bcrypt");
+    const analysis = analyzeSpike(r.burst, { windows: 0, cpuUs: 0, functions: [] }, { loopBlocked: false });
+    expect(analysis.verdict).toBe("incident");
+    expect(analysis.reason).toMatch(/No baseline/);
+    expect(analysis.culprits[0]?.package).toBe("bcryptjs");
+  });
+
+  it("shares are of CPU time (0..1), and the top stacks end in the culprit", () => {
+    for (const kind of ["regex", "bcrypt", "block", "json", "traffic"]) {
+      const analysis = analyze(kind);
+      for (const c of analysis.culprits) {
+        expect(c.share).toBeGreaterThanOrEqual(0);
+        expect(c.share).toBeLessThanOrEqual(1);
+        expect(c.baselineShare).toBeGreaterThanOrEqual(0);
+        expect(c.baselineShare).toBeLessThanOrEqual(1);
+      }
+      expect(analysis.topStacks.reduce((s, t) => s + t.share, 0)).toBeLessThanOrEqual(1.000001);
+    }
+    expect(analyze("bcrypt").topStacks[0]?.frames.at(-1)?.package).toBe("bcryptjs");
+  });
+
+  it("exports the burst as a .cpuprofile whose nodes, samples and timeline are V8's own", () => {
+    const { burst } = recorded("bcrypt");
+    const exported = toChromeCpuProfile(burst);
+    expect(exported.samples).toEqual(burst.samples);
+    expect(exported.nodes).toHaveLength(burst.nodes.length);
+    const ids = new Set(exported.nodes.map((n) => n.id));
+    for (const node of exported.nodes) for (const child of node.children) expect(ids.has(child)).toBe(true);
+    expect(exported.nodes.reduce((sum, n) => sum + n.hitCount, 0)).toBe(burst.samples.length);
+    expect(exported.nodes.find((n) => n.callFrame.functionName === "_encipher")?.callFrame.url).toContain("bcryptjs");
+  });
+});

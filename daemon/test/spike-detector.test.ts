@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import type { Observation, Vitals } from "../src/index.js";
+import { DEFAULT_DETECTOR_SETTINGS, SpikeDetector } from "../src/index.js";
+
+/** Feeds readings every 500 ms from t=0 and returns every observation. */
+function feed(detector: SpikeDetector, readings: Array<Partial<Vitals>>, startMs = 0): Observation[] {
+  return readings.map((r, i) => detector.observe({ atMs: startMs + i * 500, cpu: 0.1, loopP99Ms: 12, stallMs: 50, ...r }));
+}
+
+const steady = (n: number, cpu = 0.1): Array<Partial<Vitals>> => Array.from({ length: n }, (_, i) => ({ cpu: cpu + (i % 3) * 0.01 }));
+
+describe("spike detector", () => {
+  it("learns the normal level and fires on a CPU rise that lasts 1 s, with the onset at the start of the first elevated reading", () => {
+    const detector = new SpikeDetector();
+    const normal = feed(detector, steady(30));
+    expect(normal.every((o) => o.kind === "normal")).toBe(true);
+    const rise = feed(detector, [{ cpu: 0.8 }, { cpu: 0.85 }, { cpu: 0.9 }], 15_000);
+    expect(rise.map((o) => o.kind)).toEqual(["rising", "spike", "ongoing"]);
+    const spike = rise[1] as Extract<Observation, { kind: "spike" }>;
+    expect(spike.signal.trigger).toBe("CPU");
+    expect(spike.signal.onsetMs).toBe(14_500);
+    expect(spike.signal.baselineCpu).toBeCloseTo(0.11, 2);
+  });
+
+  it("ignores a one-reading blip (a GC, a compile) and a rise too small to matter", () => {
+    const detector = new SpikeDetector();
+    feed(detector, steady(30));
+    expect(feed(detector, [{ cpu: 0.95 }, { cpu: 0.1 }], 15_000).map((o) => o.kind)).toEqual(["rising", "normal"]);
+    // Doubling from 0.1 to 0.2 cores: twice the level, but only +0.1 core.
+    expect(feed(detector, Array.from({ length: 6 }, () => ({ cpu: 0.2 })), 16_000).every((o) => o.kind === "normal")).toBe(true);
+  });
+
+  it("fires at once when the event loop stops turning, dating the onset from the stall", () => {
+    const detector = new SpikeDetector();
+    feed(detector, steady(30));
+    const [o] = feed(detector, [{ cpu: 0.1, stallMs: 1_300 }], 15_000);
+    expect(o?.kind).toBe("spike");
+    const signal = (o as Extract<Observation, { kind: "spike" }>).signal;
+    expect(signal.trigger).toBe("LOOP_BLOCKED");
+    expect(signal.onsetMs).toBe(15_000 - 1_300);
+  });
+
+  it("uses only the ceiling before it has learned a level", () => {
+    const detector = new SpikeDetector();
+    expect(feed(detector, [{ cpu: 0.5 }, { cpu: 0.6 }, { cpu: 0.6 }]).every((o) => o.kind === "normal")).toBe(true);
+    expect(feed(detector, [{ cpu: 1 }, { cpu: 1 }, { cpu: 1 }], 2_000).map((o) => o.kind)).toContain("spike");
+  });
+
+  it("fires on event-loop delay far above its level, and ends the episode after calm readings with its peaks", () => {
+    const detector = new SpikeDetector();
+    feed(detector, steady(30));
+    const obs = feed(detector, [{ loopP99Ms: 400 }, { loopP99Ms: 700 }, { loopP99Ms: 900 }, { loopP99Ms: 12 }, { loopP99Ms: 12 }], 15_000);
+    expect(obs.map((o) => o.kind)).toEqual(["rising", "spike", "ongoing", "ongoing", "ended"]);
+    const ended = obs[4] as Extract<Observation, { kind: "ended" }>;
+    expect(ended.episode.trigger).toBe("LOOP_DELAY");
+    expect(ended.episode.peakLoopMs).toBe(900);
+    expect(ended.episode.endedMs).toBe(17_000);
+    expect(detector.currentEpisode()).toBeUndefined();
+  });
+
+  it("takes a spike that lasts for minutes as the new normal (no burst every cool-down forever)", () => {
+    const detector = new SpikeDetector();
+    feed(detector, steady(30));
+    const long = feed(detector, Array.from({ length: DEFAULT_DETECTOR_SETTINGS.historyReadings }, () => ({ cpu: 0.8 })), 15_000);
+    expect(long.filter((o) => o.kind === "spike")).toHaveLength(1);
+    expect(long.findIndex((o) => o.kind === "ended")).toBeGreaterThan(0);
+    expect(long.at(-1)?.kind).toBe("normal");
+    expect(detector.levels().cpu).toBeCloseTo(0.8, 5);
+  });
+});
