@@ -169,7 +169,8 @@ export class Sensor {
     options.log.info(
       `attached to pid ${this.target.pid} (node ${this.facts.nodeVersion}), service "${this.target.service}"` +
         `${this.target.deployment ? `, deployment ${this.target.deployment}` : ""}: sampling every ${options.samplingIntervalUs / 1000} ms, ${options.windowMs / 1000} s windows` +
-        (recompileMs === undefined ? "" : `; recompiled optimized code for exact attribution (${recompileMs.toFixed(1)} ms)`),
+        (recompileMs === undefined ? "" : `; recompiled optimized code for exact attribution (${recompileMs.toFixed(1)} ms)`) +
+        (this.spikeWatch ? `; watching CPU${this.spikeWatch.loopWatched ? " and event-loop delay" : ""} for spikes` : ""),
     );
   }
 
@@ -258,9 +259,15 @@ export class Sensor {
   private finish(reason: SensorEndReason): Promise<void> {
     this.finishing ??= (async () => {
       clearInterval(this.heartbeatTimer);
-      await this.spikeWatch?.stop().catch(() => undefined);
+      this.sampler.halt();
+      // A target that is exiting answers a call into its JavaScript with a segmentation fault on
+      // Node 20 (seen when the event loop empties while we are attached; not on 22 and 24): ask
+      // nothing of it then, at the cost of its last, partial window.
+      const exiting = reason === "target-exited";
+      const fragile = exiting && /^v20\./.test(this.facts.nodeVersion);
+      await this.spikeWatch?.stop(exiting).catch(() => undefined);
       // The last window is worth having whether we stop or the target ends (it still answers while waiting for us).
-      await this.sampler.stop().catch(() => undefined);
+      await this.sampler.stop(!fragile).catch(() => undefined);
       if (reason === "stopped") {
         this.heartbeat(); // final figures while the target is still there to read
         await this.session.send("NodeRuntime.notifyWhenWaitingForDisconnect", { enabled: false }).catch(() => undefined);

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { connectInspector } from "@seismo/daemon";
 import { cleanup, httpGet, nodeBinary, seismo, seismoRun, sleep, startFixture, tempDir, track } from "./harness.js";
 
 afterEach(cleanup);
@@ -71,6 +72,39 @@ describe("attach to an inspector that is already open", () => {
 });
 
 describe("attach works on every LTS line", () => {
+  it("the event-loop monitor leaves with the sensor, and never keeps the app alive", async () => {
+    const app = await startFixture("finite-app.cjs", { env: { NODE_OPTIONS: "--inspect=127.0.0.1:0", RUN_MS: "9000" } });
+    const url = (await app.waitFor(/(ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/))[1] as string;
+    const monitorType = async (): Promise<unknown> => {
+      const session = await connectInspector(url);
+      try {
+        const answer = await session.send<{ result: { value: unknown } }>("Runtime.evaluate", {
+          expression: 'typeof globalThis[Symbol.for("seismo.loopMonitor.v1")]',
+          returnByValue: true,
+        });
+        return answer.result.value;
+      } finally {
+        await session.close();
+      }
+    };
+    const db = join(tempDir(), "monitor.db");
+    const first = seismo(["attach", String(app.pid), "--db", db, "--window", "1s"]);
+    await first.waitFor(/watching CPU and event-loop delay for spikes/);
+    expect(await monitorType()).toBe("object");
+    first.child.kill("SIGINT");
+    expect((await first.exited).code).toBe(0);
+    expect(await monitorType()).toBe("undefined");
+
+    // Attached again when the app ends on its own: nothing of Seismo's holds it.
+    const second = seismo(["attach", String(app.pid), "--db", db, "--window", "1s"]);
+    await second.waitFor(/watching CPU and event-loop delay for spikes/);
+    await app.waitFor(/done, letting the event loop empty/, 15_000);
+    const endedAt = Date.now();
+    expect(await app.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - endedAt).toBeLessThan(3_000);
+    expect((await second.exited).code).toBe(0);
+  }, 30_000);
+
   for (const major of ["20", "22", "24"]) {
     it(`Node ${major}: attach, sample, detach`, async () => {
       const app = await startFixture("cpu-app.cjs", { node: nodeBinary(major), env: { NODE_OPTIONS: "--inspect-port=0" } });
@@ -80,6 +114,9 @@ describe("attach works on every LTS line", () => {
       // windows (seen on Node 24), which only shows from the second window on.
       await attach.waitFor(/window 4:/);
       expect(attach.stderr()).toMatch(new RegExp(`attached to pid ${app.pid} \\(node v${major}\\.`));
+      // The event-loop monitor installs on every LTS line (process.getBuiltinModule), and leaves with the sensor.
+      expect(attach.stderr()).toMatch(/watching CPU and event-loop delay for spikes/);
+      expect(attach.stderr()).not.toMatch(/will not be watched/);
       attach.child.kill("SIGINT");
       expect((await attach.exited).code).toBe(0);
       const top = await seismoRun(["top", "--db", db, "--json"]);

@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -209,4 +210,43 @@ export async function startNatsServer(): Promise<NatsServer> {
   };
   await server.start();
   return server;
+}
+
+export interface Load {
+  /** Requests answered so far. */
+  readonly answered: number;
+  setRate(perSecond: number): void;
+  stop(): Promise<number>;
+}
+
+/** Steady HTTP load from this process: `perSecond` GETs of `path`, over keep-alive connections. */
+export function startLoad(port: number, perSecond: number, path = "/?min=1"): Load {
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 16 });
+  let answered = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const fire = (): void => {
+    const req = httpRequest({ host: "127.0.0.1", port, path, agent }, (res) => {
+      res.resume();
+      res.on("end", () => answered++);
+    });
+    req.on("error", () => undefined);
+    req.end();
+  };
+  const load: Load = {
+    get answered() {
+      return answered;
+    },
+    setRate(rate) {
+      clearInterval(timer);
+      timer = setInterval(fire, 1_000 / rate);
+    },
+    async stop() {
+      clearInterval(timer);
+      await sleep(200);
+      agent.destroy();
+      return answered;
+    },
+  };
+  load.setRate(perSecond);
+  return load;
 }

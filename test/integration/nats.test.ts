@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
 import type { NatsServer, Proc } from "./harness.js";
-import { cleanup, freePort, httpGet, seismo, seismoRun, sleep, startFixture, startNatsServer, tempDir } from "./harness.js";
+import { cleanup, freePort, httpGet, seismo, seismoRun, sleep, startFixture, startLoad, startNatsServer, tempDir } from "./harness.js";
 
 let nats: NatsServer;
 beforeAll(async () => {
@@ -184,6 +184,49 @@ describe("daemon + analyzer over NATS JetStream", () => {
     analyzer.child.kill("SIGTERM");
     await analyzer.exited;
   });
+
+  it("a spike while no analyzer runs: the burst ends within its bound, windows go on, and the incident is made once the analyzer is back", async () => {
+    const db = join(tempDir(), "spike.db");
+    const app = await startFixture("spike-app.cjs");
+    const load = startLoad(app.port, 80);
+    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--burst-duration", "1s", "--service", "shop-spike"]);
+    await daemon.waitFor(/attached to pid/, 15_000);
+    await sleep(6_000);
+    await fetch(`http://127.0.0.1:${app.port}/admin/spike?kind=bcrypt&ms=3000`, { method: "POST" });
+    await daemon.waitFor(/spike on pid \d+/, 10_000);
+    const spikeSeenAt = Date.now();
+    const done = await daemon.waitFor(/burst profile of pid \d+ done: (\d+) samples in (\d+) ms/, 5_000);
+    expect(Date.now() - spikeSeenAt).toBeLessThan(1_000 + 1_500);
+    expect(Number(done[2])).toBeLessThan(1_000 + 500);
+    await app.waitFor(/spike-end bcrypt/, 10_000);
+    await load.stop();
+
+    const analyzer = startAnalyzer(db, "it-spike");
+    await analyzer.waitFor(/./, 10_000);
+    const deadline = Date.now() + 20_000;
+    let incident: { culprits: Array<{ package: string | null }> } | undefined;
+    while (!incident && Date.now() < deadline) {
+      const listed = await seismoRun(["incidents", "--db", db, "--json"]);
+      if (listed.code === 0) incident = (JSON.parse(listed.stdout) as Array<typeof incident>)[0];
+      if (!incident) await sleep(500);
+    }
+    expect(incident?.culprits[0]?.package).toBe("bcryptjs");
+    // The windows kept their normal interval through and after the burst (about 100 samples a second at 10 ms).
+    const conn = new Database(db, { readonly: true });
+    const windows = conn
+      .prepare("SELECT sampling_interval_us AS interval, total_samples AS samples, end_ms - start_ms AS ms FROM windows WHERE service = 'shop-spike'")
+      .all() as Array<{ interval: number; samples: number; ms: number }>;
+    conn.close();
+    expect(windows.length).toBeGreaterThan(8);
+    for (const w of windows.slice(1)) {
+      expect(w.interval).toBe(10_000);
+      expect(w.samples / (w.ms / 1_000)).toBeLessThan(150);
+    }
+    daemon.child.kill("SIGTERM");
+    expect((await daemon.exited).code).toBe(0);
+    analyzer.child.kill("SIGTERM");
+    await analyzer.exited;
+  }, 60_000);
 
   it("daemon --match --wait finds the app by its command line and attaches again after it restarts", async () => {
     const db = join(tempDir(), "restart.db");

@@ -88,6 +88,8 @@ export interface AnalysisSettings {
   /** Baseline windows needed to judge the shape; with fewer, only a blocked loop or one dominant function makes an incident. */
   minBaselineWindows: number;
   maxCulprits: number;
+  /** Without a baseline, a function must take this share of the spike for it to be an incident. */
+  dominantShare: number;
 }
 
 export const DEFAULT_ANALYSIS_SETTINGS: AnalysisSettings = {
@@ -96,6 +98,7 @@ export const DEFAULT_ANALYSIS_SETTINGS: AnalysisSettings = {
   minRatio: 2,
   minBaselineWindows: 3,
   maxCulprits: 5,
+  dominantShare: 0.5,
 };
 
 const MAX_CHAIN = 16;
@@ -230,9 +233,13 @@ export function analyzeSpike(
   if (chosen.length > 0 && hasBaseline) {
     verdict = "incident";
     reason = "Functions took a far larger share of CPU than normal.";
-  } else if (chosen.length > 0) {
+  } else if (chosen.length > 0 && (chosen[0]?.share ?? 0) >= settings.dominantShare) {
     verdict = "incident";
-    reason = `No baseline yet (${baseline.windows} normal window(s)); ranked by share alone.`;
+    reason = `No baseline yet (${baseline.windows} normal window(s)): one function dominated the spike, ranked by share alone.`;
+  } else if (chosen.length > 0 && !context.loopBlocked) {
+    verdict = "ordinary";
+    reason = `No baseline yet (${baseline.windows} normal window(s)) and no function dominated: the shape cannot be judged.`;
+    chosen.length = 0;
   } else if (context.loopBlocked) {
     verdict = "incident";
     reason = "The event loop was blocked, though no function's share changed much: the usual work, but synchronous for too long.";

@@ -58,6 +58,7 @@ interface ConsoleProfileFinished {
 export class Sampler {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  private stopped = false;
   private sequence = 0;
   private windowStartMs = 0;
   private rotation: Promise<void> = Promise.resolve();
@@ -118,18 +119,30 @@ export class Sampler {
     return this.rotation;
   }
 
-  /** Stops sampling; the last, partial window is delivered. Leaves no profile running and the profiler disabled. */
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    this.running = false;
-    clearTimeout(this.timer);
+  /**
+   * Stops sampling. Leaves no profile running and the profiler disabled. The
+   * last, partial window is delivered unless `deliverLast` is false: ending a
+   * console profile needs a call into the target's JavaScript, which a Node 20
+   * process that is shutting down answers with a segmentation fault (see
+   * Sensor). Profiler.disable ends it safely, without a profile.
+   */
+  async stop(deliverLast = true): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.halt();
     await this.rotation;
     try {
-      await this.rotateNow(false);
+      if (deliverLast) await this.rotateNow(false);
     } finally {
       // Disabling also ends any console profile of ours still running.
       await this.session.send("Profiler.disable").catch(() => undefined);
     }
+  }
+
+  /** No more rotations from now on (a scheduled one is cancelled); stop() still ends the profile. */
+  halt(): void {
+    this.running = false;
+    clearTimeout(this.timer);
   }
 
   private title(sequence: number): string {
@@ -162,7 +175,8 @@ export class Sampler {
   }
 
   private async rotateNow(restart: boolean): Promise<void> {
-    if (this.session.closed) return;
+    // Once halted, nothing starts a new profile: the target may be exiting.
+    if (this.session.closed || (restart && !this.running)) return;
     const current = this.title(this.sequence);
     const next = this.title(this.sequence + 1);
     const profileArrives = new Promise<CpuProfile>((resolve) => this.finished.set(current, resolve));

@@ -19,9 +19,13 @@ export type SpikeTriggerKind = "CPU" | "LOOP_DELAY" | "LOOP_BLOCKED";
 export interface DetectorSettings {
   /** Readings kept to learn the normal level (at 2 readings/s, 240 = two minutes). */
   historyReadings: number;
-  /** Readings needed before the learned level is trusted; until then only the ceilings apply. */
+  /**
+   * Readings needed before CPU and loop delay count at all: an app that always
+   * runs hot must not look like a spike the moment we attach. A blocked loop
+   * counts from the first reading.
+   */
   warmupReadings: number;
-  /** CPU above this (cores) is a spike whatever the level, unless the level is already near it. */
+  /** CPU above this (cores) is a spike whatever the rise, unless the level is already near it. */
   cpuCeiling: number;
   /** A learned-level CPU spike must rise at least this much (cores)... */
   cpuMinRise: number;
@@ -125,8 +129,9 @@ export class SpikeDetector {
     const blocked = stall >= s.stallMs;
     const cpuHigh =
       vitals.cpu !== undefined &&
+      warm &&
       ((cpu >= s.cpuCeiling && cpuLevel < s.cpuCeiling * 0.75) ||
-        (warm && cpu >= Math.max(cpuLevel + Math.max(s.cpuMinRise, 4 * cpuSpread), cpuLevel * s.cpuRatio)));
+        cpu >= Math.max(cpuLevel + Math.max(s.cpuMinRise, 4 * cpuSpread), cpuLevel * s.cpuRatio));
     const loopHigh = vitals.loopP99Ms !== undefined && warm && loop >= Math.max(s.loopMinMs, loopLevel * s.loopRatio);
     const elevated = blocked || cpuHigh || loopHigh;
 

@@ -76,9 +76,13 @@ export class SpikeWatch {
     this.monitor = new LoopMonitor(deps.session);
   }
 
+  /** False when the event-loop monitor could not be installed (CPU alone is watched then). */
+  loopWatched = false;
+
   async start(): Promise<void> {
     try {
       await this.monitor.install();
+      this.loopWatched = true;
     } catch (error) {
       // CPU alone still finds spikes; say what is missing.
       this.deps.log.warn(`event-loop delay will not be watched for pid ${this.deps.target.pid}: ${describeError(error)}`);
@@ -88,14 +92,19 @@ export class SpikeWatch {
     this.timer.unref();
   }
 
-  /** Stops watching, cuts a running burst short, and removes the monitor from the target. */
-  async stop(): Promise<void> {
+  /**
+   * Stops watching, cuts a running burst short, and removes the monitor from
+   * the target, unless the target is on its way out (`targetExiting`): then
+   * nothing more is asked of its JavaScript, and the monitor, unref'd, goes
+   * with the process.
+   */
+  async stop(targetExiting = false): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
     this.abort.abort();
     await this.burst;
-    await this.monitor.remove();
+    if (!targetExiting) await this.monitor.remove();
   }
 
   private async tick(): Promise<void> {
@@ -147,6 +156,12 @@ export class SpikeWatch {
     }
     const burstEndMs = Date.now();
     this.cooldownUntil = burstEndMs + settings.cooldownMs;
+    if (profile) {
+      deps.log.info(
+        `burst profile of pid ${deps.target.pid} done: ${profile.samples.length} samples in ${burstEndMs - burstStartMs} ms; ` +
+          `its session is closed, no new burst for ${Math.round(settings.cooldownMs / 1_000)} s`,
+      );
+    }
     if (!this.stopped) await deps.rotateWindow().catch(() => undefined);
     const ongoing = this.detector.currentEpisode();
     const ended = this.lastEnded?.onsetMs === signal.onsetMs ? this.lastEnded : undefined;
