@@ -1,0 +1,239 @@
+#!/usr/bin/env node
+// CPU spikes, measured end to end with `seismo attach` at default settings
+// (10 ms sampling, 10 s windows, 500 µs bursts of 2 s) on test/fixtures/spike-app.cjs
+// under steady keep-alive HTTP load:
+//
+//   1. time to detection: for every spike (the four kinds, --rounds times), the
+//      time from the app starting the spike to the incident being queryable in
+//      SQLite, and whether its first culprit is the right one;
+//   2. cost of a burst: the app's throughput during a CPU spike (bcrypt, json),
+//      with bursts on and off (--no-spikes), in alternating rounds, same app
+//      process, so drift cancels; and throughput in the 10 s after the burst;
+//   3. no false alarms: --steady-minutes of steady load, then --double-minutes
+//      at twice the rate, reporting incidents (must be 0) and bursts taken.
+//
+// Run: node bench/spikes.mjs [--rounds 2] [--steady-minutes 3] [--double-minutes 2] [--rate 100]
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import Database from "better-sqlite3";
+
+const root = join(import.meta.dirname, "..");
+const seismoBin = join(root, "cli", "bin", "seismo.js");
+const { values } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "2" },
+    "steady-minutes": { type: "string", default: "3" },
+    "double-minutes": { type: "string", default: "2" },
+    rate: { type: "string", default: "100" },
+    catalog: { type: "string", default: "2000" },
+    only: { type: "string" },
+  },
+});
+const rounds = Number(values.rounds);
+const rate = Number(values.rate);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const dir = mkdtempSync(join(tmpdir(), "seismo-bench-spikes-"));
+const children = new Set();
+process.on("exit", () => {
+  for (const c of children) c.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function start(cmd, args, env = {}) {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  children.add(child);
+  child.on("exit", () => children.delete(child));
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  const waitFor = (re, ms = 30_000, from = 0) =>
+    new Promise((resolve, reject) => {
+      const t0 = Date.now();
+      const tick = () => {
+        const m = out.slice(from).match(re);
+        if (m) return resolve(m);
+        if (Date.now() - t0 > ms) return reject(new Error(`timed out waiting for ${re}:\n${out.slice(-2000)}`));
+        setTimeout(tick, 20);
+      };
+      tick();
+    });
+  return { child, waitFor, output: () => out };
+}
+
+/** Keep-alive load at a fixed rate; records the completion time of every answered request. */
+function startLoad(port, perSecond) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  const done = [];
+  let timer;
+  const fire = () => {
+    const req = request({ host: "127.0.0.1", port, path: "/?min=1", agent }, (res) => {
+      res.resume();
+      res.on("end", () => done.push(Date.now()));
+    });
+    req.on("error", () => {});
+    req.end();
+  };
+  const setRate = (r) => {
+    clearInterval(timer);
+    timer = setInterval(fire, 1000 / r);
+  };
+  setRate(perSecond);
+  return {
+    setRate,
+    answeredBetween: (from, to) => done.filter((t) => t >= from && t < to).length,
+    stop() {
+      clearInterval(timer);
+      agent.destroy();
+    },
+  };
+}
+
+async function startApp(env = {}) {
+  const app = start(process.execPath, [join(root, "test", "fixtures", "spike-app.cjs")], {
+    NODE_OPTIONS: "--inspect-port=0",
+    CATALOG_SIZE: values.catalog,
+    ...env,
+  });
+  const port = Number((await app.waitFor(/listening (\d+)/))[1]);
+  return { ...app, port };
+}
+
+async function triggerSpike(app, kind, ms) {
+  const from = app.output().length;
+  await fetch(`http://127.0.0.1:${app.port}/admin/spike?kind=${kind}&ms=${ms}`, { method: "POST" }).then((r) => r.text());
+  return Number((await app.waitFor(new RegExp(`spike ${kind} (\\d+)`), 5_000, from))[1]);
+}
+
+function incidentsSince(dbPath, sinceMs) {
+  try {
+    const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare("SELECT * FROM incidents WHERE started_at_ms >= ? ORDER BY started_at_ms").all(sinceMs - 2_000);
+    } finally {
+      db.close();
+    }
+  } catch {
+    return [];
+  }
+}
+
+const expected = {
+  regex: (c) => c.name === "isValidSlug",
+  bcrypt: (c) => c.package === "bcryptjs" && c.appFrame?.name === "hashPassword",
+  block: (c) => ["spinUntil", "reconcileLedger"].includes(c.name),
+  json: (c) => c.builtin && /^JSON\./.test(c.name) && c.appFrame?.name === "step",
+};
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+};
+
+async function detection() {
+  console.log(`\n## 1. Spike onset to queryable incident (${rounds} round(s) of 4 kinds, ${rate} req/s steady load)\n`);
+  const app = await startApp();
+  const load = startLoad(app.port, rate);
+  const dbPath = join(dir, "detect.db");
+  const sensor = start(process.execPath, [seismoBin, "attach", String(app.pid), "--db", dbPath, "--burst-cooldown", "5s"]);
+  await sensor.waitFor(/attached to pid/);
+  console.log("warming up 40 s (the baseline needs 3 normal windows of 10 s)...");
+  await sleep(40_000);
+  const rows = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const kind of ["regex", "bcrypt", "block", "json"]) {
+      const onset = await triggerSpike(app, kind, 4_000);
+      let incident;
+      while (!incident && Date.now() - onset < 20_000) {
+        incident = incidentsSince(dbPath, onset)[0];
+        if (!incident) await sleep(50);
+      }
+      const queryableMs = Date.now() - onset;
+      const culprits = incident ? JSON.parse(incident.culprits) : [];
+      const details = incident ? JSON.parse(incident.details) : undefined;
+      rows.push({ kind, queryableMs: incident ? queryableMs : NaN, detectedMs: details ? Date.parse(details.detectedAt) - onset : NaN, right: Boolean(culprits[0] && expected[kind](culprits[0])), top: culprits[0]?.name ?? "-" });
+      await sleep(12_000); // spike over, cool-down passed, a normal window in between
+    }
+  }
+  load.stop();
+  sensor.child.kill("SIGTERM");
+  app.child.kill("SIGTERM");
+  console.log("| kind | detected after | incident queryable after | first culprit | right? |\n|---|---|---|---|---|");
+  for (const r of rows) console.log(`| ${r.kind} | ${(r.detectedMs / 1000).toFixed(2)} s | ${(r.queryableMs / 1000).toFixed(2)} s | ${r.top} | ${r.right ? "yes" : "NO"} |`);
+  const q = rows.map((r) => r.queryableMs).filter(Number.isFinite);
+  console.log(`\nonset to queryable: median ${(median(q) / 1000).toFixed(2)} s, max ${(Math.max(...q) / 1000).toFixed(2)} s over ${q.length} spike(s); right culprit first in ${rows.filter((r) => r.right).length}/${rows.length}`);
+}
+
+async function burstCost() {
+  console.log(`\n## 2. Throughput during a CPU spike, bursts on vs off (same app process, alternating, ${rounds * 2} round(s) per kind)\n`);
+  const app = await startApp();
+  const load = startLoad(app.port, rate);
+  await sleep(3_000);
+  const results = { on: [], off: [] };
+  const after = [];
+  const order = [];
+  for (let round = 0; round < rounds; round++) order.push(...(round % 2 ? ["off", "on", "on", "off"] : ["on", "off", "off", "on"]));
+  for (const [i, mode] of order.entries()) {
+    const kind = i % 2 ? "json" : "bcrypt";
+    const dbPath = join(dir, `cost-${i}.db`);
+    const sensor = start(process.execPath, [seismoBin, "attach", String(app.pid), "--db", dbPath, ...(mode === "off" ? ["--no-spikes"] : [])]);
+    await sensor.waitFor(/attached to pid/);
+    await sleep(15_000); // past the post-attach re-optimization and the detector's warm-up
+    const onset = await triggerSpike(app, kind, 4_000);
+    await app.waitFor(new RegExp(`spike-end ${kind}`), 10_000, 0);
+    const end = onset + 4_000;
+    results[mode].push({ kind, rps: load.answeredBetween(onset, end) / 4 });
+    if (mode === "on") {
+      await sleep(10_500);
+      after.push({ before: load.answeredBetween(onset - 10_000, onset) / 10, after: load.answeredBetween(end + 500, end + 10_500) / 10 });
+    }
+    sensor.child.kill("SIGTERM");
+    await new Promise((r) => sensor.child.on("exit", r));
+    await sleep(2_000);
+  }
+  load.stop();
+  app.child.kill("SIGTERM");
+  console.log("| spike | req/s during spike, bursts on (median) | bursts off (median) | ratio |\n|---|---|---|---|");
+  for (const kind of ["bcrypt", "json"]) {
+    const on = median(results.on.filter((r) => r.kind === kind).map((r) => r.rps));
+    const off = median(results.off.filter((r) => r.kind === kind).map((r) => r.rps));
+    console.log(`| ${kind} | ${on.toFixed(1)} | ${off.toFixed(1)} | ${(on / off).toFixed(3)} |`);
+  }
+  console.log("\nAfter a burst (bursts on): req/s in the 10 s before the spike vs the 10 s after it ended:");
+  for (const a of after) console.log(`  before ${a.before.toFixed(1)}  after ${a.after.toFixed(1)}  ratio ${(a.after / a.before).toFixed(3)}`);
+}
+
+async function falseAlarms() {
+  const steadyMin = Number(values["steady-minutes"]);
+  const doubleMin = Number(values["double-minutes"]);
+  console.log(`\n## 3. No false alarms: ${steadyMin} min at ${rate} req/s, then ${doubleMin} min at ${rate * 2} req/s (default settings)\n`);
+  const app = await startApp({ CATALOG_SIZE: "5000" });
+  const load = startLoad(app.port, rate);
+  const dbPath = join(dir, "steady.db");
+  const sensor = start(process.execPath, [seismoBin, "attach", String(app.pid), "--db", dbPath]);
+  await sensor.waitFor(/attached to pid/);
+  const t0 = Date.now();
+  await sleep(steadyMin * 60_000);
+  load.setRate(rate * 2);
+  await sleep(doubleMin * 60_000);
+  load.stop();
+  sensor.child.kill("SIGTERM");
+  await new Promise((r) => sensor.child.on("exit", r));
+  app.child.kill("SIGTERM");
+  const db = new Database(dbPath, { readonly: true });
+  const incidents = db.prepare("SELECT COUNT(*) AS n FROM incidents").get().n;
+  const spikes = db.prepare("SELECT verdict, verdict_reason FROM spikes").all();
+  const windows = db.prepare("SELECT COUNT(*) AS n FROM windows").get().n;
+  db.close();
+  console.log(`${windows} windows over ${((Date.now() - t0) / 60_000).toFixed(1)} min: ${incidents} incident(s), ${spikes.length} burst(s) taken`);
+  for (const s of spikes) console.log(`  burst judged ${s.verdict}: ${s.verdict_reason}`);
+}
+
+const only = values.only?.split(",");
+if (!only || only.includes("detection")) await detection();
+if (!only || only.includes("cost")) await burstCost();
+if (!only || only.includes("steady")) await falseAlarms();
+process.exit(0);
