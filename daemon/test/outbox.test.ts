@@ -57,4 +57,24 @@ describe("Outbox", () => {
     expect(sent.body.functions.length + sent.body.truncatedFunctions).toBe(50);
     expect(sent.body.functions[0]?.name).toBe("fn0"); // the hottest are kept
   });
+
+  it("halves the timeline of a spike's burst profile that would be too large, keeping its call tree and total time", async () => {
+    const publisher = new FlakyPublisher();
+    const outbox = new Outbox(publisher, silentLogger, { maxMessageBytes: 3_000 });
+    const base = sampleEvents.spike;
+    if (base.kind !== "spike" || !base.body.profile) throw new Error("fixture");
+    const samples = Array.from({ length: 4_000 }, (_, i) => 2 + (i % 2));
+    const timeDeltas = samples.map(() => 500);
+    const big: SeismoEvent = { ...base, body: { ...base.body, profile: { ...base.body.profile, samples, timeDeltas } } };
+    outbox.send("shop", big);
+    await outbox.drain(1_000);
+    const sent = decodeEvent(publisher.received[0]!.data, "spike");
+    if (sent.kind !== "spike" || !sent.body.profile) throw new Error("kind");
+    expect(publisher.received[0]!.data.length).toBeLessThanOrEqual(3_000);
+    expect(sent.body.profile.nodes).toEqual(base.body.profile.nodes);
+    expect(sent.body.profile.samples.length).toBeLessThan(4_000);
+    const total = sent.body.profile.timeDeltas.reduce((a, b) => a + b, 0);
+    // The last kept sample stands for the time up to the profile's end, so the sum falls short by less than one step.
+    expect(4_000 * 500 - total).toBeLessThan((4_000 / sent.body.profile.samples.length) * 500);
+  });
 });

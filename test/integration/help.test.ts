@@ -7,7 +7,7 @@ describe("seismo --help", () => {
   it("lists the verbs, and every verb explains itself", async () => {
     const top = await seismoRun(["--help"]);
     expect(top.code).toBe(0);
-    for (const verb of ["run", "attach", "top", "targets", "daemon", "analyzer"]) {
+    for (const verb of ["run", "attach", "top", "targets", "incidents", "show", "profile", "daemon", "analyzer"]) {
       expect(top.stdout).toContain(verb);
       const help = await seismoRun([verb, "--help"]);
       expect(help.code, help.stderr).toBe(0);
@@ -30,6 +30,12 @@ describe("seismo --help", () => {
     const flag = await seismoRun(["top", "--bogus"]);
     expect(flag.code).toBe(2);
     expect(flag.stderr).toMatch(/--bogus.*seismo <verb> --help/);
+    const show = await seismoRun(["show"]);
+    expect(show.code).toBe(2);
+    expect(show.stderr).toMatch(/Give the incident id/);
+    const burst = await seismoRun(["attach", "1", "--burst-duration", "1m"]);
+    expect(burst.code).toBe(2);
+    expect(burst.stderr).toMatch(/--burst-duration must be between/);
     const run = await seismoRun(["run"]);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/Give the command to run after --/);

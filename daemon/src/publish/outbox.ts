@@ -1,4 +1,4 @@
-import type { EventPublisher, SeismoEvent } from "@seismo/agent-proto";
+import type { BurstProfile, EventPublisher, SeismoEvent } from "@seismo/agent-proto";
 import { DEFAULT_MAX_MESSAGE_BYTES, describeError, encodeEvent, isSeismoError, subjectFor } from "@seismo/agent-proto";
 import type { Logger } from "../logger.js";
 
@@ -97,9 +97,24 @@ export class Outbox {
     if (this.queue.length > 0) this.log.warn(`${this.queue.length} message(s) not delivered before shutdown`);
   }
 
-  /** A profile window too large for one message loses its smallest functions, and says how many. */
+  /**
+   * A profile window too large for one message loses its smallest functions,
+   * and says how many. A spike's burst profile too large for one message keeps
+   * its call tree and loses timeline resolution: pairs of samples merge.
+   */
   private encode(event: SeismoEvent): Uint8Array {
     const limits = { maxBytes: this.options.maxMessageBytes };
+    if (event.kind === "spike") {
+      let profile = event.body.profile;
+      for (;;) {
+        try {
+          return encodeEvent({ ...event, body: { ...event.body, profile } }, limits);
+        } catch (error) {
+          if (!isSeismoError(error, "SEISMO_MESSAGE_TOO_LARGE") || !profile || profile.samples.length < 2) throw error;
+          profile = halveTimeline(profile);
+        }
+      }
+    }
     if (event.kind !== "profile") return encodeEvent(event, limits);
     let functions = event.body.functions;
     for (;;) {
@@ -155,4 +170,15 @@ export class Outbox {
       this.retryDelayMs = this.options.retryMinMs;
     }
   }
+}
+
+/** Every second sample goes, its time added to the one kept: half the bytes of timeline, the same total time. */
+export function halveTimeline(profile: BurstProfile): BurstProfile {
+  const samples: number[] = [];
+  const timeDeltas: number[] = [];
+  for (let i = 0; i < profile.samples.length; i += 2) {
+    samples.push(profile.samples[i] as number);
+    timeDeltas.push((profile.timeDeltas[i] ?? 0) + (i > 0 ? (profile.timeDeltas[i - 1] ?? 0) : 0));
+  }
+  return { ...profile, samples, timeDeltas };
 }
