@@ -39,6 +39,20 @@ afterEach(() => {
 });
 
 describe("Ingestor", () => {
+  it("stores a spike from the wire, opens its incident once, tells who listens, and counts a redelivery as a duplicate", () => {
+    const incidents: string[] = [];
+    const ingestor = new Ingestor(new EventStore(db), { warn: () => undefined }, undefined, (id) => incidents.push(id));
+    const bytes = encodeEvent(sampleEvents.spike);
+    for (let i = 0; i < 2; i++) {
+      const { m, outcome } = message("seismo.v1.shop.spike", bytes);
+      ingestor.handle(m);
+      expect(outcome.value).toBe("ack");
+    }
+    // The sample burst is one app function with no baseline: it dominates, so it is an incident.
+    expect(ingestor.stats).toMatchObject({ spikesStored: 1, incidentsOpened: 1, duplicates: 1 });
+    expect(incidents).toHaveLength(1);
+  });
+
   it("acks after storing, and acks a duplicate without storing it twice", () => {
     const warnings: string[] = [];
     const ingestor = new Ingestor(new EventStore(db), { warn: (w) => warnings.push(w) });
