@@ -1,7 +1,7 @@
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import type { CpuSpikeDetails, IncidentKind, IncidentView } from "../incidents/incident.js";
 import type { Culprit } from "../spike/culprits.js";
-import { SpikeStore } from "../spike/spike-store.js";
+import { loadBurstProfile } from "../spike/spike-store.js";
 import type { Db } from "../store/database.js";
 import type { ChromeCpuProfile } from "../spike/cpuprofile-export.js";
 import { toChromeCpuProfile } from "../spike/cpuprofile-export.js";
@@ -75,7 +75,7 @@ export function getIncident(db: Db, id: string): IncidentView {
 /** The burst profile of a cpu_spike incident as a Chrome .cpuprofile (DevTools, speedscope). */
 export function incidentProfile(db: Db, id: string): { incident: IncidentView; profile: ChromeCpuProfile } {
   const row = findRow(db, id);
-  const burst = row.kind === "cpu_spike" && row.source_id ? new SpikeStore(db).profile(row.source_id) : undefined;
+  const burst = row.kind === "cpu_spike" && row.source_id ? loadBurstProfile(db, row.source_id) : undefined;
   if (!burst) {
     throw new SeismoError(ErrorCodes.NOT_FOUND, `Incident ${row.incident_id} has no stored profile.`, {
       hint: "Only cpu_spike incidents carry a burst profile, and retention deletes old ones.",

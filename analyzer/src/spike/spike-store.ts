@@ -85,11 +85,6 @@ export class SpikeStore {
     })();
   }
 
-  /** The burst profile of a spike, as stored. */
-  profile(spikeId: string): BurstProfile | undefined {
-    const row = this.statements.profileOf.get({ spikeId }) as { profile: Buffer | null } | undefined;
-    return row?.profile ? (JSON.parse(gunzipSync(row.profile).toString("utf8")) as BurstProfile) : undefined;
-  }
 
   /** Deletes spikes and incidents that started before the cutoff. */
   prune(cutoffMs: number): number {
@@ -115,6 +110,12 @@ export class SpikeStore {
     this.statements.endIncident.run({ id: incident.incident_id, endedAtMs: spike.endedMs, details: JSON.stringify(details) });
     return incident.incident_id;
   }
+}
+
+/** The burst profile of a spike, as stored; works on a read-only connection. */
+export function loadBurstProfile(db: Db, spikeId: string): BurstProfile | undefined {
+  const row = db.prepare("SELECT profile FROM spikes WHERE spike_id = ?").get(spikeId) as { profile: Buffer | null } | undefined;
+  return row?.profile ? (JSON.parse(gunzipSync(row.profile).toString("utf8")) as BurstProfile) : undefined;
 }
 
 function iso(ms: number): string {
@@ -169,7 +170,6 @@ function prepare(db: Db) {
         details, source_id, created_at_ms)
       VALUES (@id, @kind, @service, @deployment, @targetId, @startedAtMs, @endedAtMs, @summary, @culprits, @details, @sourceId, @createdAtMs)
       ON CONFLICT(incident_id) DO NOTHING`),
-    profileOf: p("SELECT profile FROM spikes WHERE spike_id = @spikeId"),
     pruneSpikes: p("DELETE FROM spikes WHERE onset_ms < @cutoffMs"),
     pruneIncidents: p("DELETE FROM incidents WHERE started_at_ms < @cutoffMs"),
   };
