@@ -12,3 +12,7 @@ export * from "./spike/baseline.js";
 export * from "./spike/culprits.js";
 export * from "./spike/spike-store.js";
 export * from "./spike/cpuprofile-export.js";
+export * from "./baseline/compare.js";
+export * from "./baseline/function-key.js";
+export * from "./query/deployments.js";
+export * from "./baseline/regressions.js";
