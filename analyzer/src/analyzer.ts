@@ -1,5 +1,7 @@
 import type { EventSubscriber, SeismoEvent } from "@seismo/agent-proto";
 import type { IngestLog, IngestStats } from "./ingest/ingestor.js";
+import type { RegressionWatchSettings } from "./baseline/regression-watch.js";
+import { RegressionWatch } from "./baseline/regression-watch.js";
 import { Ingestor } from "./ingest/ingestor.js";
 import type { Db } from "./store/database.js";
 import { openDatabase } from "./store/database.js";
@@ -12,8 +14,15 @@ export interface AnalyzerOptions {
   retentionMs?: number;
   log: IngestLog & { info(message: string): void };
   onEvent?: (event: SeismoEvent) => void;
-  /** Called when a new incident is stored, with its id. */
+  /** Called when an incident is stored or updated (a regression at a later check), with its id. */
   onIncident?: (incidentId: string) => void;
+  /**
+   * Compare each new deployment with the previous one as its windows arrive, and open
+   * regression incidents. Off unless given (e.g. DEFAULT_REGRESSION_WATCH): on real processes
+   * the comparison is not yet trustworthy (see the issue notes: function shares of identical
+   * code differ between processes by more than the window-level confidence interval admits).
+   */
+  regressionWatch?: RegressionWatchSettings;
 }
 
 /**
@@ -29,7 +38,11 @@ export class Analyzer {
   constructor(private readonly options: AnalyzerOptions) {
     this.db = openDatabase(options.dbPath);
     this.store = new EventStore(this.db);
-    this.ingestor = new Ingestor(this.store, options.log, options.onEvent, options.onIncident);
+    const regressions = options.regressionWatch ? new RegressionWatch(this.db, options.regressionWatch) : undefined;
+    this.ingestor = new Ingestor(this.store, options.log, options.onEvent, options.onIncident, (window) => {
+      const id = regressions?.onWindow(window);
+      if (id) options.onIncident?.(id);
+    });
   }
 
   get stats(): IngestStats {

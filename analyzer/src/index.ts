@@ -16,3 +16,4 @@ export * from "./baseline/compare.js";
 export * from "./baseline/function-key.js";
 export * from "./query/deployments.js";
 export * from "./baseline/regressions.js";
+export * from "./baseline/regression-watch.js";

@@ -23,7 +23,8 @@ function windows(n: number, costs: Record<string, number>, requests: number, see
       selfUs.set(name, us);
       cpuUs += us;
     }
-    return { cpuUs, selfUs };
+    // Leaf functions: total time is self time.
+    return { cpuUs, selfUs, totalUs: new Map(selfUs) };
   });
 }
 
@@ -68,6 +69,22 @@ describe("comparing deployments", () => {
     const a = windows(40, costs, 100, 8);
     const b = windows(40, { ...costs, computeTax: 260 }, 100, 9);
     expect(compareWindows(a, b, info)).toEqual(compareWindows(a, b, info));
+  });
+
+  it("does not take V8 charging an inlined helper to its caller for the caller getting slower", () => {
+    // Same code; in B's process the helper was inlined and its time shows as the handler's self time.
+    const a = windows(40, costs, 100, 10).map((w) => ({ ...w, totalUs: new Map([...w.totalUs, ["handler", w.cpuUs * 0.95]]) }));
+    const b = windows(40, costs, 100, 11).map((w) => {
+      const selfUs = new Map(w.selfUs);
+      selfUs.set("handler", selfUs.get("renderInvoice") ?? 0);
+      selfUs.delete("renderInvoice");
+      const totalUs = new Map(selfUs);
+      totalUs.set("handler", w.cpuUs * 0.95);
+      return { ...w, selfUs, totalUs };
+    });
+    const result = compareWindows(a, b, info);
+    expect(result.changes.find((c) => c.key === "handler")?.kind).toBe("new");
+    expect(result.changes.filter((c) => c.kind === "slower")).toEqual([]);
   });
 });
 

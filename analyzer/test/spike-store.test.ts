@@ -64,7 +64,7 @@ describe("spikes into incidents", () => {
     expect(incident?.startedAt).toBe(new Date(T0 + 200_000).toISOString());
     expect(incident?.summary).toMatch(/isValidSlug/);
     expect(incident?.culprits[0]).toMatchObject({ name: "isValidSlug", package: null, baselineShare: 0 });
-    expect(incident?.details.baselineWindows).toBe(10);
+    expect(incident?.kind === "cpu_spike" && incident.details.baselineWindows).toBe(10);
   });
 
   it("closes the incident when the end of the spike arrives, keeping the highest peaks", () => {
@@ -75,7 +75,7 @@ describe("spikes into incidents", () => {
     expect(outcome.kind).toBe("updated");
     const [incident] = listIncidents(db, { sinceMs: 0 });
     expect(incident?.endedAt).toBe(new Date(T0 + 206_000).toISOString());
-    expect(incident?.details.peakCpu).toBe(1.07);
+    expect(incident?.kind === "cpu_spike" && incident.details.peakCpu).toBe(1.07);
   });
 
   it("keeps a spike with the usual profile shape, judged ordinary, and opens no incident", () => {

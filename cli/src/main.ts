@@ -3,6 +3,8 @@ import { EXIT_USAGE, reportFailure } from "./cli-error.js";
 import { analyzerCommand } from "./commands/analyzer.js";
 import { attachCommand } from "./commands/attach.js";
 import { daemonCommand } from "./commands/daemon.js";
+import { deploymentsCommand } from "./commands/deployments.js";
+import { diffCommand } from "./commands/diff.js";
 import { incidentsCommand } from "./commands/incidents.js";
 import { profileCommand } from "./commands/profile.js";
 import { runCommand } from "./commands/run.js";
@@ -22,6 +24,8 @@ On one machine (no broker):
   incidents            CPU spikes and their culprit functions, newest first
   show <incident-id>   one incident in full: culprit, app line, call chain, evidence
   profile <incident-id> -o FILE   the spike's high-resolution profile (.cpuprofile)
+  deployments          the deployments each service ran
+  diff --from A --to B function-level changes between two deployments, with confidence
 
 Split across machines (NATS JetStream in between):
   daemon               the sensor: attach to a process, stream to NATS
@@ -38,6 +42,8 @@ const VERBS: Record<string, (args: string[], out: (text: string) => void) => Pro
   incidents: incidentsCommand,
   show: showCommand,
   profile: profileCommand,
+  deployments: deploymentsCommand,
+  diff: diffCommand,
   daemon: daemonCommand,
   analyzer: analyzerCommand,
 };

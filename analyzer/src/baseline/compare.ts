@@ -16,6 +16,8 @@ export interface WindowSample {
   cpuUs: number;
   /** Self time per stable function key, µs. */
   selfUs: Map<string, number>;
+  /** Total (inclusive) time per stable function key, µs. */
+  totalUs: Map<string, number>;
 }
 
 export interface FunctionInfo {
@@ -37,6 +39,8 @@ export interface FunctionChange extends FunctionInfo {
   ratio: number;
   ciLow: number;
   ciHigh: number;
+  /** The same ratio for total (inclusive) time: what the function and everything it calls cost. */
+  totalRatio: number;
   kind: ChangeKind;
 }
 
@@ -79,12 +83,12 @@ interface Columns {
   self: Float64Array;
 }
 
-function columns(windows: WindowSample[], key: string): Columns {
+function columns(windows: WindowSample[], key: string, measure: "selfUs" | "totalUs" = "selfUs"): Columns {
   const cpu = new Float64Array(windows.length);
   const self = new Float64Array(windows.length);
   windows.forEach((w, i) => {
     cpu[i] = w.cpuUs;
-    self[i] = w.selfUs.get(key) ?? 0;
+    self[i] = w[measure].get(key) ?? 0;
   });
   return { cpu, self };
 }
@@ -157,14 +161,20 @@ export function compareWindows(
       ciLow = percentile(ratios, 0.025);
       ciHigh = percentile(ratios, 0.975);
     }
+    // V8 does not always tell an inlined callee from its caller: the same code in another process
+    // may charge a helper's time to the function it was inlined into. The caller's self time then
+    // jumps while its total time, which includes the helper either way, does not. A function is
+    // "slower" only when its total time rose too.
+    const totalA = odds(columns(a, key, "totalUs"));
+    const totalRatio = totalA > 0 ? odds(columns(b, key, "totalUs")) / totalA : Number.POSITIVE_INFINITY;
     const kind: ChangeKind =
       !enough ? "unchanged"
       : shareA === 0 ? "new"
       : shareB === 0 ? "gone"
-      : ciLow > settings.minRatio ? "slower"
+      : ciLow > settings.minRatio && totalRatio > settings.minRatio ? "slower"
       : ciHigh < 1 / settings.minRatio ? "faster"
       : "unchanged";
-    changes.push({ key, ...info(key), shareA, shareB, ratio, ciLow, ciHigh, kind });
+    changes.push({ key, ...info(key), shareA, shareB, ratio, ciLow, ciHigh, totalRatio, kind });
   }
   const distance = (c: FunctionChange): number =>
     c.kind === "new" ? c.shareB * 1e3 : c.kind === "gone" ? c.shareA * 1e3 : Math.max(Math.log(c.ciLow), -Math.log(c.ciHigh), 0) + Math.abs(Math.log(c.ratio)) * 1e-3;

@@ -1,15 +1,16 @@
 import { createHash } from "node:crypto";
 import type { Spike } from "@seismo/agent-proto";
+import type { RegressionDetails } from "../baseline/regression-watch.js";
 import type { Culprit, SpikeAnalysis, StackSummary } from "../spike/culprits.js";
 
-export type IncidentKind = "cpu_spike";
+export type IncidentKind = "cpu_spike" | "regression";
 
-/** What `incidents --json` prints per incident, and what MCP and the UI will serve. */
-export interface IncidentView {
+interface IncidentCommon {
   id: string;
-  kind: IncidentKind;
   service: string;
   deployment: string;
+  /** For regressions: the deployment compared against. Null for other kinds. */
+  previousDeployment: string | null;
   targetId: string | null;
   /** ISO 8601 */
   startedAt: string;
@@ -17,8 +18,11 @@ export interface IncidentView {
   endedAt: string | null;
   summary: string;
   culprits: Culprit[];
-  details: CpuSpikeDetails;
 }
+
+/** What `incidents --json` prints per incident, and what MCP and the UI will serve: `details` by kind. */
+export type IncidentView = IncidentCommon &
+  ({ kind: "cpu_spike"; details: CpuSpikeDetails } | { kind: "regression"; details: RegressionDetails });
 
 export interface CpuSpikeDetails {
   trigger: Spike["trigger"];
@@ -38,7 +42,7 @@ export interface CpuSpikeDetails {
 
 /** Short, stable, typeable: the same spike always gets the same id (redelivery stores nothing twice). */
 export function incidentId(kind: IncidentKind, sourceId: string): string {
-  return `${kind === "cpu_spike" ? "spk" : "inc"}-${createHash("sha256").update(sourceId).digest("hex").slice(0, 10)}`;
+  return `${kind === "cpu_spike" ? "spk" : "reg"}-${createHash("sha256").update(sourceId).digest("hex").slice(0, 10)}`;
 }
 
 function percent(share: number): string {

@@ -1,4 +1,4 @@
-import type { DeliveredMessage, SeismoEvent } from "@seismo/agent-proto";
+import type { DeliveredMessage, ProfileWindow, SeismoEvent } from "@seismo/agent-proto";
 import { decodeEvent, describeError, ErrorCodes, isSeismoError, parseSubject } from "@seismo/agent-proto";
 import { databaseError } from "../store/database.js";
 import type { EventStore } from "../store/event-store.js";
@@ -43,6 +43,8 @@ export class Ingestor {
     private readonly log: IngestLog,
     private readonly onEvent?: (event: SeismoEvent) => void,
     private readonly onIncident?: (incidentId: string) => void,
+    /** Called with each window stored for the first time (not on redelivery). */
+    private readonly onWindowStored?: (window: ProfileWindow) => void,
   ) {}
 
   readonly handle = (message: DeliveredMessage): void => {
@@ -85,8 +87,10 @@ export class Ingestor {
         this.store.recordGoodbye(event.body, receivedAt);
         break;
       case "profile":
-        if (this.store.recordWindow(event.body, receivedAt) === "stored") this.stats.windowsStored++;
-        else this.stats.duplicates++;
+        if (this.store.recordWindow(event.body, receivedAt) === "stored") {
+          this.stats.windowsStored++;
+          this.afterWindow(event.body);
+        } else this.stats.duplicates++;
         break;
       case "spike": {
         const outcome = this.store.recordSpike(event.body, receivedAt);
@@ -98,6 +102,15 @@ export class Ingestor {
         }
         break;
       }
+    }
+  }
+
+  /** Work that follows a stored window (regression checks) must never cost the window itself. */
+  private afterWindow(window: ProfileWindow): void {
+    try {
+      this.onWindowStored?.(window);
+    } catch (error) {
+      this.log.warn(`after storing window ${window.windowId}: ${describeError(error)}`);
     }
   }
 

@@ -76,13 +76,14 @@ export function loadWindowSet(db: Db, query: WindowSetQuery, into: Map<string, F
     }) as Array<{ id: number; cpu_us: number }>;
   const rows = db
     .prepare(
-      `SELECT wf.window_ref, wf.self_us, f.name, f.file_path, f.script_url, f.line, f.package_name, f.package_version
+      `SELECT wf.window_ref, wf.self_us, wf.total_us, f.name, f.file_path, f.script_url, f.line, f.package_name, f.package_version
        FROM window_functions wf JOIN functions f ON f.function_id = wf.function_id
        WHERE wf.window_ref IN (SELECT value FROM json_each(?))`,
     )
     .all(JSON.stringify(windows.map((w) => w.id))) as Array<{
     window_ref: number;
     self_us: number;
+    total_us: number;
     name: string;
     file_path: string;
     script_url: string;
@@ -90,12 +91,13 @@ export function loadWindowSet(db: Db, query: WindowSetQuery, into: Map<string, F
     package_name: string | null;
     package_version: string | null;
   }>;
-  const byId = new Map<number, WindowSample>(windows.map((w) => [w.id, { cpuUs: w.cpu_us, selfUs: new Map() }]));
+  const byId = new Map<number, WindowSample>(windows.map((w) => [w.id, { cpuUs: w.cpu_us, selfUs: new Map(), totalUs: new Map() }]));
   for (const row of rows) {
     const key = stableFunctionKey({ name: row.name, filePath: row.file_path, scriptUrl: row.script_url, line: row.line, packageName: row.package_name });
     const sample = byId.get(row.window_ref);
     if (!sample) continue;
     sample.selfUs.set(key, (sample.selfUs.get(key) ?? 0) + row.self_us);
+    sample.totalUs.set(key, Math.max(sample.totalUs.get(key) ?? 0, row.total_us));
     // The newest location wins: it is where the function is now.
     if (!into.has(key)) {
       into.set(key, { name: row.name, file: row.file_path || row.script_url, line: row.line, package: row.package_name, packageVersion: row.package_version });

@@ -1,5 +1,5 @@
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
-import type { CpuSpikeDetails, IncidentKind, IncidentView } from "../incidents/incident.js";
+import type { IncidentKind, IncidentView } from "../incidents/incident.js";
 import type { Culprit } from "../spike/culprits.js";
 import { loadBurstProfile } from "../spike/spike-store.js";
 import type { Db } from "../store/database.js";
@@ -28,18 +28,20 @@ interface Row {
 }
 
 function toView(row: Row): IncidentView {
+  const details = JSON.parse(row.details) as IncidentView["details"];
   return {
     id: row.incident_id,
     kind: row.kind,
     service: row.service,
     deployment: row.deployment,
+    previousDeployment: "previousDeployment" in details ? details.previousDeployment : null,
     targetId: row.target_id,
     startedAt: new Date(row.started_at_ms).toISOString(),
     endedAt: row.ended_at_ms === null ? null : new Date(row.ended_at_ms).toISOString(),
     summary: row.summary,
     culprits: JSON.parse(row.culprits) as Culprit[],
-    details: JSON.parse(row.details) as CpuSpikeDetails,
-  };
+    details,
+  } as IncidentView;
 }
 
 /** Incidents that started at or after `sinceMs`, newest first. */

@@ -25,6 +25,7 @@ export function renderIncidentLine(incident: IncidentView): string {
 
 /** The human summary of `seismo show`. */
 export function renderIncident(incident: IncidentView, cwd: string): string[] {
+  if (incident.kind === "regression") return renderRegression(incident, cwd);
   const d = incident.details;
   const lines: string[] = [];
   lines.push(`${incident.id}: ${incident.kind} on ${incident.service}${incident.deployment ? ` (${incident.deployment})` : ""}, pid ${d.pid} on ${d.host}`);
@@ -55,5 +56,24 @@ export function renderIncident(incident: IncidentView, cwd: string): string[] {
   });
   lines.push("");
   lines.push(`  Profile: seismo profile ${incident.id} -o spike.cpuprofile   (Chrome DevTools > Performance, or speedscope)`);
+  return lines;
+}
+
+function renderRegression(incident: Extract<IncidentView, { kind: "regression" }>, cwd: string): string[] {
+  const d = incident.details;
+  const lines = [
+    `${incident.id}: regression in ${incident.service}, deployment ${incident.deployment || "(none)"} vs ${d.previousDeployment || "(none)"}`,
+    `  ${incident.summary}`,
+    "",
+    `  since     ${incident.startedAt} (first window of ${incident.deployment || "(none)"}); last checked ${d.checkedAt}`,
+    `  evidence  ${d.windowsB} windows of ${incident.deployment || "(none)"} against ${d.windowsA} of ${d.previousDeployment || "(none)"}`,
+    "",
+  ];
+  incident.culprits.forEach((culprit, i) => {
+    lines.push(`  ${i + 1}. ${describeCulprit(culprit)}  ${pct(culprit.share)} of CPU now, ${pct(culprit.baselineShare)} before`);
+    if (culprit.file) lines.push(`     at ${where(culprit, cwd)}`);
+    if (culprit.note) lines.push(`     ${culprit.note}`);
+  });
+  lines.push("", `  All changes: seismo diff --from ${d.previousDeployment} --to ${incident.deployment} --service ${incident.service}`);
   return lines;
 }

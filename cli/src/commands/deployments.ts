@@ -1,0 +1,46 @@
+import { parseArgs } from "node:util";
+import { listDeployments, openDatabaseReadOnly } from "@seismo/analyzer";
+import { usageError } from "../cli-error.js";
+import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
+
+export const DEPLOYMENTS_HELP = `Usage: seismo deployments [--service NAME] [--json] [--db PATH]
+
+The deployments each service ran, in the order they were first seen, with how
+many profile windows and processes each has. A deployment is the label the
+sensor found (--deployment, or the app's SEISMO_DEPLOYMENT, GIT_SHA, IMAGE_TAG,
+...); "(none)" when there was none. Compare two with \`seismo diff\`.
+
+Options:
+  --service NAME       only this service
+  --json               a JSON array: service, deployment, firstSeenAt, lastSeenAt,
+                       windows, targets, cpuMs
+${DB_HELP}
+  -h, --help           this help`;
+
+export async function deploymentsCommand(args: string[], out: (text: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { ...DB_OPTION, ...HELP_OPTION, service: { type: "string" }, json: { type: "boolean" } },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    out(DEPLOYMENTS_HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "deployments");
+  const db = openDatabaseReadOnly(dbPath(values.db));
+  try {
+    const rows = listDeployments(db, { service: values.service });
+    if (values.json) out(JSON.stringify(rows, null, 2));
+    else if (rows.length === 0) out("No profile windows in the database yet.");
+    else {
+      out("SERVICE  DEPLOYMENT  FIRST SEEN  LAST SEEN  WINDOWS  PROCESSES");
+      for (const r of rows) {
+        out(`${r.service}  ${r.deployment || "(none)"}  ${r.firstSeenAt}  ${r.lastSeenAt}  ${r.windows}  ${r.targets}`);
+      }
+    }
+  } finally {
+    db.close();
+  }
+  return 0;
+}
