@@ -64,7 +64,7 @@ function start(cmd, args, env = {}) {
   return { child, waitFor, output: () => out };
 }
 
-/** Keep-alive load at a fixed rate; records the completion time of every answered request. */
+/** Keep-alive load at a fixed average rate with random (Poisson) arrivals; records the completion time of every answered request. */
 function startLoad(port, perSecond) {
   const agent = new Agent({ keepAlive: true, maxSockets: 32 });
   const done = [];
@@ -77,16 +77,22 @@ function startLoad(port, perSecond) {
     req.on("error", () => {});
     req.end();
   };
+  let rate;
+  const next = () => {
+    fire();
+    timer = setTimeout(next, (-Math.log(1 - Math.random()) * 1000) / rate);
+  };
   const setRate = (r) => {
-    clearInterval(timer);
-    timer = setInterval(fire, 1000 / r);
+    rate = r;
+    clearTimeout(timer);
+    next();
   };
   setRate(perSecond);
   return {
     setRate,
     answeredBetween: (from, to) => done.filter((t) => t >= from && t < to).length,
     stop() {
-      clearInterval(timer);
+      clearTimeout(timer);
       agent.destroy();
     },
   };

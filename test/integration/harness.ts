@@ -219,11 +219,16 @@ export interface Load {
   stop(): Promise<number>;
 }
 
-/** Steady HTTP load from this process: `perSecond` GETs of `path`, over keep-alive connections. */
+/**
+ * Steady HTTP load from this process: `perSecond` GETs of `path` on average, over keep-alive
+ * connections. Arrivals are random (Poisson): a request every 10 ms exactly would alias with
+ * 10 ms sampling and land the samples in the same function for seconds at a time.
+ */
 export function startLoad(port: number, perSecond: number, path = "/?min=1"): Load {
   const agent = new HttpAgent({ keepAlive: true, maxSockets: 16 });
   let answered = 0;
   let timer: NodeJS.Timeout | undefined;
+  let rate = perSecond;
   const fire = (): void => {
     const req = httpRequest({ host: "127.0.0.1", port, path, agent }, (res) => {
       res.resume();
@@ -236,12 +241,17 @@ export function startLoad(port: number, perSecond: number, path = "/?min=1"): Lo
     get answered() {
       return answered;
     },
-    setRate(rate) {
-      clearInterval(timer);
-      timer = setInterval(fire, 1_000 / rate);
+    setRate(perSecondNow) {
+      rate = perSecondNow;
+      clearTimeout(timer);
+      const next = (): void => {
+        fire();
+        timer = setTimeout(next, (-Math.log(1 - Math.random()) * 1_000) / rate);
+      };
+      next();
     },
     async stop() {
-      clearInterval(timer);
+      clearTimeout(timer);
       await sleep(200);
       agent.destroy();
       return answered;
