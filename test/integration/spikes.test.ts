@@ -147,6 +147,8 @@ describe("CPU spikes, under steady HTTP load, each named by its culprit", () => 
 });
 
 describe("no voodoo where there is none", () => {
+  afterAll(cleanup);
+
   it("steady load, then twice the load with the same request mix: no incident", async () => {
     const db = join(tempDir(), "steady.db");
     const app = await startFixture("spike-app.cjs", { env: { CATALOG_SIZE: "5000" } });
