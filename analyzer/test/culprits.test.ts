@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { BurstProfile } from "@seismo/agent-proto";
 import { describe, expect, it } from "vitest";
 import type { Baseline } from "../src/index.js";
-import { analyzeSpike, toChromeCpuProfile } from "../src/index.js";
+import { analyzeSpike, DEFAULT_ANALYSIS_SETTINGS, toChromeCpuProfile } from "../src/index.js";
 
 /**
  * Burst profiles and baselines recorded from test/fixtures/spike-app.cjs under
@@ -90,6 +90,15 @@ describe("culprit analysis on recorded spikes", () => {
     expect(analysis.verdict).toBe("incident");
     expect(analysis.reason).toMatch(/No baseline/);
     expect(analysis.culprits[0]?.package).toBe("bcryptjs");
+  });
+
+  it("a blocked loop without a baseline lists each function once", () => {
+    const r = recorded("json");
+    const analysis = analyzeSpike(r.burst, { windows: 0, cpuUs: 0, functions: [] }, { loopBlocked: true }, { ...DEFAULT_ANALYSIS_SETTINGS, dominantShare: 0.99 });
+    expect(analysis.verdict).toBe("incident");
+    const names = analysis.culprits.map((c) => `${c.name}|${c.appFrame?.line ?? ""}`);
+    expect(names.length).toBeGreaterThan(1);
+    expect(new Set(names).size).toBe(names.length);
   });
 
   it("shares are of CPU time (0..1), and the top stacks end in the culprit", () => {

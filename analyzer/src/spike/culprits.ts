@@ -243,7 +243,8 @@ export function analyzeSpike(
   } else if (context.loopBlocked) {
     verdict = "incident";
     reason = "The event loop was blocked, though no function's share changed much: the usual work, but synchronous for too long.";
-    chosen.push(...ranked.filter((r) => r.share >= settings.minShare / 3).slice(0, settings.maxCulprits));
+    // Replaces, not appends: without a baseline, functions already chosen would be listed twice.
+    chosen.splice(0, chosen.length, ...ranked.filter((r) => r.share >= settings.minShare / 3).slice(0, settings.maxCulprits));
   } else {
     verdict = "ordinary";
     const top = ranked[0];
