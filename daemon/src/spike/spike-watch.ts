@@ -67,6 +67,8 @@ export class SpikeWatch {
   private sequence = 0;
   /** The spike published for the current episode, awaiting its end. */
   private open: Spike | undefined;
+  /** The last episode the detector saw end, so a burst that outlasts its spike can say so. */
+  private lastEnded: Episode | undefined;
 
   constructor(
     private readonly deps: SpikeWatchDeps,
@@ -188,8 +190,6 @@ export class SpikeWatch {
     this.open = ended ? undefined : spike;
     deps.publish(spike, `${spikeId}:burst`);
   }
-
-  private lastEnded: Episode | undefined;
 
   private onEnded(episode: Episode): void {
     this.lastEnded = episode;
