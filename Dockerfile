@@ -35,10 +35,16 @@ RUN sh scripts/assemble-runtime.sh /out
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# `daemon` and `analyzer` serve /healthz, /readyz and /metrics here (counts only).
+ENV SEISMO_HEALTH_PORT=9477
+EXPOSE 9477
 WORKDIR /opt/seismo
 COPY --from=build /out/ ./
 # The node image's unprivileged user (uid 1000). As a sidecar, the pod's
 # runAsUser must be the app's uid: signalling and /proc access need the same user.
 USER node
+# For the long-running verbs; a one-off command (`seismo top`) ends before it matters.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
+  CMD ["node", "-e", "/* seismo-healthcheck: a discovering daemon leaves it alone */ fetch('http://127.0.0.1:' + process.env.SEISMO_HEALTH_PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "/opt/seismo/cli/bin/seismo.js"]
 CMD ["--help"]

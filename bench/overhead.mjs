@@ -2,7 +2,7 @@
 // Overhead of the Seismo sensor on a Node HTTP server: the same app process is
 // loaded with autocannon in alternating rounds with and without `seismo attach`
 // (ABBA order, so drift cancels), and the table reports throughput and p99
-// latency ratios. Run: npm run bench -- [--rounds 4] [--duration 20] [--interval 10]
+// latency ratios. Run: npm run bench -- [--rounds 4] [--duration 20] [--interval 10] [--sensor-args=--no-error-capture]
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,6 +18,8 @@ const { values } = parseArgs({
     interval: { type: "string", default: "10" },
     window: { type: "string", default: "10s" },
     connections: { type: "string", default: "20" },
+    // Extra flags for `seismo attach`, e.g. "--no-error-capture" to measure what one feature costs.
+    "sensor-args": { type: "string", default: "" },
   },
 });
 const rounds = Number(values.rounds);
@@ -80,7 +82,7 @@ let sensor;
 const sensorCpu = [];
 const rewarm = [];
 async function attach() {
-  sensor = start(1, process.execPath, [join(root, "cli/bin/seismo.js"), "attach", String(app.child.pid), "--db", join(dir, "bench.db"), "--interval", values.interval, "--window", values.window]);
+  sensor = start(1, process.execPath, [join(root, "cli/bin/seismo.js"), "attach", String(app.child.pid), "--db", join(dir, "bench.db"), "--interval", values.interval, "--window", values.window, ...values["sensor-args"].split(" ").filter(Boolean)]);
   await sensor.waitFor(/attached to pid/);
   // The one-off recompile on attach and the JIT's re-warm-up: measured, reported apart from the steady state.
   const warm = await load(port, 5);

@@ -3,7 +3,7 @@
 // (10 ms sampling, 10 s windows, 500 µs bursts of 2 s) on test/fixtures/spike-app.cjs
 // under steady keep-alive HTTP load:
 //
-//   1. time to detection: for every spike (the four kinds, --rounds times), the
+//   1. time to detection: for every spike (the five kinds, --rounds times), the
 //      time from the app starting the spike to the incident being queryable in
 //      SQLite, and whether its first culprit is the right one;
 //   2. cost of a burst: the app's throughput during a CPU spike (bcrypt, json),
@@ -135,6 +135,7 @@ const expected = {
   bcrypt: (c) => c.package === "bcryptjs" && c.appFrame?.name === "hashPassword",
   block: (c) => ["spinUntil", "reconcileLedger"].includes(c.name),
   json: (c) => c.builtin && /^JSON\./.test(c.name) && c.appFrame?.name === "step",
+  native: (c) => /^spawn/.test(c.name) && c.appFrame?.name === "exportLedger",
 };
 
 const median = (xs) => {
@@ -143,7 +144,7 @@ const median = (xs) => {
 };
 
 async function detection() {
-  console.log(`\n## 1. Spike onset to queryable incident (${rounds} round(s) of 4 kinds, ${rate} req/s steady load)\n`);
+  console.log(`\n## 1. Spike onset to queryable incident (${rounds} round(s) of 5 kinds, ${rate} req/s steady load)\n`);
   const app = await startApp();
   const load = startLoad(app.port, rate);
   const dbPath = join(dir, "detect.db");
@@ -153,7 +154,7 @@ async function detection() {
   await sleep(40_000);
   const rows = [];
   for (let round = 0; round < rounds; round++) {
-    for (const kind of ["regex", "bcrypt", "block", "json"]) {
+    for (const kind of ["regex", "bcrypt", "block", "json", "native"]) {
       const { onset } = await triggerSpike(app, kind, 4_000);
       let incident;
       while (!incident && Date.now() - onset < 20_000) {

@@ -18,6 +18,8 @@ export const ErrorCodes = {
   INSPECTOR_NOT_LOOPBACK: "SEISMO_INSPECTOR_NOT_LOOPBACK",
   /** The inspector did not open in time after SIGUSR1. */
   INSPECTOR_TIMEOUT: "SEISMO_INSPECTOR_TIMEOUT",
+  /** The port the target's inspector would open on is taken (another process has it): not signalled. */
+  INSPECTOR_PORT_TAKEN: "SEISMO_INSPECTOR_PORT_TAKEN",
   /** The inspector answered, but the process behind it is not the one asked for. */
   TARGET_IDENTITY_MISMATCH: "SEISMO_TARGET_IDENTITY_MISMATCH",
   /** The inspector connection failed or a protocol command was rejected. */
@@ -38,6 +40,8 @@ export const ErrorCodes = {
   DATABASE_TOO_NEW: "SEISMO_DATABASE_TOO_NEW",
   /** An id (incident, ...) that the database does not hold. */
   NOT_FOUND: "SEISMO_NOT_FOUND",
+  /** A command to a daemon got no answer in time, or arrived after its deadline. */
+  COMMAND_TIMEOUT: "SEISMO_COMMAND_TIMEOUT",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -5,3 +5,4 @@ export * from "./subjects.js";
 export * from "./transport/in-process.js";
 export * from "./transport/nats.js";
 export * from "./transport/transport.js";
+export * from "./commands.js";

@@ -145,8 +145,39 @@ export interface Spike {
   burstError: string;
 }
 
+export interface CapturedValue {
+  name: string;
+  type: string;
+  value: string;
+  children: CapturedValue[];
+  /** "depth", "fields", "items", "length", "bytes", "time", "redacted", or "" when whole. */
+  truncated: string;
+  omitted: number;
+}
+
+export interface Snapshot {
+  target: TargetRef;
+  probeId: string;
+  /** An incident id, "manual", or "error:<fingerprint>" for an exception's throw site. */
+  trigger: string;
+  file: string;
+  line: number;
+  column: number;
+  functionName: string;
+  capturedAtMs: number;
+  hit: number;
+  last: boolean;
+  stack: string[];
+  locals: CapturedValue[];
+  /** Absent (null once decoded) when the frame had no object `this`. */
+  thisValue?: CapturedValue | null;
+  captureCostUs: number;
+  /** "<class>: <message>" when an exception armed it (redacted); "" or absent otherwise. */
+  error?: string;
+}
+
 /** The kinds of event, as they appear in the subject and the oneof. */
-export const EventKinds = ["hello", "heartbeat", "goodbye", "profile", "spike"] as const;
+export const EventKinds = ["hello", "heartbeat", "goodbye", "profile", "spike", "snapshot"] as const;
 export type EventKind = (typeof EventKinds)[number];
 
 interface EventBodies {
@@ -155,6 +186,7 @@ interface EventBodies {
   goodbye: Goodbye;
   profile: ProfileWindow;
   spike: Spike;
+  snapshot: Snapshot;
 }
 
 /** A decoded event: exactly one body, named by `kind`. */

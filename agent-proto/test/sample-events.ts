@@ -157,4 +157,40 @@ export const sampleEvents: Record<SeismoEvent["kind"], SeismoEvent> = {
       },
     },
   },
+  snapshot: {
+    kind: "snapshot",
+    sentAtMs: 1_763_000_020_000,
+    body: {
+      target,
+      probeId: "daemon-1:4242:1763000000000:1",
+      trigger: "spk-0123456789",
+      file: "/app/src/invoice.js",
+      line: 31,
+      column: 2,
+      functionName: "renderInvoice",
+      capturedAtMs: 1_763_000_019_500,
+      hit: 1,
+      last: false,
+      stack: ["renderInvoice (/app/src/invoice.js:31:3)", "handle (/app/src/server.js:12:10)"],
+      locals: [
+        {
+          name: "order",
+          type: "Order",
+          value: "",
+          children: [
+            { name: "id", type: "number", value: "42", children: [], truncated: "", omitted: 0 },
+            { name: "apiKey", type: "string", value: "[redacted]", children: [], truncated: "redacted", omitted: 0 },
+            { name: "lines", type: "Array", value: "", children: [], truncated: "depth", omitted: 0 },
+          ],
+          truncated: "fields",
+          omitted: 3,
+        },
+        { name: "note", type: "string", value: "gift wrap", children: [], truncated: "length", omitted: 120 },
+      ],
+      thisValue: { name: "this", type: "InvoiceService", value: "", children: [], truncated: "depth", omitted: 0 },
+      captureCostUs: 84,
+      // Armed by an incident, not an exception: empty (and absent on the wire).
+      error: "",
+    },
+  },
 };

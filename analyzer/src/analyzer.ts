@@ -1,7 +1,12 @@
-import type { EventSubscriber, SeismoEvent } from "@seismo/agent-proto";
+import type { CommandClient, EventSubscriber, SeismoEvent } from "@seismo/agent-proto";
+import { AutoCapture } from "./capture/auto-capture.js";
+import { getIncident } from "./query/incidents.js";
 import type { IngestLog, IngestStats } from "./ingest/ingestor.js";
+import type { WebhookSettings } from "./alerts/webhook-alerts.js";
+import { WebhookAlerts } from "./alerts/webhook-alerts.js";
 import type { RegressionWatchSettings } from "./baseline/regression-watch.js";
-import { RegressionWatch } from "./baseline/regression-watch.js";
+import { DEFAULT_REGRESSION_WATCH, RegressionWatch } from "./baseline/regression-watch.js";
+import { InlineCheckRunner, WorkerCheckRunner } from "./baseline/check-runner.js";
 import { Ingestor } from "./ingest/ingestor.js";
 import type { Db } from "./store/database.js";
 import { openDatabase } from "./store/database.js";
@@ -18,11 +23,13 @@ export interface AnalyzerOptions {
   onIncident?: (incidentId: string) => void;
   /**
    * Compare each new deployment with the previous one as its windows arrive, and open
-   * regression incidents. Off unless given (e.g. DEFAULT_REGRESSION_WATCH): on real processes
-   * the comparison is not yet trustworthy (see the issue notes: function shares of identical
-   * code differ between processes by more than the window-level confidence interval admits).
+   * regression incidents (default DEFAULT_REGRESSION_WATCH; false turns it off).
    */
-  regressionWatch?: RegressionWatchSettings;
+  regressionWatch?: RegressionWatchSettings | false;
+  /** Send each new incident to this webhook (once per incident, with a cool-down per culprit). */
+  webhook?: WebhookSettings;
+  /** Ask the culprit's daemon to capture its values when an incident opens (no capture without it). */
+  commands?: CommandClient;
 }
 
 /**
@@ -34,15 +41,39 @@ export class Analyzer {
   private readonly ingestor: Ingestor;
   private readonly store: EventStore;
   private retentionTimer: NodeJS.Timeout | undefined;
+  private readonly alerts: WebhookAlerts | undefined;
+  /** Undefined when the regression watch is off. */
+  readonly regressions: RegressionWatch | undefined;
 
   constructor(private readonly options: AnalyzerOptions) {
     this.db = openDatabase(options.dbPath);
     this.store = new EventStore(this.db);
-    const regressions = options.regressionWatch ? new RegressionWatch(this.db, options.regressionWatch) : undefined;
-    this.ingestor = new Ingestor(this.store, options.log, options.onEvent, options.onIncident, (window) => {
-      const id = regressions?.onWindow(window);
-      if (id) options.onIncident?.(id);
-    });
+    const alerts = options.webhook ? new WebhookAlerts(this.db, options.webhook, options.log) : undefined;
+    this.alerts = alerts;
+    const autoCapture = options.commands ? new AutoCapture(this.db, options.commands, options.log) : undefined;
+    const onIncident = (id: string): void => {
+      options.onIncident?.(id);
+      alerts?.notify(id);
+      if (autoCapture) {
+        try {
+          void autoCapture.onIncident(getIncident(this.db, id));
+        } catch (error) {
+          options.log.warn(`no capture for ${id}: ${(error as Error).message}`);
+        }
+      }
+    };
+    this.regressions =
+      options.regressionWatch === false
+        ? undefined
+        : new RegressionWatch(
+            this.db,
+            options.regressionWatch ?? DEFAULT_REGRESSION_WATCH,
+            WorkerCheckRunner.create(options.dbPath) ?? new InlineCheckRunner(this.db),
+            onIncident,
+            (message) => options.log.warn(message),
+          );
+    const regressions = this.regressions;
+    this.ingestor = new Ingestor(this.store, options.log, options.onEvent, onIncident, (window) => regressions?.onWindow(window));
   }
 
   get stats(): IngestStats {
@@ -53,12 +84,16 @@ export class Analyzer {
     this.sweep();
     this.retentionTimer = setInterval(() => this.sweep(), 10 * 60_000);
     this.retentionTimer.unref();
+    this.alerts?.resumePending();
     await this.options.subscriber.start(this.ingestor.handle);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.retentionTimer);
     await this.options.subscriber.close();
+    // Checks already queued finish first: their incidents belong to data already stored.
+    await this.regressions?.close();
+    await this.alerts?.stop();
     this.db.close();
   }
 

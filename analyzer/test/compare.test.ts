@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { FunctionInfo, WindowSample } from "../src/index.js";
-import { compareWindows, regressionCulprits, stableFunctionKey } from "../src/index.js";
+import { compareWindows, processSpread, regressionCulprits, stableFunctionKey } from "../src/index.js";
 
 /** Deterministic noise in [-1, 1). */
 function noise(seed: number): () => number {
@@ -45,7 +45,7 @@ describe("comparing deployments", () => {
     expect(render?.ciHigh).toBeGreaterThan(render?.ratio ?? 0);
     expect(result.changes[0]?.key).toBe("renderInvoice");
     expect(regressionCulprits(result).map((c) => c.name)).toEqual(["renderInvoice"]);
-    expect(regressionCulprits(result)[0]?.note).toMatch(/^\+3\d % \(95 % CI \+\d+…\+\d+ %\)/);
+    expect(regressionCulprits(result)[0]?.note).toMatch(/^\+[23]\d % \(95 % CI \+\d+…\+\d+ %\)/);
   });
 
   it("says nothing between two deployments of identical code, nor when traffic doubles", () => {
@@ -63,6 +63,31 @@ describe("comparing deployments", () => {
     const few = compareWindows(a.slice(0, 5), b.slice(0, 5), info);
     expect(few.enough).toBe(false);
     expect(regressionCulprits(few)).toEqual([]);
+  });
+
+  it("does not call the other functions slower when one got much faster, nor faster when one got slower", () => {
+    const a = windows(60, costs, 100, 12);
+    // "other" (half the CPU) made three times faster: relative to the rest of the work, everything else would look 50 % slower.
+    const faster = compareWindows(a, windows(60, { ...costs, other: 333 }, 100, 13), info);
+    expect(faster.changes.filter((c) => c.kind !== "unchanged").map((c) => [c.key, c.kind])).toEqual([["other", "faster"]]);
+    const slower = compareWindows(a, windows(60, { ...costs, renderInvoice: 650 }, 100, 14), info);
+    expect(slower.changes.find((c) => c.key === "parseOrder")?.ratio).toBeCloseTo(1, 1);
+    expect(slower.changes.find((c) => c.key === "computeTax")?.ciHigh).toBeGreaterThan(1);
+  });
+
+  it("counts how much processes differ when each side ran several: the interval widens, and a difference between processes is not a regression", () => {
+    // Four processes a side; in each, renderInvoice costs 0.8x to 1.2x (V8 optimized it differently), the same on both sides.
+    const spread = [0.8, 0.93, 1.07, 1.2];
+    const side = (seed: number): WindowSample[] =>
+      spread.flatMap((f, p) => windows(15, { ...costs, renderInvoice: 500 * f }, 100, seed + p).map((w) => ({ ...w, group: `pid-${p}` })));
+    const a = side(20);
+    const b = side(30);
+    const flat = (ws: WindowSample[]): WindowSample[] => ws.map(({ group: _, ...w }) => w);
+    const grouped = compareWindows(a, b, info).changes.find((c) => c.key === "renderInvoice");
+    const ungrouped = compareWindows(flat(a), flat(b), info).changes.find((c) => c.key === "renderInvoice");
+    expect(grouped?.kind).toBe("unchanged");
+    const width = (c: typeof grouped): number => Math.log((c?.ciHigh ?? 0) / (c?.ciLow ?? 1));
+    expect(width(grouped)).toBeGreaterThan(width(ungrouped) * 2);
   });
 
   it("gives the same answer for the same data (seeded resampling)", () => {
@@ -85,6 +110,47 @@ describe("comparing deployments", () => {
     const result = compareWindows(a, b, info);
     expect(result.changes.find((c) => c.key === "handler")?.kind).toBe("new");
     expect(result.changes.filter((c) => c.kind === "slower")).toEqual([]);
+  });
+});
+
+describe("the spread between processes, with one process a side", () => {
+  // Eight functions; in B's process each costs a little more or less than in A's though the code is
+  // the same (what GC and allocation timing do to JSON-heavy code between two processes).
+  const eight = { parseOrder: 300, renderInvoice: 500, computeTax: 300, checkStock: 300, reserveItems: 300, sendReceipt: 300, encode: 300, other: 1_000 };
+  const drift = { parseOrder: 1.18, renderInvoice: 1, computeTax: 0.88, checkStock: 1.1, reserveItems: 0.92, sendReceipt: 1.04, encode: 0.95, other: 1 };
+  const scaled = (factors: Record<string, number>): Record<string, number> =>
+    Object.fromEntries(Object.entries(eight).map(([name, cost]) => [name, cost * (factors[name] ?? 1)]));
+
+  it("is estimated from the other functions, and is not moved by the one that changed", () => {
+    expect(processSpread([0.2, -0.2, 0.1], [0, 0, 0])).toBe(0);
+    expect(processSpread([0.01, -0.02, 0.015, 0, -0.01], [0.001, 0.001, 0.001, 0.001, 0.001])).toBe(0);
+    // Drawn at ±10 % (log sd 0.1), windows precise: τ near 0.1, with or without one far-off function.
+    const drawn = [-0.15, -0.1, -0.07, -0.03, 0, 0.03, 0.07, 0.1, 0.15, 0.05, -0.05];
+    const tau = Math.sqrt(processSpread(drawn, drawn.map(() => 1e-6)));
+    expect(tau).toBeGreaterThan(0.06);
+    expect(tau).toBeLessThan(0.14);
+    expect(Math.sqrt(processSpread([...drawn, 0.9], [...drawn.map(() => 1e-6), 1e-6]))).toBeLessThan(tau * 1.3);
+    // The windows' own noise is not counted twice.
+    expect(Math.sqrt(processSpread(drawn, drawn.map(() => 0.1 ** 2)))).toBeLessThan(tau / 2);
+  });
+
+  it("identical code whose functions drift by up to ±18 % between the two processes is no regression", () => {
+    const a = windows(60, eight, 100, 40);
+    const b = windows(60, scaled(drift), 200, 41);
+    const result = compareWindows(a, b, info);
+    expect(result.changes.filter((c) => c.kind !== "unchanged")).toEqual([]);
+    expect(result.processSpread).toBeGreaterThan(0.05);
+    // With several processes a side, the bootstrap sees the spread itself: no estimate is added.
+    const grouped = compareWindows(a.map((w, i) => ({ ...w, group: `p${i % 2}` })), b.map((w, i) => ({ ...w, group: `q${i % 2}` })), info);
+    expect(grouped.processSpread).toBe(0);
+  });
+
+  it("still names a function made 30 % slower when the others drift by a few percent", () => {
+    const a = windows(60, eight, 100, 42);
+    const small = Object.fromEntries(Object.entries(drift).map(([name, f]) => [name, 1 + (f - 1) / 4]));
+    const b = windows(60, scaled({ ...small, renderInvoice: 1.3 }), 100, 43);
+    const result = compareWindows(a, b, info);
+    expect(result.changes.filter((c) => c.kind !== "unchanged").map((c) => [c.key, c.kind])).toEqual([["renderInvoice", "slower"]]);
   });
 });
 

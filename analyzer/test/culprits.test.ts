@@ -41,6 +41,22 @@ describe("culprit analysis on recorded spikes", () => {
     expect(top?.note).toMatch(/RegExp#test/);
   });
 
+  it("the same regular expression compiled during the burst (its code a node of its own): still the app function running it", () => {
+    const r = recorded("regex");
+    const burst = structuredClone(r.burst);
+    const slug = burst.frames.findIndex((f) => f.functionName === "isValidSlug");
+    const runner = burst.nodes.find((n) => n.frame === slug) as BurstProfile["nodes"][number];
+    burst.frames.push({ ...(burst.frames[slug] as BurstProfile["frames"][number]), functionName: "RegExp: ^([a-z0-9]+-?)+$", scriptUrl: "", filePath: "", line: 0, column: 0, scriptId: "0", lineCalls: [] });
+    const regexNode = { id: 1_000_000, parentId: runner.id, frame: burst.frames.length - 1, positionTicks: [] };
+    burst.nodes.push(regexNode);
+    burst.samples = burst.samples.map((id) => (id === runner.id ? regexNode.id : id));
+    const analysis = analyzeSpike(burst, r.baseline, { loopBlocked: true });
+    const [top] = analysis.culprits;
+    expect(top).toMatchObject({ name: "isValidSlug", file: APP, builtin: false });
+    expect(top?.share).toBeGreaterThan(0.8);
+    expect(analysis.culprits.some((c) => c.name.startsWith("RegExp: "))).toBe(false);
+  });
+
   it("heavy work inside an npm dependency: the culprit is in that package, the app frame is the app's caller", () => {
     const analysis = analyze("bcrypt");
     const [top] = analysis.culprits;

@@ -5,7 +5,8 @@ import type { FunctionStat, ProfileWindow } from "@seismo/agent-proto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
 import type { Db } from "../src/index.js";
-import { EventStore, listDeployments, listIncidents, openDatabase, RegressionWatch } from "../src/index.js";
+import type { CheckRunner } from "../src/index.js";
+import { EventStore, InlineCheckRunner, listDeployments, listIncidents, openDatabase, RegressionWatch, WorkerCheckRunner } from "../src/index.js";
 
 const base = sampleEvents.profile.body as ProfileWindow;
 
@@ -53,22 +54,32 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function feed(watch: RegressionWatch, windows: ProfileWindow[]): string[] {
+type Settings = ConstructorParameters<typeof RegressionWatch>[1];
+
+/** A watch whose incidents are collected as they are stored. */
+function watchWith(settings: Settings, runner?: CheckRunner): { watch: RegressionWatch; ids: string[] } {
   const ids: string[] = [];
-  for (const w of windows) {
-    store.recordWindow(w, 0);
-    const id = watch.onWindow(w);
-    if (id) ids.push(id);
+  const watch = new RegressionWatch(db, settings, runner ?? new InlineCheckRunner(db), (id) => ids.push(id));
+  return { watch, ids };
+}
+
+/** Stores the windows as the ingest does, one check queued at each checkpoint; resolves with the incidents the checks stored. */
+async function feed(w: { watch: RegressionWatch; ids: string[] }, windows: ProfileWindow[]): Promise<string[]> {
+  const before = w.ids.length;
+  for (const window of windows) {
+    store.recordWindow(window, 0);
+    w.watch.onWindow(window);
   }
-  return ids;
+  await w.watch.idle();
+  return w.ids.slice(before);
 }
 
 describe("regression watch", () => {
-  it("opens one regression incident for the deployment that made one function 30 % slower, and updates it at later checks", () => {
-    const watch = new RegressionWatch(db, { checkAtWindows: [12, 30], thenEvery: 100 });
-    feed(watch, Array.from({ length: 40 }, (_, i) => windowOf("v1", 1, i, 500)));
+  it("opens one regression incident for the deployment that made one function 30 % slower, and updates it at later checks", async () => {
+    const watch = watchWith({ checkAtWindows: [12, 30], thenEvery: 100, driftEvery: 1_000, driftMinBaseline: 1_000 });
+    await feed(watch, Array.from({ length: 40 }, (_, i) => windowOf("v1", 1, i, 500)));
     // v2 moved every function down 7 lines: the identity must not care.
-    const ids = feed(watch, Array.from({ length: 30 }, (_, i) => windowOf("v2", 2, i, 650, 7)));
+    const ids = await feed(watch, Array.from({ length: 30 }, (_, i) => windowOf("v2", 2, i, 650, 7)));
     expect(ids).toHaveLength(2);
     expect(new Set(ids).size).toBe(1);
     const incidents = listIncidents(db, { sinceMs: 0 });
@@ -81,10 +92,52 @@ describe("regression watch", () => {
     expect(listDeployments(db).map((d) => d.deployment)).toEqual(["v1", "v2"]);
   });
 
-  it("says nothing for a redeploy of identical code", () => {
-    const watch = new RegressionWatch(db, { checkAtWindows: [12, 30], thenEvery: 100 });
-    feed(watch, Array.from({ length: 40 }, (_, i) => windowOf("v1", 1, i, 500)));
-    expect(feed(watch, Array.from({ length: 30 }, (_, i) => windowOf("v1b", 2, i, 500)))).toEqual([]);
+  it("says nothing for a redeploy of identical code", async () => {
+    const watch = watchWith({ checkAtWindows: [12, 30], thenEvery: 100, driftEvery: 1_000, driftMinBaseline: 1_000 });
+    await feed(watch, Array.from({ length: 40 }, (_, i) => windowOf("v1", 1, i, 500)));
+    expect(await feed(watch, Array.from({ length: 30 }, (_, i) => windowOf("v1b", 2, i, 500)))).toEqual([]);
     expect(listIncidents(db, { sinceMs: 0 })).toEqual([]);
+  });
+
+  it("opens a drift incident when a function got slower with no deployment, once per function, and none while it is steady", async () => {
+    const watch = watchWith({ checkAtWindows: [], thenEvery: 1_000, driftEvery: 100, driftMinBaseline: 100 });
+    expect(await feed(watch, Array.from({ length: 200 }, (_, i) => windowOf("v1", 1, i, 500)))).toEqual([]);
+    const ids = await feed(watch, Array.from({ length: 200 }, (_, i) => windowOf("v1", 1, 200 + i, 700)));
+    expect(ids.length).toBeGreaterThanOrEqual(1);
+    const incidents = listIncidents(db, { sinceMs: 0 });
+    expect(incidents).toHaveLength(1);
+    const [drift] = incidents;
+    expect(drift).toMatchObject({ kind: "regression", deployment: "v1", previousDeployment: "v1" });
+    expect(drift?.details).toMatchObject({ cause: "drift" });
+    expect(drift?.culprits.map((c) => c.name)).toEqual(["renderInvoice"]);
+    expect(drift?.summary).toMatch(/^Drift in shop: `renderInvoice` .* \+\d+ % .* with no deployment \(vs the \d+ windows before\)/);
+  });
+
+  it("runs its checks on a worker thread with a read-only connection, off the ingest path, with the same result", async () => {
+    // The compiled worker (npm test builds before it tests): TypeScript sources cannot start one.
+    const runner = WorkerCheckRunner.create(join(dir, "seismo.db"), new URL("../dist/baseline/check-worker.js", import.meta.url));
+    expect(runner, "build first: npm run build").toBeDefined();
+    const watch = watchWith({ checkAtWindows: [12, 30], thenEvery: 100, driftEvery: 1_000, driftMinBaseline: 1_000 }, runner);
+    await feed(watch, Array.from({ length: 40 }, (_, i) => windowOf("v1", 1, i, 500)));
+    const queued = Array.from({ length: 30 }, (_, i) => windowOf("v2", 2, i, 650));
+    for (const window of queued) {
+      store.recordWindow(window, 0);
+      watch.watch.onWindow(window);
+    }
+    // onWindow only queued the checks: nothing is decided on the ingest's turn.
+    expect(watch.watch.backlog).toBe(2);
+    expect(watch.ids).toEqual([]);
+    await watch.watch.idle();
+    expect(watch.ids).toHaveLength(2);
+    expect(listIncidents(db, { sinceMs: 0 })[0]?.culprits.map((c) => c.name)).toEqual(["renderInvoice"]);
+    await watch.watch.close();
+    // A closed runner refuses work, and the watch says so rather than throwing into the ingest.
+    const errors: string[] = [];
+    const closed = new RegressionWatch(db, { checkAtWindows: [1], thenEvery: 1_000, driftEvery: 1_000, driftMinBaseline: 1_000 }, runner, () => undefined, (m) => errors.push(m));
+    const late = windowOf("v3", 3, 0, 500);
+    store.recordWindow(late, 0);
+    closed.onWindow(late);
+    await closed.idle();
+    expect(errors[0]).toMatch(/regression check of shop v3 failed/);
   });
 });

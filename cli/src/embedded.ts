@@ -1,15 +1,17 @@
 import type { SeismoEvent } from "@seismo/agent-proto";
-import { createInProcessTransport } from "@seismo/agent-proto";
+import { createInProcessCommands, createInProcessTransport } from "@seismo/agent-proto";
 import type { TopResult } from "@seismo/analyzer";
 import { Analyzer, getIncident, topFunctions } from "@seismo/analyzer";
 import type { ActivateOptions, Logger } from "@seismo/daemon";
-import { Outbox, Sensor } from "@seismo/daemon";
-import type { SamplingSettings } from "./options.js";
+import { armCommandHandler, Outbox, Sensor } from "@seismo/daemon";
+import type { AnalysisSettings, SamplingSettings } from "./options.js";
 
 export interface EmbeddedOptions {
   dbPath: string;
   pid: number;
   sampling: SamplingSettings;
+  /** Regression watch and webhook alerts (default: regressions watched, no webhook). */
+  analysis?: AnalysisSettings;
   log: Logger;
   activate?: ActivateOptions;
   /** Called after each profile window is committed, with the last minute's top functions. */
@@ -31,19 +33,30 @@ const LIVE_PERIOD_MS = 60_000;
  */
 export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
   const transport = createInProcessTransport();
+  /** Incidents already reported: a regression is updated at later checks. */
+  const reported = new Set<string>();
+  const commands = createInProcessCommands();
   // Called only after start(), so the closure never sees `analyzer` uninitialized.
   const analyzer: Analyzer = new Analyzer({
     dbPath: options.dbPath,
     subscriber: transport.subscriber,
     log: options.log,
+    ...(options.analysis?.webhook ? { webhook: options.analysis.webhook } : {}),
+    ...(options.analysis ? { regressionWatch: options.analysis.regressionWatch } : {}),
     onEvent: (event: SeismoEvent): void => {
       if (event.kind === "profile" && options.onTop) {
         options.onTop(topFunctions(analyzer.db, { sinceMs: Date.now() - LIVE_PERIOD_MS, limit: 10 }));
       }
     },
     onIncident: (id: string): void => {
-      options.log.warn(`incident ${id}: ${getIncident(analyzer.db, id).summary} (details: seismo show ${id} --db ${options.dbPath})`);
+      const incident = getIncident(analyzer.db, id);
+      if (reported.has(id)) return; // a later check of the same regression
+      reported.add(id);
+      options.log.warn(`incident ${id}: ${incident.summary} (details: seismo show ${id} --db ${options.dbPath})`);
     },
+    // What was the culprit working on? The analyzer asks the sensor, through the same command
+    // channel as across NATS, to capture its values on its next calls, without pausing the app.
+    ...(options.analysis?.capture === false ? {} : { commands: commands.client }),
   });
   await analyzer.start();
   const outbox = new Outbox(transport.publisher, options.log);
@@ -58,6 +71,8 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       windowMs: options.sampling.windowMs,
       recompileOnAttach: options.sampling.recompileOnAttach,
       spikes: options.sampling.spikes,
+      redactNames: options.sampling.redactNames,
+      errorCapture: options.sampling.errorCapture,
       heartbeatMs: 30_000,
       outbox,
       log: options.log,
@@ -68,12 +83,14 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     throw error;
   }
   let closing: Promise<void> | undefined;
+  const attached = sensor;
+  await commands.server.serve("local", armCommandHandler((targetId) => (attached.target.targetId === targetId ? attached : undefined)));
   return {
-    sensor,
+    sensor: attached,
     analyzer,
     shutdown() {
       closing ??= (async () => {
-        await sensor.stop();
+        await attached.stop();
         await outbox.close(5_000);
         await analyzer.stop();
       })();

@@ -2,15 +2,20 @@ import { SEISMO_VERSION } from "@seismo/daemon";
 import { EXIT_USAGE, reportFailure } from "./cli-error.js";
 import { analyzerCommand } from "./commands/analyzer.js";
 import { attachCommand } from "./commands/attach.js";
+import { captureCommand } from "./commands/capture.js";
 import { daemonCommand } from "./commands/daemon.js";
 import { deploymentsCommand } from "./commands/deployments.js";
 import { diffCommand } from "./commands/diff.js";
+import { headsUpCommand } from "./commands/heads-up.js";
 import { incidentsCommand } from "./commands/incidents.js";
+import { mcpCommand } from "./commands/mcp.js";
 import { profileCommand } from "./commands/profile.js";
 import { runCommand } from "./commands/run.js";
 import { showCommand } from "./commands/show.js";
+import { snapshotsCommand } from "./commands/snapshots.js";
 import { targetsCommand } from "./commands/targets.js";
 import { topCommand } from "./commands/top.js";
+import { triageCommand } from "./commands/triage.js";
 
 const HELP = `seismo: see which function is burning your Node.js CPU, with zero code change.
 
@@ -21,11 +26,18 @@ On one machine (no broker):
   attach <pid>         attach to a running Node.js process
   top                  the hottest functions of a recent period (--json for machines)
   targets              the processes sensors watch: attached, silent or ended
-  incidents            CPU spikes and their culprit functions, newest first
+  incidents            CPU spikes and regressions with their culprit functions, newest first
   show <incident-id>   one incident in full: culprit, app line, call chain, evidence
   profile <incident-id> -o FILE   the spike's high-resolution profile (.cpuprofile)
   deployments          the deployments each service ran
   diff --from A --to B function-level changes between two deployments, with confidence
+  snapshots            what a culprit function was working on: its values, captured without pausing
+  capture <fn> --pid P capture a function's values now, on its next calls, without pausing
+
+For people on call and AI agents:
+  triage <id>|--latest a Markdown brief on an incident: evidence, culprit, line to open, next checks
+  heads-up             the daily heads-up: quick wins, regressions, new hot functions (--webhook)
+  mcp                  an MCP server over the database (stdio, or --http PORT with a token)
 
 Split across machines (NATS JetStream in between):
   daemon               the sensor: attach to a process, stream to NATS
@@ -44,11 +56,21 @@ const VERBS: Record<string, (args: string[], out: (text: string) => void) => Pro
   profile: profileCommand,
   deployments: deploymentsCommand,
   diff: diffCommand,
+  snapshots: snapshotsCommand,
+  capture: captureCommand,
+  triage: triageCommand,
+  "heads-up": headsUpCommand,
+  mcp: mcpCommand,
   daemon: daemonCommand,
   analyzer: analyzerCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
+  // `seismo snapshots | head`: a reader that stops early is not an error.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    throw error;
+  });
   const out = (text: string): void => {
     process.stdout.write(`${text}\n`);
   };

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { NatsConnectOptions } from "@seismo/agent-proto";
-import { parseDuration } from "@seismo/analyzer";
+import type { RegressionWatchSettings, WebhookSettings } from "@seismo/analyzer";
+import { DEFAULT_REGRESSION_WATCH, DEFAULT_WEBHOOK_SETTINGS, parseDuration } from "@seismo/analyzer";
 import type { SpikeSettings } from "@seismo/daemon";
 import { DEFAULT_SPIKE_SETTINGS } from "@seismo/daemon";
 import { usageError } from "./cli-error.js";
@@ -18,6 +19,8 @@ export const SAMPLING_OPTIONS = {
   "burst-duration": { type: "string" },
   "burst-cooldown": { type: "string" },
   "no-spikes": { type: "boolean" },
+  "no-error-capture": { type: "boolean" },
+  redact: { type: "string" },
 } as const;
 export const NATS_OPTIONS = {
   nats: { type: "string" },
@@ -27,23 +30,72 @@ export const NATS_OPTIONS = {
   "nats-creds": { type: "string" },
 } as const;
 export const HELP_OPTION = { help: { type: "boolean", short: "h" } } as const;
+export const ANALYSIS_OPTIONS = {
+  webhook: { type: "string" },
+  "webhook-cooldown": { type: "string" },
+  "webhook-format": { type: "string" },
+  "no-regressions": { type: "boolean" },
+  "no-capture": { type: "boolean" },
+} as const;
 
 export const DB_HELP = "  --db PATH            SQLite database (default: $SEISMO_DB or ./seismo.db)";
 export const SAMPLING_HELP = `  --interval MS        CPU sampling interval in milliseconds (default 10; 1 costs ~10-15 % throughput)
   --window DURATION    length of one profile window (default 10s)
   --service NAME       service name (default: the target's SEISMO_SERVICE, its package.json name, or its script name)
-  --deployment LABEL   deployment label, e.g. a git SHA (default: the target's SEISMO_DEPLOYMENT, GIT_SHA, ...)
+  --deployment LABEL   deployment label, e.g. a git SHA (default: the target's SEISMO_DEPLOYMENT, GIT_SHA, ...,
+                       else the pod's version or pod-template-hash label, else a fingerprint of the app's code)
   --keep-optimized-code  skip the one-off recompile on attach (a pause of a few ms to tens of ms);
                        functions inlined before attaching are then charged to their callers
   --burst-interval MS  sampling interval of the profile taken during a CPU spike (default 0.5)
   --burst-duration D   how long that profile runs (default 2s, at most 10s)
   --burst-cooldown D   no new spike profile sooner than this after the last (default 60s)
-  --no-spikes          do not watch for CPU spikes (no event-loop monitor in the app, no bursts)`;
+  --no-spikes          do not watch for CPU spikes (no event-loop monitor in the app, no bursts)
+  --no-error-capture   do not watch uncaught exceptions (by default each new one is reported with its
+                       stack, and its throw site captured when it is thrown again)
+  --redact NAMES       more names whose values captures must redact, comma-separated, besides the
+                       built-in list (default: $SEISMO_REDACT)`;
 export const NATS_HELP = `  --nats URL           NATS server(s), comma-separated (default: $SEISMO_NATS_URL)
   --nats-token TOKEN   token auth (default: $SEISMO_NATS_TOKEN)
   --nats-user USER     user/password auth (default: $SEISMO_NATS_USER, password from $SEISMO_NATS_PASSWORD)
   --nats-pass PASS
   --nats-creds FILE    .creds file (JWT + NKey), default: $SEISMO_NATS_CREDS`;
+
+export const ANALYSIS_HELP = `  --webhook URL        send each new incident there as JSON (docs/alert.schema.json), or as Slack
+                       text for a hooks.slack.com URL; once per incident (default: $SEISMO_WEBHOOK_URL)
+  --webhook-cooldown D the same culprit alerts again only after this (default 1h)
+  --webhook-format F   json or slack (default: slack for Slack URLs, else json)
+  --no-regressions     do not compare new deployments with the previous one
+  --no-capture         do not capture the culprit's values when an incident opens`;
+
+export interface AnalysisSettings {
+  webhook: WebhookSettings | undefined;
+  regressionWatch: RegressionWatchSettings | false;
+  /** Capture the culprit's values when an incident opens (embedded mode). */
+  capture: boolean;
+}
+
+export function analysisSettings(
+  values: { webhook?: string; "webhook-cooldown"?: string; "webhook-format"?: string; "no-regressions"?: boolean; "no-capture"?: boolean },
+  verb: string,
+): AnalysisSettings {
+  const url = values.webhook ?? (process.env.SEISMO_WEBHOOK_URL || undefined);
+  const regressionWatch = values["no-regressions"] ? false : DEFAULT_REGRESSION_WATCH;
+  if (url === undefined) {
+    if (values["webhook-cooldown"] !== undefined || values["webhook-format"] !== undefined) throw usageError("--webhook-cooldown and --webhook-format need --webhook URL.", verb);
+    return { webhook: undefined, regressionWatch, capture: !values["no-capture"] };
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw usageError(`--webhook must be an http(s) URL, not "${url}".`, verb);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw usageError(`--webhook must be an http(s) URL, not "${parsed.protocol}".`, verb);
+  const format = values["webhook-format"];
+  if (format !== undefined && format !== "json" && format !== "slack") throw usageError(`--webhook-format is json or slack, not "${format}".`, verb);
+  const coolDownMs = values["webhook-cooldown"] === undefined ? DEFAULT_WEBHOOK_SETTINGS.coolDownMs : parseDuration(values["webhook-cooldown"]);
+  return { webhook: { ...DEFAULT_WEBHOOK_SETTINGS, url, coolDownMs, ...(format ? { format } : {}) }, regressionWatch, capture: !values["no-capture"] };
+}
 
 export function dbPath(value: string | undefined): string {
   return value ?? process.env.SEISMO_DB ?? "seismo.db";
@@ -56,6 +108,10 @@ export interface SamplingSettings {
   deployment: string | undefined;
   recompileOnAttach: boolean;
   spikes: SpikeSettings | false;
+  /** Extra names redacted in captured values. */
+  redactNames: string[];
+  /** Watch uncaught exceptions and capture their throw site on the next occurrence. */
+  errorCapture: boolean;
 }
 
 export function samplingSettings(
@@ -69,6 +125,8 @@ export function samplingSettings(
     "burst-duration"?: string;
     "burst-cooldown"?: string;
     "no-spikes"?: boolean;
+    "no-error-capture"?: boolean;
+    redact?: string;
   },
   verb: string,
 ): SamplingSettings {
@@ -85,7 +143,17 @@ export function samplingSettings(
     deployment: values.deployment,
     recompileOnAttach: !values["keep-optimized-code"],
     spikes: values["no-spikes"] ? false : spikeSettings(values, verb),
+    redactNames: redactNames(values.redact),
+    errorCapture: !values["no-error-capture"],
   };
+}
+
+/** "--redact tenantKey,x-internal-auth", or $SEISMO_REDACT. */
+export function redactNames(flag: string | undefined): string[] {
+  return (flag ?? process.env.SEISMO_REDACT ?? "")
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => n !== "");
 }
 
 function spikeSettings(values: { "burst-interval"?: string; "burst-duration"?: string; "burst-cooldown"?: string }, verb: string): SpikeSettings {
@@ -117,6 +185,13 @@ export function natsSettings(
   if (pass) settings.pass = pass;
   if (creds) settings.credsFile = creds;
   return settings;
+}
+
+/** --health-port: a port number, or 0 for any free one. */
+export function parsePort(text: string, verb: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65_535) throw usageError(`--health-port must be a port number (0 for any free one), not "${text}".`, verb);
+  return port;
 }
 
 export function parsePid(text: string | undefined, verb: string): number {

@@ -1,6 +1,11 @@
+import { existsSync } from "node:fs";
 import { hostname } from "node:os";
-import type { Hello, ProfileWindow, Spike, TargetRef } from "@seismo/agent-proto";
+import type { Hello, ProfileWindow, Snapshot, Spike, TargetRef } from "@seismo/agent-proto";
 import { describeError, ErrorCodes, SeismoError } from "@seismo/agent-proto";
+import { Captures } from "./capture/captures.js";
+import type { ErrorWatchSettings } from "./capture/error-watch.js";
+import { ErrorWatch } from "./capture/error-watch.js";
+import type { ErrorMemory } from "./capture/error-memory.js";
 import type { ActivateOptions } from "./inspector/activate.js";
 import { openInspector } from "./inspector/activate.js";
 import type { InspectorSession } from "./inspector/session.js";
@@ -14,8 +19,10 @@ import { Sampler } from "./sampler/sampler.js";
 import type { SpikeSettings } from "./spike/spike-watch.js";
 import { DEFAULT_SPIKE_SETTINGS, SpikeWatch } from "./spike/spike-watch.js";
 import { CpuMeter } from "./target/cpu-meter.js";
+import { codeFingerprint } from "./target/code-fingerprint.js";
 import type { TargetFacts } from "./target/identity.js";
-import { redactArgv, resolveIdentity, TARGET_FACTS_EXPRESSION, targetFileReader } from "./target/identity.js";
+import { mainScript, redactArgv, resolveIdentity, TARGET_FACTS_EXPRESSION, targetFileReader } from "./target/identity.js";
+import { readPodLabels } from "./target/pod-labels.js";
 import { processExists, processStartMs, readEnviron, readProcStatus } from "./target/proc.js";
 import { sourceLineReader } from "./target/source-lines.js";
 import { SEISMO_VERSION } from "./version.js";
@@ -27,6 +34,8 @@ export interface SensorOptions {
   inspectorUrl?: string;
   service?: string;
   deployment?: string;
+  /** When nothing labels the deployment, fingerprint the app's code to name it (default true). */
+  fingerprintCode?: boolean;
   daemonId: string;
   samplingIntervalUs: number;
   windowMs: number;
@@ -46,6 +55,14 @@ export interface SensorOptions {
   spikes?: SpikeSettings | false;
   /** Called with every spike event as published. */
   onSpike?: (spike: Spike) => void;
+  /** Called with every snapshot as published. */
+  onSnapshot?: (snapshot: Snapshot) => void;
+  /** Names whose values captures redact, besides the built-in list. */
+  redactNames?: readonly string[];
+  /** Uncaught exceptions reported and their throw site captured on the next occurrence (default on); false turns it off. */
+  errorCapture?: Partial<ErrorWatchSettings> | boolean;
+  /** The daemon's memory of uncaught exceptions, shared by its sensors (see ErrorMemory); default: this sensor's own. */
+  errorMemory?: ErrorMemory;
 }
 
 export type SensorEndReason = "target-exited" | "stopped" | "connection-lost";
@@ -57,6 +74,8 @@ export type SensorEndReason = "target-exited" | "stopped" | "connection-lost";
  */
 export class Sensor {
   readonly done: Promise<SensorEndReason>;
+  /** Forensic captures on this target: arm a probe, get snapshots published. */
+  readonly captures: Captures;
   private resolveDone!: (reason: SensorEndReason) => void;
   private finishing: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -66,6 +85,12 @@ export class Sensor {
   private hellosSent = 0;
   private droppedAtLastHello = 0;
   private windowsPublished = 0;
+  /** The last two raw windows: a loop blocked in a native call is profiled from them (see SpikeWatch). */
+  private readonly recentWindows: RawWindow[] = [];
+  private errorsWatched = false;
+  private errorWatch: ErrorWatch | undefined;
+  /** The pause attaching caused in the target (the recompile of optimized code), when there was one. */
+  attachPauseMs: number | undefined;
 
   private constructor(
     private readonly session: InspectorSession,
@@ -73,9 +98,22 @@ export class Sensor {
     readonly target: TargetRef,
     readonly facts: TargetFacts,
     private readonly options: SensorOptions,
-    private readonly extras: { url: string; versionOf: (root: string) => string | undefined; readFile: (path: string) => string | undefined },
+    private readonly extras: {
+      url: string;
+      versionOf: (root: string) => string | undefined;
+      readFile: (path: string) => string | undefined;
+      deploymentSource: string;
+    },
   ) {
     this.heartbeatCpu = new CpuMeter(target.pid);
+    this.captures = new Captures({
+      connect: () => (options.connect ?? connectInspector)(extras.url),
+      readFile: extras.readFile,
+      target: () => this.target,
+      publish: (snapshot) => this.publishSnapshot(snapshot),
+      log: options.log,
+      redactNames: options.redactNames ?? [],
+    });
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
@@ -106,10 +144,23 @@ export class Sensor {
         env: visible ? safeEnviron(pid) : new Map(),
         facts,
         readTargetFile: readFile,
+        podLabels: readPodLabels(visible ? pid : undefined),
       });
+      if (identity.deployment === "" && options.fingerprintCode !== false) {
+        // Nobody labelled the release: a fingerprint of the code tells one redeploy from the next.
+        const fingerprint = await codeFingerprint(mainScript(facts), visible && existsSync(`/proc/${pid}/root`) ? `/proc/${pid}/root` : "");
+        if (fingerprint) {
+          identity.deployment = fingerprint.label;
+          identity.deploymentSource = `code:${fingerprint.files} files${fingerprint.capped ? " (capped)" : ""}`;
+        }
+      }
       const startMs = visible ? Math.round(processStartMs(pid)) : 0;
       const target: TargetRef = {
-        targetId: `${options.daemonId}:${pid}:${startMs}`,
+        // One attach session of one process: windows, spikes and probes are numbered from 1 in each,
+        // so a second attach to the same process (discovery after a dropped connection, `seismo
+        // attach` run again) must not reuse the ids of the first, or its events would be dropped
+        // as redeliveries.
+        targetId: `${options.daemonId}:${pid}:${startMs}:${Date.now().toString(36)}`,
         daemonId: options.daemonId,
         service: identity.service,
         deployment: identity.deployment,
@@ -126,7 +177,7 @@ export class Sensor {
         (raw) => sensor.publishWindow(raw, versionOf),
         (error) => options.log.warn(`profile window lost: ${describeError(error)}`),
       );
-      const sensor: Sensor = new Sensor(session, sampler, target, facts, options, { url, versionOf, readFile });
+      const sensor: Sensor = new Sensor(session, sampler, target, facts, options, { url, versionOf, readFile, deploymentSource: identity.deploymentSource });
       await sensor.begin(startMs);
       return sensor;
     } catch (error) {
@@ -149,6 +200,7 @@ export class Sensor {
     session.onClose(() => void this.finish(processExists(this.target.pid) ? "connection-lost" : "target-exited"));
 
     const recompileMs = await this.sampler.start();
+    this.attachPauseMs = recompileMs;
     const hello: Hello = {
       target: this.target,
       nodeVersion: this.facts.nodeVersion,
@@ -164,18 +216,22 @@ export class Sensor {
     this.sendHello();
     this.heartbeatCpu.read(); // a first reading, so the first heartbeat already has a CPU figure
     if (options.spikes !== false) await this.startSpikeWatch(options.spikes ?? DEFAULT_SPIKE_SETTINGS);
+    if (options.errorCapture !== false) await this.startErrorWatch(options.errorCapture === true || options.errorCapture === undefined ? {} : options.errorCapture);
     this.heartbeatTimer = setInterval(() => this.heartbeat(), options.heartbeatMs);
     this.heartbeatTimer.unref();
     options.log.info(
       `attached to pid ${this.target.pid} (node ${this.facts.nodeVersion}), service "${this.target.service}"` +
-        `${this.target.deployment ? `, deployment ${this.target.deployment}` : ""}: sampling every ${options.samplingIntervalUs / 1000} ms, ${options.windowMs / 1000} s windows` +
+        `${this.target.deployment ? `, deployment ${this.target.deployment} (from ${this.extras.deploymentSource})` : ""}: sampling every ${options.samplingIntervalUs / 1000} ms, ${options.windowMs / 1000} s windows` +
         (recompileMs === undefined ? "" : `; recompiled optimized code for exact attribution (${recompileMs.toFixed(1)} ms)`) +
-        (this.spikeWatch ? `; watching CPU${this.spikeWatch.loopWatched ? " and event-loop delay" : ""} for spikes` : ""),
+        (this.spikeWatch ? `; watching CPU${this.spikeWatch.loopWatched ? " and event-loop delay" : ""} for spikes` : "") +
+        (this.errorsWatched ? "; watching uncaught exceptions" : ""),
     );
   }
 
   private publishWindow(raw: RawWindow, versionOf: (root: string) => string | undefined): void {
-    const aggregated = aggregateProfile(raw.profile, { versionOf });
+    this.recentWindows.push(raw);
+    if (this.recentWindows.length > 2) this.recentWindows.shift();
+    const aggregated = aggregateProfile(raw.profile, { versionOf, samplingIntervalUs: this.options.samplingIntervalUs });
     const window: ProfileWindow = {
       windowId: `${this.target.targetId}:${raw.sequence}`,
       target: this.target,
@@ -206,6 +262,8 @@ export class Sensor {
         openBurstSession: () => (options.connect ?? connectInspector)(extras.url),
         cpu: new CpuMeter(this.target.pid),
         rotateWindow: () => this.sampler.rotate(),
+        windowCovering: (atMs) => this.recentWindows.findLast((w) => w.startMs <= atMs && atMs <= w.endMs),
+        windowIntervalUs: options.samplingIntervalUs,
         publish: (spike, messageId) => {
           options.outbox.send(this.target.service, { kind: "spike", sentAtMs: Date.now(), body: spike }, messageId);
           options.onSpike?.(spike);
@@ -218,6 +276,30 @@ export class Sensor {
     );
     await watch.start();
     this.spikeWatch = watch;
+  }
+
+  /** Uncaught exceptions: reported at once, their throw site captured on the next occurrence. A failure here only loses that. */
+  private async startErrorWatch(settings: Partial<ErrorWatchSettings>): Promise<void> {
+    const watch = new ErrorWatch(
+      {
+        target: () => this.target,
+        publish: (snapshot) => this.publishSnapshot(snapshot),
+        arm: (request) => this.captures.arm(request),
+        log: this.options.log,
+        ...(this.options.errorMemory ? { memory: this.options.errorMemory } : {}),
+      },
+      settings,
+    );
+    try {
+      await this.captures.watchErrors((thrown) => watch.onThrown(thrown));
+      this.errorWatch = watch;
+      this.errorsWatched = true;
+    } catch (error) {
+      this.options.log.warn(`uncaught exceptions will not be captured: ${describeError(error)}`);
+      return;
+    }
+    // An exception an earlier process of this app reported (and likely died of): its probe, now.
+    await watch.rearm();
   }
 
   /** Each hello gets its own message id: JetStream would drop a repeat of the same id as a duplicate. */
@@ -256,6 +338,12 @@ export class Sensor {
     });
   }
 
+  private publishSnapshot(snapshot: Snapshot): void {
+    this.options.outbox.send(this.target.service, { kind: "snapshot", sentAtMs: Date.now(), body: snapshot }, `${snapshot.probeId}:${snapshot.hit}`);
+    this.errorWatch?.onSnapshot(snapshot);
+    this.options.onSnapshot?.(snapshot);
+  }
+
   private finish(reason: SensorEndReason): Promise<void> {
     this.finishing ??= (async () => {
       clearInterval(this.heartbeatTimer);
@@ -266,6 +354,8 @@ export class Sensor {
       const exiting = reason === "target-exited";
       const fragile = exiting && /^v20\./.test(this.facts.nodeVersion);
       await this.spikeWatch?.stop(exiting).catch(() => undefined);
+      // Probes are removed in the target; an exiting target takes them with it (the connection is still closed).
+      await this.captures.close(exiting).catch(() => undefined);
       // The last window is worth having whether we stop or the target ends (it still answers while waiting for us).
       await this.sampler.stop(!fragile).catch(() => undefined);
       if (reason === "stopped") {

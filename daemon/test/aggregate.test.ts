@@ -94,6 +94,25 @@ describe("aggregateProfile on synthetic profiles", () => {
     expect(result.functions.some((f) => f.name === "(idle)" || f.name === "(root)")).toBe(false);
   });
 
+  it("charges a regular expression's own code to the function that runs it, as V8 does for one compiled before the profiler", () => {
+    const profile: CpuProfile = {
+      nodes: [
+        { id: 1, callFrame: { ...frame("(root)"), url: "" }, children: [2] },
+        { id: 2, callFrame: frame("handler", 1), children: [3] },
+        { id: 3, callFrame: frame("isValidSlug", 20), children: [4] },
+        { id: 4, callFrame: { ...frame("RegExp: ^([a-z0-9]+-?)+$"), url: "", scriptId: "0" } },
+      ],
+      startTime: 0,
+      endTime: 400,
+      samples: [4, 4, 4, 3],
+      timeDeltas: [0, 100, 100, 100],
+    };
+    const result = aggregateProfile(profile);
+    expect(result.functions.map((f) => f.name)).toEqual(["isValidSlug", "handler"]);
+    expect(result.functions[0]).toMatchObject({ selfUs: 400, selfSamples: 4, totalUs: 400 });
+    expect(result.functions[1]).toMatchObject({ selfUs: 0, totalUs: 400 });
+  });
+
   it("keeps GC out of the CPU denominator and program time in it", () => {
     const profile: CpuProfile = {
       nodes: [
@@ -132,6 +151,38 @@ describe("aggregateProfile on synthetic profiles", () => {
     const own = aggregateProfile({ ...profile, nodes: profile.nodes.map((n) => (n.id === 3 ? { ...n, callFrame: frame("profile", 9) } : n)) });
     expect(own.sensorUs).toBe(0);
     expect(own.functions.map((f) => f.name)).toContain("profile");
+  });
+
+  it("with the sampling interval known, leaves out the time the thread was descheduled", () => {
+    // Three functions of equal cost, one after another, sampled every 100 µs. The
+    // OS preempts the thread in `late` (it runs last after a wake-up) for 400 µs
+    // each round: V8 then takes one sample when it resumes, 500 µs after the last.
+    const nodes = [
+      { id: 1, callFrame: { ...frame("(root)"), url: "" }, children: [2, 3, 4] },
+      { id: 2, callFrame: frame("early", 1) },
+      { id: 3, callFrame: frame("middle", 2) },
+      { id: 4, callFrame: frame("late", 3) },
+    ];
+    const samples: number[] = [];
+    const timeDeltas: number[] = [];
+    for (let round = 0; round < 10; round++) {
+      samples.push(2, 2, 3, 3, 4, 4, 4);
+      timeDeltas.push(100, 100, 100, 100, 100, 100, 500);
+    }
+    const profile: CpuProfile = { nodes, startTime: 0, endTime: 100 * 60 + 500 * 10 + 100, samples, timeDeltas };
+    const selfUs = (result: ReturnType<typeof aggregateProfile>, name: string): number => result.functions.find((f) => f.name === name)?.selfUs ?? 0;
+
+    const wall = aggregateProfile(profile);
+    expect(selfUs(wall, "late") / selfUs(wall, "early")).toBeGreaterThan(2);
+    expect(wall.descheduledUs).toBe(0);
+
+    const running = aggregateProfile(profile, { samplingIntervalUs: 100 });
+    expect(selfUs(running, "early")).toBe(2_000);
+    expect(selfUs(running, "middle")).toBe(2_000);
+    // The resumed sample stands for nothing, and the one before the gap for at most 1.5 intervals.
+    expect(selfUs(running, "late")).toBe(10 * (100 + 150 + 0));
+    expect(running.functions.find((f) => f.name === "late")?.selfSamples).toBe(30);
+    expect(running.cpuUs + running.descheduledUs).toBe(wall.cpuUs);
   });
 
   it("survives an empty profile and negative deltas", () => {

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { CpuProfile, InspectorSession } from "../src/index.js";
-import { takeBurst, toBurstProfile } from "../src/index.js";
+import { sliceProfile, takeBurst, toBurstProfile } from "../src/index.js";
 
 const fixtures = join(import.meta.dirname, "..", "..", "test", "fixtures", "profiles");
 const depProfile = JSON.parse(readFileSync(join(fixtures, "dep-app.cpuprofile.json"), "utf8")) as CpuProfile;
@@ -12,9 +12,16 @@ class BurstSession implements InspectorSession {
   readonly sent: string[] = [];
   closed = false;
   closedAt = 0;
-  constructor(private readonly hangOnStop: boolean) {}
+  /** Like V8 when the windows' rotation calls console.profile() right after this session enabled its Profiler. */
+  private profiling = false;
+  constructor(
+    private readonly hangOnStop: boolean,
+    private readonly rotationAfterEnable = false,
+  ) {}
   send<T>(method: string): Promise<T> {
     this.sent.push(method);
+    if (method === "Profiler.enable" && this.rotationAfterEnable) this.profiling = true;
+    if (method === "Profiler.setSamplingInterval" && this.profiling) return Promise.reject(new Error("Cannot change sampling interval when profiling."));
     if (method === "Profiler.stop") {
       if (this.hangOnStop) return new Promise<T>(() => undefined);
       return Promise.resolve({ profile: depProfile } as T);
@@ -34,8 +41,13 @@ describe("burst profile", () => {
     const session = new BurstSession(false);
     const profile = await takeBurst(async () => session, { intervalUs: 250, durationMs: 50 });
     expect(profile).toBe(depProfile);
-    expect(session.sent.slice(0, 4)).toEqual(["Profiler.enable", "Profiler.setSamplingInterval", "Profiler.start", "Profiler.stop"]);
+    expect(session.sent.slice(0, 4)).toEqual(["Profiler.setSamplingInterval", "Profiler.enable", "Profiler.start", "Profiler.stop"]);
     expect(session.closed).toBe(true);
+  });
+
+  it("is not lost when the windows' rotation starts a console profile in its session right after enable", async () => {
+    const session = new BurstSession(false, true);
+    expect(await takeBurst(async () => session, { intervalUs: 500, durationMs: 20 })).toBe(depProfile);
   });
 
   it("never outlives its bound: a target that never hands the profile over gets its session closed", async () => {
@@ -75,5 +87,20 @@ describe("burst profile", () => {
     expect(bcryptFrames.every((f) => f.packageVersion === "3.0.3")).toBe(true);
     // Frames are shared, not repeated per node.
     expect(new Set(burst.frames.map((f) => `${f.scriptUrl}|${f.functionName}|${f.line}|${f.column}|${f.scriptId}`)).size).toBe(burst.frames.length);
+  });
+});
+
+describe("a spike inside a native call, profiled from the rolling window", () => {
+  it("keeps the window's samples from the given moment on, with their times", () => {
+    // Samples every 10 ms from t = 0 to 1 s (V8 clock, µs); the window ended at wall-clock 5,000 ms.
+    const nodes = [{ id: 1, callFrame: { functionName: "(root)", scriptId: "0", url: "", lineNumber: -1, columnNumber: -1 } }];
+    const profile: CpuProfile = { nodes, startTime: 0, endTime: 1_000_000, samples: Array(100).fill(1) as number[], timeDeltas: Array(100).fill(10_000) as number[] };
+    const slice = sliceProfile(profile, { endMs: 5_000 }, 4_700);
+    // The last 300 ms: samples at 700 ms ... 1000 ms.
+    expect(slice.startTime).toBe(700_000);
+    expect(slice.samples).toHaveLength(31);
+    expect(slice.timeDeltas?.[0]).toBe(0);
+    expect(slice.timeDeltas?.slice(1).every((d) => d === 10_000)).toBe(true);
+    expect(sliceProfile(profile, { endMs: 5_000 }, 0).samples).toHaveLength(100);
   });
 });

@@ -11,7 +11,7 @@ describe("Sampler", () => {
       throw e;
     });
     await sampler.start();
-    expect(session.sent.slice(0, 3)).toEqual(["Profiler.enable", "Profiler.setSamplingInterval", expect.stringMatching(/^Runtime\.evaluate profile\("seismo-[0-9a-f]+-0"\)$/)]);
+    expect(session.sent.slice(0, 3)).toEqual(["Profiler.setSamplingInterval", "Profiler.enable", expect.stringMatching(/^Runtime\.evaluate profile\("seismo-[0-9a-f]+-0"\)$/)]);
     expect(session.sent).toContain("Profiler.startPreciseCoverage");
     expect(session.sent.indexOf("Profiler.stopPreciseCoverage")).toBe(session.sent.indexOf("Profiler.startPreciseCoverage") + 1);
 

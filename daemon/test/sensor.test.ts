@@ -34,9 +34,17 @@ describe("Sensor", () => {
     const publisher = new FlakyPublisher();
     const outbox = new Outbox(publisher, silentLogger);
     const session = new ScriptedSession();
+    const others: ScriptedSession[] = [];
+    let connections = 0;
     const sensor = await Sensor.attach({
       inspectorUrl: "ws://127.0.0.1:1/scripted",
-      connect: async () => session,
+      // The sensor's own session first; the capture side (uncaught exceptions) opens another.
+      connect: async () => {
+        if (++connections === 1) return session;
+        const other = new ScriptedSession();
+        others.push(other);
+        return other;
+      },
       daemonId: "test",
       samplingIntervalUs: 10_000,
       windowMs: 60_000,
@@ -53,5 +61,6 @@ describe("Sensor", () => {
     expect(session.sent).toContain("Profiler.startPreciseCoverage");
     expect(session.closed).toBe(true);
     expect(session.runningProfiles).toBe(0);
+    expect(others.map((o) => o.closed)).toEqual([true]);
   });
 });

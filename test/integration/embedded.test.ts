@@ -84,11 +84,17 @@ describe("embedded mode (no broker)", () => {
   it("seismo run through a wrapper (sh -c) finds the Node process under it and exits with its code", async () => {
     const db = join(tempDir(), "wrapped.db");
     const script = `${process.execPath} ${join(ROOT, "test/fixtures/cpu-app.cjs")}; exit 3`;
-    const run = seismo(["run", "--db", db, "--window", "1s", "--", "sh", "-c", script], { EXIT_AFTER_MS: "3000" });
+    // No release variable set: the deployment is named by a fingerprint of the app's code.
+    const unlabelled = Object.fromEntries(["SEISMO_DEPLOYMENT", "DD_VERSION", "OTEL_SERVICE_VERSION", "GIT_COMMIT", "GIT_SHA", "COMMIT_SHA", "SOURCE_VERSION", "IMAGE_TAG"].map((n) => [n, ""]));
+    const run = seismo(["run", "--db", db, "--window", "1s", "--", "sh", "-c", script], { EXIT_AFTER_MS: "3000", ...unlabelled });
     const { code } = await run.exited;
     expect(code, run.stderr()).toBe(3);
     expect(run.stderr()).toMatch(/attached to pid \d+ \(node v/);
     expect((await top(db))[0]?.name).toBe("hotFunction");
+    const fingerprint = run.stderr().match(/deployment (code-[0-9a-f]{12}) \(from code:\d+ files\)/)?.[1];
+    expect(fingerprint, run.stderr()).toBeDefined();
+    const listed = await seismoRun(["deployments", "--db", db, "--json"]);
+    expect((JSON.parse(listed.stdout) as Array<{ deployment: string }>).map((d) => d.deployment)).toEqual([fingerprint]);
   });
 
   it("seismo run on a terminal keeps a live table below the app's output", async () => {

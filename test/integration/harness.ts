@@ -1,14 +1,15 @@
 import type { ChildProcess } from "node:child_process";
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { Agent as HttpAgent, request as httpRequest } from "node:http";
+import { createServer as createHttpServer, Agent as HttpAgent, request as httpRequest } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll, beforeAll } from "vitest";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
 export const FIXTURES = join(ROOT, "test", "fixtures");
-const SEISMO = join(ROOT, "cli", "bin", "seismo.js");
+export const SEISMO = join(ROOT, "cli", "bin", "seismo.js");
 
 /** A child process with its output collected, killed by cleanup() if still running. */
 export interface Proc {
@@ -259,4 +260,47 @@ export function startLoad(port: number, perSecond: number, path = "/?min=1"): Lo
   };
   load.setRate(perSecond);
   return load;
+}
+
+export interface WebhookReceiver {
+  url: string;
+  /** Every JSON body received, in order. */
+  bodies: unknown[];
+  close(): void;
+}
+
+/** A local HTTP endpoint that records the JSON bodies POSTed to it: a webhook's receiving end. */
+export async function startWebhookReceiver(path = "/hook"): Promise<WebhookReceiver> {
+  const bodies: unknown[] = [];
+  const receiver = createHttpServer((req, res) => {
+    let text = "";
+    req.on("data", (d: Buffer) => (text += d.toString()));
+    req.on("end", () => {
+      bodies.push(JSON.parse(text));
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(receiver.address() as { port: number }).port}${path}`, bodies, close: () => receiver.close() };
+}
+
+/** A private nats-server for one test file: started before its tests, disposed of after. */
+export function useNatsServer(): { readonly server: NatsServer; auth(): string[] } {
+  let server: NatsServer | undefined;
+  beforeAll(async () => {
+    server = await startNatsServer();
+  });
+  afterAll(async () => {
+    await server?.dispose();
+  });
+  const get = (): NatsServer => {
+    if (!server) throw new Error("the NATS server starts in beforeAll");
+    return server;
+  };
+  return {
+    get server() {
+      return get();
+    },
+    auth: () => ["--nats", get().url, "--nats-token", get().token],
+  };
 }

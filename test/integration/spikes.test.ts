@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Load, Proc } from "./harness.js";
 import { cleanup, httpGet, seismo, seismoRun, sleep, startFixture, startLoad, tempDir } from "./harness.js";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 
 interface IncidentJson {
   id: string;
@@ -31,13 +32,28 @@ async function incidents(db: string): Promise<IncidentJson[]> {
   return JSON.parse(result.stdout) as IncidentJson[];
 }
 
+function storedSpikes(db: string): string {
+  const connection = new Database(db, { readonly: true });
+  try {
+    const rows = connection
+      .prepare("SELECT trigger, onset_ms, detected_ms, burst_start_ms, max_stall_ms, peak_cpu, baseline_cpu, verdict, verdict_reason, burst_error FROM spikes ORDER BY onset_ms")
+      .all();
+    return JSON.stringify(rows, null, 1);
+  } finally {
+    connection.close();
+  }
+}
+
 /** Polls until an incident that started at or after `sinceMs` is queryable. */
-async function nextIncident(db: string, sinceMs: number, timeoutMs = 15_000): Promise<IncidentJson> {
+async function nextIncident(db: string, sinceMs: number, sensorLog: () => string, timeoutMs = 15_000): Promise<IncidentJson> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const found = (await incidents(db)).find((i) => Date.parse(i.startedAt) >= sinceMs - 1_000);
     if (found) return found;
-    if (Date.now() > deadline) throw new Error(`no incident within ${timeoutMs} ms`);
+    // The sensor's log and the stored spikes say whether it saw the spike, took a burst, or judged it ordinary.
+    if (Date.now() > deadline) {
+      throw new Error(`no incident within ${timeoutMs} ms; spikes stored: ${storedSpikes(db)}\nthe sensor printed:\n${sensorLog().slice(-4_000)}`);
+    }
     await sleep(300);
   }
 }
@@ -70,7 +86,7 @@ describe("CPU spikes, under steady HTTP load, each named by its culprit", () => 
     expect(answer.status).toBe(200);
     const onset = await app.waitFor(new RegExp(`spike ${kind} (\\d+)`), 5_000);
     const onsetMs = Number(onset[1]);
-    const incident = await nextIncident(db, onsetMs);
+    const incident = await nextIncident(db, onsetMs, () => sensor.stdout() + sensor.stderr());
     const queryableAfterMs = Date.now() - onsetMs;
     // Let the spike end and the cool-down pass before the next one.
     await app.waitFor(new RegExp(`spike-end ${kind}`), 10_000);
@@ -144,6 +160,21 @@ describe("CPU spikes, under steady HTTP load, each named by its culprit", () => 
     expect(profile.samples.length).toBeGreaterThan(500);
     expect(profile.nodes.some((n) => n.callFrame.functionName === "step")).toBe(true);
   }, 30_000);
+
+  it("a loop blocked inside a native call (a synchronous child process, no CPU, no interrupt answered): seen, and profiled from the rolling window", async () => {
+    const { incident, queryableAfterMs } = await spike("native");
+    expect(incident.details.trigger).toBe("LOOP_BLOCKED");
+    const [top] = incident.culprits;
+    // V8 names the native binding (spawn, or spawnSync on some versions); the app frame is what to open.
+    expect(top?.name).toMatch(/^spawn/);
+    expect(top?.share).toBeGreaterThan(0.5);
+    expect(top?.appFrame).toMatchObject({ name: "exportLedger", file: APP });
+    expect(incident.summary).toMatch(/^Event loop blocked on .*exportLedger.*waiting, not computing/);
+    // The rolling window's profile, at its interval: a burst could not have started during the call.
+    expect(incident.details.burst.samplingIntervalUs).toBe(10_000);
+    expect(incident.details.burst.samples).toBeGreaterThan(200);
+    expect(queryableAfterMs).toBeLessThan(10_000);
+  }, 40_000);
 });
 
 describe("no voodoo where there is none", () => {

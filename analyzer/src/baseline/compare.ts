@@ -2,17 +2,33 @@
  * Function-level comparison of two sets of profile windows (two deployments,
  * or an earlier and a later period), pure.
  *
- * The measure is a function's self time relative to the rest of the CPU
- * work in the same windows, (self / (cpu − self)), summed over windows: the
- * odds of a sample landing in the function. More traffic with the same mix
- * leaves it unchanged; a function 30 % slower with everything else unchanged
- * has its odds go up by exactly 30 %. (Its share of CPU would show less: from
- * 75 % to 79.6 % for a dominant function.) The 95 % confidence interval of the
- * ratio comes from resampling whole windows (bootstrap, seeded, so the same
- * data always gives the same answer).
+ * The measure is each function's self time in B over its self time in A,
+ * divided by the same ratio of the typical function: the median over the
+ * functions present on both sides, weighted by CPU share, no function
+ * weighing more than a third. More traffic, longer
+ * periods or more windows scale every function alike and cancel out; a
+ * function 30 % slower with the rest unchanged comes out at +30 %, and,
+ * because a median is not moved by one function, the functions that did not
+ * change stay at 0 % (a share, or time relative to the rest of the work,
+ * would show them all getting cheaper). This is the median-of-ratios
+ * normalization of compositional data; it holds while fewer than half of the
+ * functions change at once.
+ *
+ * The confidence interval comes from resampling processes and then whole
+ * windows within them (a hierarchical bootstrap, seeded, so the same data
+ * always gives the same answer), with the normalization redone in every
+ * resample. With one process a side, the bootstrap cannot see how much the
+ * same code differs from one process to the next; the spread of the other
+ * functions' ratios shows it, and widens every interval by it (see
+ * processSpread).
  */
 
+import type { DistributionChange } from "./distribution.js";
+import { DEFAULT_DISTRIBUTION_SETTINGS, distributionChanges } from "./distribution.js";
+
 export interface WindowSample {
+  /** The process the window came from: windows of one process are not independent of each other. */
+  group?: string;
   cpuUs: number;
   /** Self time per stable function key, µs. */
   selfUs: Map<string, number>;
@@ -35,10 +51,13 @@ export interface FunctionChange extends FunctionInfo {
   /** Share of CPU (0..1) in A and in B. */
   shareA: number;
   shareB: number;
-  /** B's odds over A's: 1.31 = 31 % more time per unit of the rest of the work. Infinity for a new function. */
+  /** The function's time B over A, relative to the typical function's: 1.31 = 31 % slower. Infinity for a new function. */
   ratio: number;
+  /** The 95 % confidence interval of the ratio. */
   ciLow: number;
   ciHigh: number;
+  /** How many standard errors the ratio is from no change (log scale); 0 when it cannot be said. */
+  z: number;
   /** The same ratio for total (inclusive) time: what the function and everything it calls cost. */
   totalRatio: number;
   kind: ChangeKind;
@@ -47,10 +66,23 @@ export interface FunctionChange extends FunctionInfo {
 export interface Comparison {
   windowsA: number;
   windowsB: number;
+  /** Processes (targets) on each side. */
+  groupsA: number;
+  groupsB: number;
   /** False when either side has fewer windows than the comparison needs to speak. */
   enough: boolean;
+  /** How many functions were compared: the decision's confidence is corrected for all of them. */
+  compared: number;
+  /**
+   * How far the same function moves between two processes of the same code (standard deviation,
+   * log scale: 0.1 ≈ ±10 %), estimated from the functions when a side ran in one process; every
+   * interval includes it. 0 when not estimated (several processes a side, or too few functions).
+   */
+  processSpread: number;
   /** Largest changes first (by how far the CI is from no change). */
   changes: FunctionChange[];
+  /** Changes the averages hide: rare slow paths and costs that swing from window to window (100+ windows a side). */
+  distribution: DistributionChange[];
 }
 
 export interface CompareSettings {
@@ -58,13 +90,19 @@ export interface CompareSettings {
   minWindows: number;
   /** Functions below this share on both sides are not compared. */
   minShare: number;
-  /** A change counts when its whole 95 % CI is beyond this ratio (1.10 = ±10 %). */
+  /** A change counts only when it is at least this large (1.10 = ±10 %)... */
   minRatio: number;
+  /**
+   * ...and its interval at this family-wise error rate excludes no change. The rate is shared by all
+   * the functions compared (Bonferroni), so comparing 40 functions does not make 40 chances of a
+   * false alarm.
+   */
+  alpha: number;
   resamples: number;
   seed: number;
 }
 
-export const DEFAULT_COMPARE_SETTINGS: CompareSettings = { minWindows: 12, minShare: 0.005, minRatio: 1.1, resamples: 1_000, seed: 42 };
+export const DEFAULT_COMPARE_SETTINGS: CompareSettings = { minWindows: 12, minShare: 0.005, minRatio: 1.1, alpha: 0.01, resamples: 400, seed: 42 };
 
 /** Small, fast, seeded PRNG (mulberry32). */
 function random(seed: number): () => number {
@@ -78,51 +116,167 @@ function random(seed: number): () => number {
   };
 }
 
-interface Columns {
-  cpu: Float64Array;
-  self: Float64Array;
+/** One function's self or total time in each window. */
+function column(windows: WindowSample[], key: string, measure: "selfUs" | "totalUs"): Float64Array {
+  // A plain loop: Float64Array.from with a mapping function is many times slower in V8.
+  const values = new Float64Array(windows.length);
+  for (let i = 0; i < windows.length; i++) values[i] = (windows[i] as WindowSample)[measure].get(key) ?? 0;
+  return values;
 }
 
-function columns(windows: WindowSample[], key: string, measure: "selfUs" | "totalUs" = "selfUs"): Columns {
-  const cpu = new Float64Array(windows.length);
-  const self = new Float64Array(windows.length);
+function sum(values: Float64Array, pick?: Uint32Array): number {
+  let total = 0;
+  if (pick) for (let i = 0; i < pick.length; i++) total += values[pick[i] as number] as number;
+  else for (let i = 0; i < values.length; i++) total += values[i] as number;
+  return total;
+}
+
+/** The value below and above which half of the weight lies. */
+export function weightedMedian(values: number[], weights: number[]): number {
+  const order = values.map((_, i) => i).sort((x, y) => (values[x] as number) - (values[y] as number));
+  const half = weights.reduce((s, w) => s + w, 0) / 2;
+  let seen = 0;
+  for (const i of order) {
+    seen += weights[i] as number;
+    if (seen >= half) return values[i] as number;
+  }
+  return Number.NaN;
+}
+
+interface Candidate {
+  key: string;
+  selfA: Float64Array;
+  selfB: Float64Array;
+  shareA: number;
+  shareB: number;
+  /** Counts toward the typical function: present on both sides, and a real function. */
+  reference: boolean;
+}
+
+/** log(B/A) of the typical function, from the functions' sums on each side. */
+function logScale(candidates: Candidate[], sumA: (c: Candidate) => number, sumB: (c: Candidate) => number, fallback: number): number {
+  const logs: number[] = [];
+  const weights: number[] = [];
+  for (const c of candidates) {
+    if (!c.reference) continue;
+    const a = sumA(c);
+    const b = sumB(c);
+    if (a > 0 && b > 0) {
+      logs.push(Math.log(b / a));
+      weights.push(c.shareA + c.shareB);
+    }
+  }
+  if (logs.length === 0) return fallback;
+  // Big functions weigh more (small ones are few samples, and move with V8's inlining), but no
+  // function weighs more than a third: one function alone is never the typical one.
+  const cap = weights.reduce((sum, w) => sum + w, 0) / 3;
+  return weightedMedian(logs, weights.map((w) => Math.min(w, cap)));
+}
+
+/** Window indices by process. */
+function groupsOf(windows: WindowSample[]): Uint32Array[] {
+  const byGroup = new Map<string, number[]>();
   windows.forEach((w, i) => {
-    cpu[i] = w.cpuUs;
-    self[i] = w[measure].get(key) ?? 0;
+    const list = byGroup.get(w.group ?? "") ?? [];
+    list.push(i);
+    byGroup.set(w.group ?? "", list);
   });
-  return { cpu, self };
+  return [...byGroup.values()].map((list) => Uint32Array.from(list));
 }
 
-function odds(c: Columns, pick?: Uint32Array): number {
-  let self = 0;
-  let cpu = 0;
-  const n = pick ? pick.length : c.cpu.length;
-  for (let i = 0; i < n; i++) {
-    const j = pick ? (pick[i] as number) : i;
-    self += c.self[j] as number;
-    cpu += c.cpu[j] as number;
+/**
+ * One bootstrap resample: processes drawn with replacement, then windows drawn with replacement
+ * within each drawn process. With several processes a side, the interval so includes how much the
+ * same code differs from one process to the next; with one, it can only include the noise between
+ * windows.
+ */
+function resample(groups: Uint32Array[], next: () => number): Uint32Array {
+  const drawn: number[] = [];
+  for (let g = 0; g < groups.length; g++) {
+    const group = groups[Math.floor(next() * groups.length)] as Uint32Array;
+    for (let i = 0; i < group.length; i++) drawn.push(group[Math.floor(next() * group.length)] as number);
   }
-  const rest = cpu - self;
-  return rest > 0 ? self / rest : Number.POSITIVE_INFINITY;
+  return Uint32Array.from(drawn);
 }
 
-function share(c: Columns): number {
-  let self = 0;
-  let cpu = 0;
-  for (let i = 0; i < c.cpu.length; i++) {
-    self += c.self[i] as number;
-    cpu += c.cpu[i] as number;
+/** Φ⁻¹(p) for 0 < p < 1 (Acklam's rational approximation, relative error below 1.2e-9). */
+export function normalQuantile(p: number): number {
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const poly = (k: number[], x: number): number => k.reduce((acc, v) => acc * x + v, 0);
+  if (p < 0.02425) {
+    const q = Math.sqrt(-2 * Math.log(p));
+    return poly(c, q) / (poly(d, q) * q + 1);
   }
-  return cpu > 0 ? self / cpu : 0;
+  if (p > 1 - 0.02425) return -normalQuantile(1 - p);
+  const q = p - 0.5;
+  const r = q * q;
+  return (poly(a, r) * q) / (poly(b, r) * r + 1);
 }
 
-function percentile(sorted: number[], p: number): number {
-  const at = (sorted.length - 1) * p;
-  const lo = Math.floor(at);
-  const hi = Math.ceil(at);
-  return (sorted[lo] as number) + ((sorted[hi] as number) - (sorted[lo] as number)) * (at - lo);
+/** Standard deviation of the finite values. */
+function spread(values: number[]): number {
+  const finite = values.filter(Number.isFinite);
+  if (finite.length < 2) return Number.NaN;
+  const mean = finite.reduce((s, v) => s + v, 0) / finite.length;
+  return Math.sqrt(finite.reduce((s, v) => s + (v - mean) ** 2, 0) / (finite.length - 1));
 }
 
+const Z95 = normalQuantile(0.975);
+
+/** The median of a χ² variable with one degree of freedom: the median of z² for a standard normal z. */
+const CHI2_1_MEDIAN = 0.454_936_423_119_572_7;
+
+/** Fewer other functions than this and the spread between processes is not estimated (taken as 0). */
+export const MIN_FUNCTIONS_FOR_SPREAD = 4;
+
+/**
+ * How much, beyond what the windows show, a function's log ratio moves between
+ * two processes running the same code (τ², log scale), estimated from the
+ * functions given: those assumed unchanged. Measured on a busy 2-core machine,
+ * identical JSON-heavy functions read up to ±20 % apart between two processes
+ * (allocation and GC timing differ with traffic), while their windows said
+ * ±6 %: without this term, such a function is a confident false regression.
+ *
+ * τ² is the smallest value for which the median of x²/(v + τ²) is no more than
+ * the median of χ²₁, where x is each function's log ratio and v its bootstrap
+ * variance. For unchanged functions x²/(v + τ²) is χ²₁; the median, unlike a
+ * mean, is not moved by the one function that did change. With v = 0 this is
+ * the usual MAD estimate of a spread.
+ */
+export function processSpread(logRatios: readonly number[], variances: readonly number[]): number {
+  if (logRatios.length < MIN_FUNCTIONS_FOR_SPREAD) return 0;
+  const medianStandardized = (tau2: number): number => {
+    const values = logRatios.map((x, i) => (x * x) / Math.max(1e-12, (variances[i] as number) + tau2)).sort((p, q) => p - q);
+    const mid = values.length >> 1;
+    return values.length % 2 ? (values[mid] as number) : ((values[mid - 1] as number) + (values[mid] as number)) / 2;
+  };
+  if (medianStandardized(0) <= CHI2_1_MEDIAN) return 0;
+  // Decreasing in τ²: bisect between 0 and a value large enough.
+  let low = 0;
+  let high = Math.max(...logRatios.map((x) => x * x)) / CHI2_1_MEDIAN;
+  for (let i = 0; i < 60; i++) {
+    const mid = (low + high) / 2;
+    if (medianStandardized(mid) > CHI2_1_MEDIAN) low = mid;
+    else high = mid;
+  }
+  return high;
+}
+
+/** Pseudo-functions, "(program)" and the like, follow the traffic, not the code: never the typical function. */
+function isRealFunction(name: string): boolean {
+  return !name.startsWith("(") || name === "(anonymous)";
+}
+
+/**
+ * Compares windows B with windows A, function by function. Pure and deterministic.
+ *
+ * The interval is log-normal around the observed ratio, its width from the bootstrap's standard
+ * error. Two intervals are used: the 95 % one that is reported, and a wider one for deciding, at
+ * a family-wise error rate `alpha` shared by every function compared.
+ */
 export function compareWindows(
   a: WindowSample[],
   b: WindowSample[],
@@ -130,54 +284,102 @@ export function compareWindows(
   settings: CompareSettings = DEFAULT_COMPARE_SETTINGS,
 ): Comparison {
   const enough = a.length >= settings.minWindows && b.length >= settings.minWindows;
+  const cpuA = new Float64Array(a.map((w) => w.cpuUs));
+  const cpuB = new Float64Array(b.map((w) => w.cpuUs));
+  const totalCpuA = sum(cpuA);
+  const totalCpuB = sum(cpuB);
   const keys = new Set<string>();
   for (const w of [...a, ...b]) for (const k of w.selfUs.keys()) keys.add(k);
-  const next = random(settings.seed);
-  const picks = (n: number): Uint32Array[] =>
-    Array.from({ length: settings.resamples }, () => Uint32Array.from({ length: n }, () => Math.floor(next() * n)));
-  // The same resampled windows for every function, so their intervals are comparable.
-  const picksA = enough ? picks(a.length) : [];
-  const picksB = enough ? picks(b.length) : [];
-
-  const changes: FunctionChange[] = [];
+  const candidates: Candidate[] = [];
   for (const key of keys) {
-    const ca = columns(a, key);
-    const cb = columns(b, key);
-    const shareA = share(ca);
-    const shareB = share(cb);
+    const selfA = column(a, key, "selfUs");
+    const selfB = column(b, key, "selfUs");
+    const shareA = totalCpuA > 0 ? sum(selfA) / totalCpuA : 0;
+    const shareB = totalCpuB > 0 ? sum(selfB) / totalCpuB : 0;
     if (shareA < settings.minShare && shareB < settings.minShare) continue;
-    const oddsA = odds(ca);
-    const oddsB = odds(cb);
-    const ratio = oddsA > 0 ? oddsB / oddsA : Number.POSITIVE_INFINITY;
-    let ciLow = ratio;
-    let ciHigh = ratio;
-    if (enough && oddsA > 0) {
-      const ratios: number[] = [];
-      for (let r = 0; r < settings.resamples; r++) {
-        const ra = odds(ca, picksA[r]);
-        ratios.push(ra > 0 ? odds(cb, picksB[r]) / ra : Number.POSITIVE_INFINITY);
+    candidates.push({ key, selfA, selfB, shareA, shareB, reference: shareA > 0 && shareB > 0 && isRealFunction(info(key).name) });
+  }
+  const cpuScale = totalCpuA > 0 && totalCpuB > 0 ? Math.log(totalCpuB / totalCpuA) : 0;
+  const scale = logScale(candidates, (c) => sum(c.selfA), (c) => sum(c.selfB), cpuScale);
+
+  // Bootstrap: the same resampled windows for every function, so their intervals are comparable.
+  const logRatios = new Map<string, number[]>(candidates.map((c) => [c.key, []]));
+  const groupsA = groupsOf(a);
+  const groupsB = groupsOf(b);
+  if (enough) {
+    const next = random(settings.seed);
+    for (let r = 0; r < settings.resamples; r++) {
+      const pickA = resample(groupsA, next);
+      const pickB = resample(groupsB, next);
+      const sumsA = new Map(candidates.map((c) => [c.key, sum(c.selfA, pickA)]));
+      const sumsB = new Map(candidates.map((c) => [c.key, sum(c.selfB, pickB)]));
+      const cpuScaleR = Math.log(sum(cpuB, pickB) / sum(cpuA, pickA));
+      const scaleR = logScale(candidates, (c) => sumsA.get(c.key) as number, (c) => sumsB.get(c.key) as number, cpuScaleR);
+      for (const c of candidates) {
+        (logRatios.get(c.key) as number[]).push(Math.log((sumsB.get(c.key) as number) / (sumsA.get(c.key) as number)) - scaleR);
       }
-      ratios.sort((x, y) => x - y);
-      ciLow = percentile(ratios, 0.025);
-      ciHigh = percentile(ratios, 0.975);
     }
+  }
+
+  const zDecide = normalQuantile(1 - settings.alpha / (2 * Math.max(1, candidates.length)));
+  const bootstrapSe = new Map(candidates.map((c) => [c.key, c.shareA > 0 && c.shareB > 0 ? spread(logRatios.get(c.key) as number[]) : Number.NaN]));
+  // The spread between processes, from the other real functions (leave one out: a function's own
+  // change must not widen its own interval). Only when a side has a single process: with several,
+  // the bootstrap already resamples processes. Each function's observed log ratio and bootstrap
+  // variance are computed once here, not once per function left out.
+  const singleProcess = groupsA.length < 2 || groupsB.length < 2;
+  const spreadFrom = candidates
+    .filter((c) => c.reference && Number.isFinite(bootstrapSe.get(c.key)))
+    .map((c) => ({ key: c.key, logRatio: Math.log(sum(c.selfB) / sum(c.selfA)) - scale, variance: (bootstrapSe.get(c.key) as number) ** 2 }));
+  const spreadOf = (functions: typeof spreadFrom): number =>
+    processSpread(
+      functions.map((f) => f.logRatio),
+      functions.map((f) => f.variance),
+    );
+  const processVariance = (key: string): number => (singleProcess && enough ? spreadOf(spreadFrom.filter((f) => f.key !== key)) : 0);
+  const changes: FunctionChange[] = [];
+  for (const c of candidates) {
+    const selfSumA = sum(c.selfA);
+    const ratio = selfSumA > 0 ? Math.exp(Math.log(sum(c.selfB) / selfSumA) - scale) : Number.POSITIVE_INFINITY;
+    const boot = bootstrapSe.get(c.key) as number;
+    const se = Number.isFinite(boot) ? Math.sqrt(boot ** 2 + processVariance(c.key)) : Number.NaN;
+    const known = Number.isFinite(se) && se > 0;
+    const ciLow = known ? ratio * Math.exp(-Z95 * se) : ratio;
+    const ciHigh = known ? ratio * Math.exp(Z95 * se) : ratio;
+    const z = known ? Math.log(ratio) / se : 0;
     // V8 does not always tell an inlined callee from its caller: the same code in another process
     // may charge a helper's time to the function it was inlined into. The caller's self time then
     // jumps while its total time, which includes the helper either way, does not. A function is
-    // "slower" only when its total time rose too.
-    const totalA = odds(columns(a, key, "totalUs"));
-    const totalRatio = totalA > 0 ? odds(columns(b, key, "totalUs")) / totalA : Number.POSITIVE_INFINITY;
+    // "slower" only when its total time rose by at least half as much as its self time.
+    const totalSumA = sum(column(a, c.key, "totalUs"));
+    const totalSumB = sum(column(b, c.key, "totalUs"));
+    const totalRatio = totalSumA > 0 ? Math.exp(Math.log(totalSumB / totalSumA) - scale) : Number.POSITIVE_INFINITY;
+    const totalRise = (totalCpuB > 0 ? totalSumB / totalCpuB : 0) - (totalCpuA > 0 ? totalSumA / totalCpuA : 0);
+    const beyond = Math.abs(z) > zDecide;
     const kind: ChangeKind =
       !enough ? "unchanged"
-      : shareA === 0 ? "new"
-      : shareB === 0 ? "gone"
-      : ciLow > settings.minRatio && totalRatio > settings.minRatio ? "slower"
-      : ciHigh < 1 / settings.minRatio ? "faster"
+      : c.shareA === 0 ? "new"
+      : c.shareB === 0 ? "gone"
+      : beyond && ratio >= settings.minRatio && totalRise >= 0.5 * (c.shareB - c.shareA) ? "slower"
+      : beyond && ratio <= 1 / settings.minRatio ? "faster"
       : "unchanged";
-    changes.push({ key, ...info(key), shareA, shareB, ratio, ciLow, ciHigh, totalRatio, kind });
+    changes.push({ key: c.key, ...info(c.key), shareA: c.shareA, shareB: c.shareB, ratio, ciLow, ciHigh, z, totalRatio, kind });
   }
-  const distance = (c: FunctionChange): number =>
-    c.kind === "new" ? c.shareB * 1e3 : c.kind === "gone" ? c.shareA * 1e3 : Math.max(Math.log(c.ciLow), -Math.log(c.ciHigh), 0) + Math.abs(Math.log(c.ratio)) * 1e-3;
-  changes.sort((x, y) => distance(y) - distance(x) || y.shareB - x.shareB);
-  return { windowsA: a.length, windowsB: b.length, enough, changes };
+  const rank = (c: FunctionChange): number =>
+    c.kind === "new" ? 2e6 + c.shareB
+    : c.kind === "gone" ? 2e6 + c.shareA
+    : c.kind !== "unchanged" ? 1e6 + Math.abs(Math.log(c.ratio))
+    : Math.abs(c.z);
+  changes.sort((x, y) => rank(y) - rank(x) || y.shareB - x.shareB);
+  return {
+    windowsA: a.length,
+    windowsB: b.length,
+    groupsA: groupsA.length,
+    groupsB: groupsB.length,
+    enough,
+    compared: candidates.length,
+    processSpread: singleProcess && enough ? Math.sqrt(spreadOf(spreadFrom)) : 0,
+    changes,
+    distribution: enough ? distributionChanges(a, b, info, candidates, { ...DEFAULT_DISTRIBUTION_SETTINGS, alpha: settings.alpha }) : [],
+  };
 }

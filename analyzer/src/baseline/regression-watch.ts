@@ -1,51 +1,111 @@
 import type { ProfileWindow } from "@seismo/agent-proto";
 import { incidentId } from "../incidents/incident.js";
-import { diffDeployments } from "../query/deployments.js";
 import type { Db } from "../store/database.js";
+import type { CheckRunner } from "./check-runner.js";
+import { InlineCheckRunner } from "./check-runner.js";
 import type { Comparison } from "./compare.js";
+import type { CheckJob, CheckResult } from "./regression-check.js";
 import type { RegressionCulprit } from "./regressions.js";
-import { describeChange, regressionCulprits } from "./regressions.js";
+import { describeChange, describeDistributionChange, regressionCulprits } from "./regressions.js";
 
 export interface RegressionWatchSettings {
   /** Check a new deployment when it has this many windows (at 10 s windows: 2, 5, 10 and 30 minutes)... */
   checkAtWindows: number[];
   /** ...and then every this many more (at 10 s windows: hourly). */
   thenEvery: number;
+  /**
+   * Drift, with no deployment: every this many windows of one deployment (at 10 s windows:
+   * hourly), its latest this-many windows are compared with the ones before them...
+   */
+  driftEvery: number;
+  /** ...once there are at least this many before them. */
+  driftMinBaseline: number;
 }
 
-export const DEFAULT_REGRESSION_WATCH: RegressionWatchSettings = { checkAtWindows: [12, 30, 60, 180], thenEvery: 360 };
+export const DEFAULT_REGRESSION_WATCH: RegressionWatchSettings = { checkAtWindows: [12, 30, 60, 180], thenEvery: 360, driftEvery: 360, driftMinBaseline: 360 };
 
 export interface RegressionDetails {
+  /** "deployment": compared with the deployment before; "drift": with the same deployment's earlier windows. */
+  cause: "deployment" | "drift";
+  /** The deployment compared against (for drift, the same one). */
   previousDeployment: string;
+  /** For drift: the period compared against and the period that changed (ISO 8601). */
+  baselinePeriod: { from: string; to: string } | null;
   windowsA: number;
   windowsB: number;
   checkedAt: string;
   /** The largest function-level changes (up to 10), as `seismo diff` gives them. */
   changes: Comparison["changes"];
+  /** Changes the averages hide (rare slow paths, unstable costs). */
+  distribution: Comparison["distribution"];
 }
 
 /**
  * Watches deployments as their windows arrive: when a service's newest
  * deployment reaches a checkpoint, it is compared with the deployment before
- * it, and functions that got slower (or new functions that take a real share)
- * make one `regression` incident per deployment, updated at later checks.
+ * it, and functions that got slower (or new functions that take a real
+ * share, or rare slow paths) make one `regression` incident per deployment,
+ * updated at later checks. Every hour of windows, a deployment is also
+ * compared with its own earlier windows: a function that got slower with no
+ * deployment (data growth, a cache gone cold, a dependency's behaviour) is a
+ * `regression` incident with cause "drift", one per function and deployment.
+ *
+ * The comparisons run on a CheckRunner (a worker thread in the analyzer), one
+ * at a time, off the ingest path; only storing the incident happens here.
  */
 export class RegressionWatch {
   private readonly counts = new Map<string, number>();
+  private queue: Promise<void> = Promise.resolve();
+  private pending = 0;
 
   constructor(
     private readonly db: Db,
     private readonly settings: RegressionWatchSettings = DEFAULT_REGRESSION_WATCH,
+    private readonly runner: CheckRunner = new InlineCheckRunner(db),
+    private readonly onIncident: (incidentId: string) => void = () => undefined,
+    private readonly onError: (message: string) => void = () => undefined,
   ) {}
 
-  /** Call after a window is stored; returns the incident id when one was opened or updated. */
-  onWindow(window: ProfileWindow, nowMs = Date.now()): string | undefined {
+  /** Call after a window is stored: queues the checks this window makes due. */
+  onWindow(window: ProfileWindow): void {
     const { service, deployment } = window.target;
     const key = `${service}\u0000${deployment}`;
     const count = (this.counts.get(key) ?? this.countStored(service, deployment) - 1) + 1;
     this.counts.set(key, count);
-    if (!this.isCheckpoint(count)) return undefined;
-    return this.check(service, deployment, nowMs);
+    if (this.isCheckpoint(count)) this.enqueue({ kind: "deployment", service, deployment });
+    const { driftEvery, driftMinBaseline } = this.settings;
+    if (count % driftEvery === 0 && count >= driftEvery + driftMinBaseline) this.enqueue({ kind: "drift", service, deployment, driftEvery, driftMinBaseline });
+  }
+
+  /** Checks queued or running. */
+  get backlog(): number {
+    return this.pending;
+  }
+
+  /** Resolves when every queued check is done and its incidents stored. */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  /** Lets queued checks finish, then stops the runner. */
+  async close(): Promise<void> {
+    await this.queue;
+    await this.runner.close();
+  }
+
+  private enqueue(job: CheckJob): void {
+    this.pending++;
+    this.queue = this.queue.then(async () => {
+      try {
+        const result = await this.runner.run(job);
+        const ids = result.kind === "deployment" ? this.storeDeployment(job, result) : result.kind === "drift" ? this.storeDrift(job, result) : [];
+        for (const id of ids) this.onIncident(id);
+      } catch (error) {
+        this.onError(`regression check of ${job.service} ${job.deployment || "(none)"} failed: ${(error as Error).message}`);
+      } finally {
+        this.pending--;
+      }
+    });
   }
 
   private isCheckpoint(count: number): boolean {
@@ -59,25 +119,67 @@ export class RegressionWatch {
     return (this.db.prepare("SELECT COUNT(*) AS n FROM windows WHERE service = ? AND deployment = ?").get(service, deployment) as { n: number }).n;
   }
 
-  /** Compares the deployment with the one first seen before it; stores or updates its incident. */
-  check(service: string, deployment: string, nowMs = Date.now()): string | undefined {
-    const order = this.db
-      .prepare("SELECT deployment, MIN(start_ms) AS first_ms FROM windows WHERE service = ? GROUP BY deployment ORDER BY first_ms")
-      .all(service) as Array<{ deployment: string; first_ms: number }>;
-    const at = order.findIndex((d) => d.deployment === deployment);
-    const previous = at > 0 ? order[at - 1] : undefined;
-    const current = order[at];
-    if (!previous || !current) return undefined;
-    const diff = diffDeployments(this.db, { service, from: previous.deployment, to: deployment });
+  /** Stores or updates the deployment's incident when the comparison with the one before it names culprits. */
+  private storeDeployment(job: CheckJob, result: Extract<CheckResult, { kind: "deployment" }>, nowMs = Date.now()): string[] {
+    const { service, deployment } = job;
+    const { diff, previousDeployment } = result;
     const culprits = regressionCulprits(diff);
-    if (culprits.length === 0) return undefined;
-    const id = incidentId("regression", `${service}\u0000${deployment}`);
+    if (culprits.length === 0) return [];
+    const sourceId = `${service}\u0000${deployment}`;
+    this.store(sourceId, service, deployment, result.firstSeenMs, nowMs, culprits, diff, {
+      cause: "deployment",
+      previousDeployment,
+      baselinePeriod: null,
+      summary: regressionSummary(service, `deployment ${deployment || "(none)"}`, `vs ${previousDeployment || "(none)"}`, culprits, diff),
+    });
+    return [incidentId("regression", sourceId)];
+  }
+
+  /** One incident per drifting function: the same function drifting further updates it. */
+  private storeDrift(job: CheckJob, result: Extract<CheckResult, { kind: "drift" }>, nowMs = Date.now()): string[] {
+    const { service, deployment } = job;
+    const { diff } = result;
+    const ids: string[] = [];
+    for (const culprit of regressionCulprits(diff)) {
+      const sourceId = `drift\u0000${service}\u0000${deployment}\u0000${culprit.package ?? ""}|${culprit.file ?? ""}|${culprit.name}`;
+      const period = { from: new Date(result.firstBeforeMs).toISOString(), to: new Date(result.splitMs).toISOString() };
+      this.store(sourceId, service, deployment, result.splitMs, nowMs, [culprit], diff, {
+        cause: "drift",
+        previousDeployment: deployment,
+        baselinePeriod: period,
+        summary: regressionSummary(
+          service,
+          `${period.to.slice(0, 16).replace("T", " ")} UTC, with no deployment`,
+          `vs the ${result.baselineWindows} windows before`,
+          [culprit],
+          diff,
+          "Drift",
+        ),
+      });
+      ids.push(incidentId("regression", sourceId));
+    }
+    return ids;
+  }
+
+  private store(
+    sourceId: string,
+    service: string,
+    deployment: string,
+    startedAtMs: number,
+    nowMs: number,
+    culprits: RegressionCulprit[],
+    diff: Comparison,
+    about: { cause: RegressionDetails["cause"]; previousDeployment: string; baselinePeriod: RegressionDetails["baselinePeriod"]; summary: string },
+  ): void {
     const details: RegressionDetails = {
-      previousDeployment: previous.deployment,
+      cause: about.cause,
+      previousDeployment: about.previousDeployment,
+      baselinePeriod: about.baselinePeriod,
       windowsA: diff.windowsA,
       windowsB: diff.windowsB,
       checkedAt: new Date(nowMs).toISOString(),
       changes: diff.changes.slice(0, 10),
+      distribution: diff.distribution.slice(0, 5),
     };
     this.db
       .prepare(
@@ -87,28 +189,29 @@ export class RegressionWatch {
          ON CONFLICT(incident_id) DO UPDATE SET summary = excluded.summary, culprits = excluded.culprits, details = excluded.details`,
       )
       .run({
-        id,
+        id: incidentId("regression", sourceId),
         service,
         deployment,
-        startedAtMs: current.first_ms,
-        summary: regressionSummary(service, deployment, previous.deployment, culprits, diff),
+        startedAtMs,
+        summary: about.summary,
         culprits: JSON.stringify(culprits),
         details: JSON.stringify(details, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v)),
-        sourceId: `${service}\u0000${deployment}`,
+        sourceId,
         now: nowMs,
       });
-    return id;
   }
 }
 
-/** "`renderInvoice` (src/invoice.ts) +31 % (95 % CI +24…+38 %) since deployment v42, 180 windows vs 2400." */
-export function regressionSummary(service: string, deployment: string, previous: string, culprits: RegressionCulprit[], diff: Comparison): string {
+/** "Regression in shop: `renderInvoice` (src/invoice.ts) +31 % (95 % CI +24…+38 %) CPU per unit of work since deployment v42 (vs v41), 180 windows vs 2400." */
+export function regressionSummary(service: string, since: string, versus: string, culprits: RegressionCulprit[], diff: Comparison, title = "Regression"): string {
   const top = culprits[0] as RegressionCulprit;
-  const change = diff.changes.find((c) => c.name === top.name && c.file === (top.file ?? "")) ?? diff.changes[0];
   const where = top.package ? `${top.package}${top.packageVersion ? `@${top.packageVersion}` : ""}` : (top.file ?? "").split("/").slice(-2).join("/");
   const more = culprits.length > 1 ? ` (and ${culprits.length - 1} more)` : "";
-  return (
-    `Regression in ${service}: \`${top.name}\` (${where}) ${change ? describeChange(change) : ""} CPU per unit of work since deployment ${deployment || "(none)"}` +
-    ` (vs ${previous || "(none)"}), ${diff.windowsB} windows vs ${diff.windowsA}${more}.`
-  );
+  const hidden = diff.distribution.find((d) => d.name === top.name && d.file === (top.file ?? ""));
+  const averaged = diff.changes.find((c) => c.name === top.name && c.file === (top.file ?? ""));
+  const what =
+    (top.change.kind === "rare_slow_path" || top.change.kind === "unstable") && hidden ? describeDistributionChange(hidden)
+    : averaged ? `${describeChange(averaged)} CPU per unit of work`
+    : "";
+  return `${title} in ${service}: \`${top.name}\` (${where}) ${what} since ${since} (${versus}), ${diff.windowsB} windows vs ${diff.windowsA}${more}.`;
 }

@@ -55,6 +55,17 @@ function shortFile(file: string | null, line: number | null): string {
   return `${parts.slice(-2).join("/")}${line ? `:${line}` : ""}`;
 }
 
+/**
+ * The line to open for a culprit: its app frame (the app's own code that leads to it) when there
+ * is one, else the culprit itself when it has a file; null for a built-in with no app caller.
+ */
+export function lineToOpen(culprit: Culprit | undefined): { name: string; file: string; line: number; text: string } | null {
+  const frame = culprit?.appFrame?.file ? culprit.appFrame : culprit?.file ? culprit : null;
+  if (!frame?.file) return null;
+  const line = frame.line ?? 1;
+  return { name: frame.name, file: frame.file, line, text: `${frame.file}:${line}` };
+}
+
 /** "`_encipher` (bcryptjs@3.0.3)", "`isValidSlug` (src/slug.js:21)", "built-in JSON.parse" */
 export function describeCulprit(culprit: Culprit): string {
   if (culprit.builtin) return `built-in ${culprit.name}`;
@@ -66,13 +77,18 @@ export function describeCulprit(culprit: Culprit): string {
 export function spikeSummary(spike: Spike, analysis: SpikeAnalysis): string {
   const top = analysis.culprits[0];
   const where = spike.target.service + (spike.target.pid ? ` (pid ${spike.target.pid})` : "");
-  const peaks =
-    spike.trigger === "LOOP_BLOCKED" || spike.maxStallMs >= 1_000
-      ? `event loop blocked ${(spike.maxStallMs / 1_000).toFixed(1)} s, peak ${spike.peakCpu.toFixed(2)} cores`
-      : `peak ${spike.peakCpu.toFixed(2)} cores (normally ${spike.baselineCpu.toFixed(2)}), event-loop delay up to ${Math.round(spike.peakLoopDelayMs)} ms`;
-  if (!top) return `CPU spike on ${where} with no single culprit: ${peaks}.`;
+  const blocked = spike.trigger === "LOOP_BLOCKED" || spike.maxStallMs >= 1_000;
+  // A loop blocked inside a native call that waits (a synchronous child process or file read)
+  // uses little CPU; V8's sampler still finds the call on the stack, so its "share" is of time.
+  const waiting = blocked && spike.peakCpu < 0.5;
+  const peaks = blocked
+    ? `event loop blocked ${(spike.maxStallMs / 1_000).toFixed(1)} s, peak ${spike.peakCpu.toFixed(2)} cores${waiting ? ": waiting, not computing" : ""}`
+    : `peak ${spike.peakCpu.toFixed(2)} cores (normally ${spike.baselineCpu.toFixed(2)}), event-loop delay up to ${Math.round(spike.peakLoopDelayMs)} ms`;
+  const lead = waiting ? `Event loop blocked on ${where}` : `CPU spike on ${where}`;
+  if (!top) return `${lead} with no single culprit: ${peaks}.`;
   const app = top.appFrame;
   const isOwnFrame = app && !top.builtin && app.name === top.name && app.file === top.file;
   const calledFrom = app && !isOwnFrame ? ` called from \`${app.name}\` (${shortFile(app.file, app.line)})` : "";
-  return `CPU spike on ${where}: ${describeCulprit(top)}${calledFrom} took ${percent(top.share)} of CPU, ${percent(top.baselineShare)} normally; ${peaks}.`;
+  const took = waiting ? `held the main thread ${percent(top.share)} of the time` : `took ${percent(top.share)} of CPU`;
+  return `${lead}: ${describeCulprit(top)}${calledFrom} ${took}, ${percent(top.baselineShare)} normally; ${peaks}.`;
 }

@@ -8,6 +8,7 @@ export interface IngestStats {
   windowsStored: number;
   duplicates: number;
   spikesStored: number;
+  snapshotsStored: number;
   incidentsOpened: number;
   /** Messages that could never be read, by error code. */
   rejected: Record<string, number>;
@@ -31,6 +32,7 @@ export class Ingestor {
     windowsStored: 0,
     duplicates: 0,
     spikesStored: 0,
+    snapshotsStored: 0,
     incidentsOpened: 0,
     rejected: {},
     retried: 0,
@@ -91,6 +93,10 @@ export class Ingestor {
           this.stats.windowsStored++;
           this.afterWindow(event.body);
         } else this.stats.duplicates++;
+        break;
+      case "snapshot":
+        if (this.store.recordSnapshot(event.body, receivedAt)) this.stats.snapshotsStored++;
+        else this.stats.duplicates++;
         break;
       case "spike": {
         const outcome = this.store.recordSpike(event.body, receivedAt);

@@ -64,7 +64,7 @@ export interface WindowSetQuery {
 export function loadWindowSet(db: Db, query: WindowSetQuery, into: Map<string, FunctionInfo> = new Map()): WindowSet {
   const windows = db
     .prepare(
-      `SELECT id, cpu_us FROM windows WHERE service = @service AND deployment = @deployment
+      `SELECT id, cpu_us, target_id FROM windows WHERE service = @service AND deployment = @deployment
          AND end_ms >= @since AND end_ms < @until ORDER BY end_ms DESC LIMIT @limit`,
     )
     .all({
@@ -73,7 +73,7 @@ export function loadWindowSet(db: Db, query: WindowSetQuery, into: Map<string, F
       since: query.sinceMs ?? 0,
       until: query.untilMs ?? Number.MAX_SAFE_INTEGER,
       limit: query.maxWindows ?? 720,
-    }) as Array<{ id: number; cpu_us: number }>;
+    }) as Array<{ id: number; cpu_us: number; target_id: string }>;
   const rows = db
     .prepare(
       `SELECT wf.window_ref, wf.self_us, wf.total_us, f.name, f.file_path, f.script_url, f.line, f.package_name, f.package_version
@@ -91,7 +91,7 @@ export function loadWindowSet(db: Db, query: WindowSetQuery, into: Map<string, F
     package_name: string | null;
     package_version: string | null;
   }>;
-  const byId = new Map<number, WindowSample>(windows.map((w) => [w.id, { cpuUs: w.cpu_us, selfUs: new Map(), totalUs: new Map() }]));
+  const byId = new Map<number, WindowSample>(windows.map((w) => [w.id, { group: w.target_id, cpuUs: w.cpu_us, selfUs: new Map(), totalUs: new Map() }]));
   for (const row of rows) {
     const key = stableFunctionKey({ name: row.name, filePath: row.file_path, scriptUrl: row.script_url, line: row.line, packageName: row.package_name });
     const sample = byId.get(row.window_ref);

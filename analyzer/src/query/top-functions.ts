@@ -1,8 +1,10 @@
 import type { Db } from "../store/database.js";
 
 export interface TopQuery {
-  /** Only windows that ended at or after this time (unix ms). */
+  /** Only windows that ended at or after this time (unix ms)... */
   sinceMs: number;
+  /** ...and before this one (default: no end). */
+  untilMs?: number | undefined;
   service?: string | undefined;
   limit?: number;
 }
@@ -60,9 +62,15 @@ interface Row {
 /** The hottest functions by self time over a period, with shares of the period's CPU time. */
 export function topFunctions(db: Db, query: TopQuery): TopResult {
   const limit = Math.max(1, Math.min(query.limit ?? 20, 10_000));
-  const params = query.service === undefined ? { since: query.sinceMs, limit } : { since: query.sinceMs, service: query.service, limit };
+  const params = {
+    since: query.sinceMs,
+    limit,
+    ...(query.service === undefined ? {} : { service: query.service }),
+    ...(query.untilMs === undefined ? {} : { until: query.untilMs }),
+  };
   // Written per case (not "@service IS NULL OR ...") so SQLite can search the (service, end_ms) index.
-  const windowFilter = query.service === undefined ? "w.end_ms >= @since" : "w.service = @service AND w.end_ms >= @since";
+  const windowFilter =
+    (query.service === undefined ? "w.end_ms >= @since" : "w.service = @service AND w.end_ms >= @since") + (query.untilMs === undefined ? "" : " AND w.end_ms < @until");
   const totals = db
     .prepare(`SELECT COUNT(*) AS windows, COALESCE(SUM(cpu_us), 0) AS cpu_us FROM windows w WHERE ${windowFilter}`)
     .get(params) as { windows: number; cpu_us: number };

@@ -182,12 +182,26 @@ export function analyzeSpike(
     if (!unit.heaviest || us > unit.heaviest.us) unit.heaviest = { node, us };
   };
 
-  for (const [id, us] of nodeUs) {
+  // A regular expression's own code node ("RegExp: <source>", present only when it was compiled
+  // during the burst) goes to the function that runs it, as in the windows the baseline comes from.
+  const ownerOf = (id: number): number => {
+    let at = id;
+    for (let node = nodes.get(at); node; node = nodes.get(at)) {
+      const frame = frameOf(node);
+      const parent = nodes.get(node.parentId);
+      if (frame.scriptUrl !== "" || !frame.functionName.startsWith("RegExp: ") || !parent || frameOf(parent).functionName === ROOT) break;
+      at = parent.id;
+    }
+    return at;
+  };
+
+  for (const [sampledId, us] of nodeUs) {
+    const id = ownerOf(sampledId);
     const node = nodes.get(id);
     if (!node) continue;
     const frame = frameOf(node);
     const name = frame.functionName;
-    const samples = nodeSamples.get(id) ?? 0;
+    const samples = nodeSamples.get(sampledId) ?? 0;
     if (name === IDLE || name === ROOT) continue;
     if (name === GC) {
       gcUs += us;
@@ -196,7 +210,8 @@ export function analyzeSpike(
     cpuUs += us;
     const fnKey = functionKey(frame.scriptUrl, displayName(frame), frame.line);
     // Split the node's time by line, moving the lines that call an owned built-in to that built-in.
-    const ticks = node.positionTicks.reduce((sum, tick) => sum + tick.samples, 0);
+    // (A regular expression's time has no line of its own in its runner: it stays whole.)
+    const ticks = sampledId === id ? node.positionTicks.reduce((sum, tick) => sum + tick.samples, 0) : 0;
     let rest = us;
     let restSamples = samples;
     if (ticks > 0) {

@@ -1,5 +1,6 @@
-import type { Goodbye, Heartbeat, Hello, ProfileWindow, Spike, TargetRef } from "@seismo/agent-proto";
+import type { Goodbye, Heartbeat, Hello, ProfileWindow, Snapshot, Spike, TargetRef } from "@seismo/agent-proto";
 import type Database from "better-sqlite3";
+import { pruneSnapshots, recordSnapshot } from "../capture/snapshot-store.js";
 import type { SpikeOutcome } from "../spike/spike-store.js";
 import { SpikeStore } from "../spike/spike-store.js";
 import type { Db } from "./database.js";
@@ -108,6 +109,11 @@ export class EventStore {
   }
 
   /** A spike, and the incident its burst profile makes, in one transaction. */
+  /** Stores a snapshot once; false for a redelivery. */
+  recordSnapshot(snapshot: Snapshot, receivedAtMs: number): boolean {
+    return recordSnapshot(this.db, snapshot, receivedAtMs);
+  }
+
   recordSpike(spike: Spike, receivedAtMs: number): SpikeOutcome {
     return this.db.transaction((): SpikeOutcome => {
       this.ensureTarget(spike.target, receivedAtMs);
@@ -135,7 +141,9 @@ export class EventStore {
       const deleted = this.statements.pruneWindows.run({ cutoffMs }).changes;
       this.statements.pruneTargets.run({ cutoffMs });
       this.statements.pruneRejected.run({ cutoffMs });
+      this.statements.pruneAlerts.run({ cutoffMs });
       this.spikes.prune(cutoffMs);
+      pruneSnapshots(this.db, cutoffMs);
       return deleted;
     })();
   }
@@ -215,5 +223,6 @@ function prepare(db: Db) {
       DELETE FROM targets WHERE last_seen_ms < @cutoffMs
         AND NOT EXISTS (SELECT 1 FROM windows w WHERE w.target_id = targets.target_id)`),
     pruneRejected: p("DELETE FROM rejected_messages WHERE received_at_ms < @cutoffMs"),
+    pruneAlerts: p("DELETE FROM alerts WHERE created_at_ms < @cutoffMs"),
   };
 }

@@ -163,6 +163,65 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX incidents_by_source ON incidents(kind, source_id);
     `,
   },
+  {
+    version: 5,
+    name: "alerts",
+    sql: `
+      -- One row per incident that could alert: at most one alert per incident, ever.
+      CREATE TABLE alerts (
+        incident_id TEXT PRIMARY KEY,
+        -- Service, kind and top culprit: a second incident with the same key within the cool-down is suppressed.
+        cooldown_key TEXT NOT NULL,
+        -- 'pending', 'sent', 'failed' or 'suppressed'
+        status TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at_ms INTEGER NOT NULL,
+        sent_at_ms INTEGER
+      );
+      CREATE INDEX alerts_by_key ON alerts(cooldown_key, created_at_ms);
+    `,
+  },
+  {
+    version: 6,
+    name: "snapshots",
+    sql: `
+      -- Forensic captures: a function's values at one moment, already cut and redacted by the daemon.
+      CREATE TABLE snapshots (
+        -- "<probe_id>:<hit>": a redelivered snapshot is stored once.
+        snapshot_id TEXT PRIMARY KEY,
+        probe_id TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        deployment TEXT NOT NULL,
+        -- An incident id, or 'manual'.
+        trigger TEXT NOT NULL,
+        file TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        column_number INTEGER NOT NULL,
+        function_name TEXT NOT NULL,
+        captured_at_ms INTEGER NOT NULL,
+        hit INTEGER NOT NULL,
+        last INTEGER NOT NULL,
+        -- JSON: the stack (array of frames), the locals (array of values), this (a value or null).
+        stack TEXT NOT NULL,
+        locals TEXT NOT NULL,
+        this_value TEXT,
+        capture_cost_us INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX snapshots_by_trigger ON snapshots(trigger, captured_at_ms);
+      CREATE INDEX snapshots_by_time ON snapshots(captured_at_ms);
+    `,
+  },
+  {
+    version: 7,
+    name: "snapshot errors",
+    sql: `
+      -- "<class>: <message>" when an exception armed the capture (trigger 'error:<fingerprint>').
+      ALTER TABLE snapshots ADD COLUMN error TEXT NOT NULL DEFAULT '';
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -1,9 +1,23 @@
 import { parseArgs } from "node:util";
-import { connectNats, ensureStream, NatsEventSubscriber } from "@seismo/agent-proto";
-import { Analyzer, parseDuration } from "@seismo/analyzer";
+import { connectNats, ensureStream, NatsCommandClient, NatsEventSubscriber } from "@seismo/agent-proto";
+import { Analyzer, getIncident, parseDuration } from "@seismo/analyzer";
 import { createLogger } from "@seismo/daemon";
 import { usageError } from "../cli-error.js";
-import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION, NATS_HELP, NATS_OPTIONS, natsSettings } from "../options.js";
+import {
+  ANALYSIS_HELP,
+  ANALYSIS_OPTIONS,
+  analysisSettings,
+  DB_HELP,
+  DB_OPTION,
+  dbPath,
+  HELP_OPTION,
+  NATS_HELP,
+  NATS_OPTIONS,
+  natsSettings,
+  parsePort,
+} from "../options.js";
+import { analyzerMetrics } from "../health/analyzer-metrics.js";
+import { startHealthServer } from "../health/health-server.js";
 import { onStopSignal } from "../signals.js";
 
 export const ANALYZER_HELP = `Usage: seismo analyzer --nats URL [--db PATH] [options]
@@ -14,17 +28,25 @@ after it is committed; a redelivered window is recognised and skipped.
 Malformed messages are counted, logged once, kept in rejected_messages, and
 dropped. \`seismo top --db PATH\` reads what it stores.
 
+It also compares each new deployment with the one before it (at 12, 30, 60
+and 180 windows, then every 360) and opens a regression incident when a
+function got slower, and sends incidents to a webhook when given one.
+
 Options:
 ${DB_HELP}
+${ANALYSIS_HELP}
   --retention DURATION keep profile windows this long (default 7d)
   --durable NAME       JetStream consumer name (default seismo-analyzer)
+  --health-port PORT   serve /healthz, /readyz and Prometheus /metrics on this port (all
+                       interfaces: counts only, no app data); 0 for any free port
+                       (default: $SEISMO_HEALTH_PORT, else none)
 ${NATS_HELP}
   -h, --help           this help`;
 
 export async function analyzerCommand(args: string[], out: (text: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { ...DB_OPTION, ...NATS_OPTIONS, ...HELP_OPTION, retention: { type: "string" }, durable: { type: "string" } },
+    options: { ...DB_OPTION, ...NATS_OPTIONS, ...ANALYSIS_OPTIONS, ...HELP_OPTION, retention: { type: "string" }, durable: { type: "string" }, "health-port": { type: "string" } },
     allowPositionals: true,
   });
   if (values.help) {
@@ -33,6 +55,9 @@ export async function analyzerCommand(args: string[], out: (text: string) => voi
   }
   if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "analyzer");
   const retentionMs = parseDuration(values.retention ?? "7d");
+  const healthPortText = values["health-port"] ?? process.env.SEISMO_HEALTH_PORT;
+  const healthPort = healthPortText === undefined ? undefined : parsePort(healthPortText, "analyzer");
+  const analysis = analysisSettings(values, "analyzer");
   const log = createLogger("seismo analyzer");
   const nats = natsSettings(values, "seismo-analyzer", "analyzer");
   const db = dbPath(values.db);
@@ -43,9 +68,29 @@ export async function analyzerCommand(args: string[], out: (text: string) => voi
     subscriber: new NatsEventSubscriber(nc, values.durable ? { durable: values.durable } : {}),
     retentionMs,
     log,
+    regressionWatch: analysis.regressionWatch,
+    ...(analysis.capture ? { commands: new NatsCommandClient(nc) } : {}),
+    ...(analysis.webhook ? { webhook: analysis.webhook } : {}),
+    onIncident: (id) => {
+      try {
+        log.warn(`incident ${id}: ${getIncident(analyzer.db, id).summary}`);
+      } catch {
+        // listed by `seismo incidents` all the same
+      }
+    },
   });
   await analyzer.start();
   log.info(`consuming from ${nats.servers} into ${db}`);
+  const registry = analyzerMetrics(() => analyzer.stats);
+  const health =
+    healthPort === undefined ? undefined : (
+      await startHealthServer(healthPort, "0.0.0.0", {
+        notReady: () => (nc.isClosed() ? "the NATS connection is closed" : undefined),
+        metrics: () => registry.metrics(),
+        contentType: registry.contentType,
+      })
+    );
+  if (health) log.info(`health and metrics on port ${health.port} (/healthz, /readyz, /metrics)`);
   const report = setInterval(() => {
     const s = analyzer.stats;
     const rejected = Object.values(s.rejected).reduce((a, b) => a + b, 0);
@@ -61,6 +106,7 @@ export async function analyzerCommand(args: string[], out: (text: string) => voi
     });
   });
   clearInterval(report);
+  await health?.close();
   await analyzer.stop();
   await nc.drain().catch(() => undefined);
   log.info("stopped");

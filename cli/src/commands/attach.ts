@@ -1,7 +1,19 @@
 import { parseArgs } from "node:util";
 import { usageError } from "../cli-error.js";
 import { startEmbedded } from "../embedded.js";
-import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION, parsePid, SAMPLING_HELP, SAMPLING_OPTIONS, samplingSettings } from "../options.js";
+import {
+  ANALYSIS_HELP,
+  ANALYSIS_OPTIONS,
+  analysisSettings,
+  DB_HELP,
+  DB_OPTION,
+  dbPath,
+  HELP_OPTION,
+  parsePid,
+  SAMPLING_HELP,
+  SAMPLING_OPTIONS,
+  samplingSettings,
+} from "../options.js";
 import { onStopSignal } from "../signals.js";
 import { createLiveOutput } from "./live.js";
 
@@ -18,13 +30,14 @@ loopback.
 
 Options:
 ${SAMPLING_HELP}
+${ANALYSIS_HELP}
 ${DB_HELP}
   -h, --help           this help`;
 
 export async function attachCommand(args: string[], out: (text: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { ...DB_OPTION, ...SAMPLING_OPTIONS, ...HELP_OPTION },
+    options: { ...DB_OPTION, ...SAMPLING_OPTIONS, ...ANALYSIS_OPTIONS, ...HELP_OPTION },
     allowPositionals: true,
   });
   if (values.help) {
@@ -34,9 +47,10 @@ export async function attachCommand(args: string[], out: (text: string) => void)
   if (positionals.length > 1) throw usageError(`attach takes one pid, not ${positionals.length}.`, "attach");
   const pid = parsePid(positionals[0], "attach");
   const sampling = samplingSettings(values, "attach");
+  const analysis = analysisSettings(values, "attach");
   const db = dbPath(values.db);
   const live = createLiveOutput(Boolean(process.stderr.isTTY));
-  const embedded = await startEmbedded({ dbPath: db, pid, sampling, log: live.log, onTop: live.onTop });
+  const embedded = await startEmbedded({ dbPath: db, pid, sampling, analysis, log: live.log, onTop: live.onTop });
   const removeSignals = onStopSignal(() => void embedded.shutdown());
   const reason = await embedded.sensor.done;
   await embedded.shutdown();

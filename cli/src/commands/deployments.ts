@@ -7,8 +7,11 @@ export const DEPLOYMENTS_HELP = `Usage: seismo deployments [--service NAME] [--j
 
 The deployments each service ran, in the order they were first seen, with how
 many profile windows and processes each has. A deployment is the label the
-sensor found (--deployment, or the app's SEISMO_DEPLOYMENT, GIT_SHA, IMAGE_TAG,
-...); "(none)" when there was none. Compare two with \`seismo diff\`.
+sensor found: --deployment, else the app's SEISMO_DEPLOYMENT, GIT_SHA,
+IMAGE_TAG, ..., else the pod's app.kubernetes.io/version or pod-template-hash
+label (Kubernetes downward API), else "code-" and a fingerprint of the app's
+source files and lockfile, so that a redeploy of changed code is a new
+deployment even when nobody labels it. Compare two with \`seismo diff\`.
 
 Options:
   --service NAME       only this service

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import type { FunctionChange } from "@seismo/analyzer";
-import { describeChange, diffDeployments, openDatabaseReadOnly } from "@seismo/analyzer";
+import { describeChange, describeDistributionChange, diffDeployments, openDatabaseReadOnly } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
 import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
 
@@ -10,23 +10,32 @@ Function-level comparison of two deployments of a service: which functions got
 slower or faster, which are new or gone, by how much, and how sure Seismo is
 (a 95 % confidence interval), largest changes first.
 
-The measure is each function's time relative to the rest of the CPU work in
-the same windows, so more traffic with the same mix is no change, and a
-function 30 % slower is +30 %. A change is reported when its whole interval is
-beyond ±10 %; each side needs 12 windows before anything is said.
+The measure is each function's time in the second deployment over its time
+in the first, divided by the same ratio for the typical function (the median
+over functions present in both, weighted by CPU share). More traffic, or a
+longer period, changes every function alike and cancels out; a function 30 %
+slower with the rest unchanged is +30 %, and the rest stay at 0 %.
 
-Caution: the interval counts the noise between windows. When each deployment
-ran as a single process, it does not count how much the same code differs
-from one process to the next (measured: up to ±15 % for one function), so a
-change below ~40 % from one process to one process is not proven.
+The interval comes from resampling processes, then windows within them. A
+change is reported when it is at least ±10 % and its interval excludes no
+change at a 1 % error rate shared by all the functions compared (so comparing
+40 functions is not 40 chances of a false alarm). Each side needs 12 windows.
+With one process a side, the interval cannot count how much the same code
+differs between processes; the ±10 % floor is there for that.
+
+With 100 windows or more a side, it also lists what averages hide: a rare
+slow path (a function far above anything it did before, in a few windows) and
+an unstable cost (swinging from window to window far more than before).
 
 Options:
   --from, --to         the deployments (see \`seismo deployments\`; "" for unlabelled)
   --service NAME       needed when several services share these labels
   --all                list unchanged functions too
-  --json               { service, from, to, windowsA, windowsB, enough, changes: [{ key, name,
-                       file, line, package, packageVersion, shareA, shareB, ratio, ciLow,
-                       ciHigh, kind }] }, kind one of slower, faster, new, gone, unchanged
+  --json               { service, from, to, windowsA, windowsB, groupsA, groupsB, enough, compared, processSpread,
+                       changes: [{ key, name, file, line, package, packageVersion, shareA, shareB,
+                       ratio, ciLow, ciHigh, z, totalRatio, kind }], distribution: [{ key, name,
+                       file, kind, tailWindows, windowsB, threshold, tailShare, dispersionRatio }] },
+                       kind one of slower, faster, new, gone, unchanged; rare_slow_path, unstable
 ${DB_HELP}
   -h, --help           this help`;
 
@@ -66,11 +75,21 @@ export async function diffCommand(args: string[], out: (text: string) => void): 
       out(JSON.stringify(diff, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2));
       return 0;
     }
-    out(`${diff.service}: ${diff.from || "(none)"} (${diff.windowsA} windows) → ${diff.to || "(none)"} (${diff.windowsB} windows)`);
+    const processes = (n: number): string => (n > 1 ? `, ${n} processes` : "");
+    out(
+      `${diff.service}: ${diff.from || "(none)"} (${diff.windowsA} windows${processes(diff.groupsA)}) → ${diff.to || "(none)"} (${diff.windowsB} windows${processes(diff.groupsB)})`,
+    );
     if (!diff.enough) out("Not enough windows on one side yet (12 each) to say anything with confidence.");
+    if (diff.processSpread > 0) {
+      out(
+        `The same function moves about ±${Math.round((Math.exp(diff.processSpread) - 1) * 100)} % between two processes here ` +
+          "(from the spread of the unchanged functions); the intervals include it.",
+      );
+    }
     const shown = values.all ? diff.changes : diff.changes.filter((c) => c.kind !== "unchanged");
-    if (shown.length === 0 && diff.enough) out("No function changed by more than ±10 % (95 % confidence).");
+    if (shown.length === 0 && diff.distribution.length === 0 && diff.enough) out("No function changed by more than ±10 % with confidence.");
     for (const c of shown) out(row(c));
+    for (const d of diff.distribution) out(`${d.kind.padEnd(14)} ${d.name}  ${d.file}:${d.line}: ${describeDistributionChange(d)}`);
   } finally {
     db.close();
   }

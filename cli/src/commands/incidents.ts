@@ -7,18 +7,21 @@ import { renderIncidentLine } from "../render/incident.js";
 export const INCIDENTS_HELP = `Usage: seismo incidents [--since DURATION] [--kind KIND] [--service NAME] [--json] [--db PATH]
 
 What went wrong, newest first: CPU spikes with the function that caused them
-(kind cpu_spike). Each has an id for \`seismo show <id>\` and \`seismo profile <id>\`.
+(kind cpu_spike), and functions that got slower after a deployment or drifted
+without one (kind regression). Each has an id for \`seismo show <id>\`; spikes
+also for \`seismo profile <id>\`.
 
 Options:
   --since DURATION     how far back (default 24h): 30m, 2h, 7d
-  --kind KIND          only this kind (cpu_spike)
+  --kind KIND          only this kind (cpu_spike or regression)
   --service NAME       only this service
   --json               a JSON array, newest first; each element has id, kind,
                        service, deployment, startedAt, endedAt (ISO 8601, null
                        while ongoing), summary, culprits (most responsible
                        first: name, file, line, package, packageVersion, share,
                        baselineShare, appFrame {name, file, line}, builtin,
-                       hotLine, callers, note) and details
+                       hotLine, callers, note; for regressions change {kind,
+                       ratio, ciLow, ciHigh}), previousDeployment and details
 ${DB_HELP}
   -h, --help           this help`;
 

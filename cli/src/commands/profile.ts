@@ -1,25 +1,28 @@
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
-import { incidentProfile, openDatabaseReadOnly } from "@seismo/analyzer";
+import { incidentProfile, openDatabaseReadOnly, toPprof } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
 import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
 
-export const PROFILE_HELP = `Usage: seismo profile <incident-id> -o FILE [--db PATH]
+export const PROFILE_HELP = `Usage: seismo profile <incident-id> -o FILE [--format cpuprofile|pprof] [--db PATH]
 
-Writes the high-resolution profile taken during a CPU spike as a Chrome
-.cpuprofile: open it in Chrome DevTools (Performance panel, "Load profile") or
-drop it on https://www.speedscope.app.
+Writes the high-resolution profile taken during a CPU spike, as a Chrome
+.cpuprofile (open it in Chrome DevTools, Performance panel, "Load profile", or
+on https://www.speedscope.app) or as pprof (gzipped profile.proto, for
+Pyroscope, Grafana and \`go tool pprof\`).
 
 Options:
   -o, --output FILE    where to write it (- for standard output)
+  --format F           cpuprofile or pprof (default: pprof for a .pb.gz, .pprof or .pb file name,
+                       else cpuprofile)
 ${DB_HELP}
   -h, --help           this help`;
 
 export async function profileCommand(args: string[], out: (text: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { ...DB_OPTION, ...HELP_OPTION, output: { type: "string", short: "o" } },
+    options: { ...DB_OPTION, ...HELP_OPTION, output: { type: "string", short: "o" }, format: { type: "string" } },
     allowPositionals: true,
   });
   if (values.help) {
@@ -30,20 +33,23 @@ export async function profileCommand(args: string[], out: (text: string) => void
   if (id === undefined) throw usageError("Give the incident id (see `seismo incidents`).", "profile");
   if (extra !== undefined) throw usageError(`Unexpected "${extra}".`, "profile");
   if (!values.output) throw usageError("Say where to write the profile: -o spike.cpuprofile (or -o - for standard output).", "profile");
+  const format = values.format ?? (/\.(pb\.gz|pprof|pb)$/.test(values.output) ? "pprof" : "cpuprofile");
+  if (format !== "pprof" && format !== "cpuprofile") throw usageError(`--format is cpuprofile or pprof, not "${format}".`, "profile");
   const db = openDatabaseReadOnly(dbPath(values.db));
   try {
     const { incident, profile } = incidentProfile(db, id);
-    const text = JSON.stringify(profile);
+    const startedAtMs = incident.kind === "cpu_spike" ? Date.parse(incident.details.burst.startedAt) : undefined;
+    const bytes = format === "pprof" ? toPprof(profile, startedAtMs === undefined ? {} : { startedAtMs }) : JSON.stringify(profile);
     if (values.output === "-") {
-      process.stdout.write(text);
+      process.stdout.write(bytes);
       return 0;
     }
     try {
-      writeFileSync(values.output, text);
+      writeFileSync(values.output, bytes);
     } catch (cause) {
       throw new SeismoError(ErrorCodes.USAGE, `Cannot write ${values.output}: ${(cause as Error).message}.`, { cause });
     }
-    out(`${incident.id}: wrote ${profile.samples.length} samples (${profile.nodes.length} stack nodes) to ${values.output}`);
+    out(`${incident.id}: wrote ${profile.samples.length} samples (${profile.nodes.length} stack nodes) to ${values.output} as ${format}`);
   } finally {
     db.close();
   }

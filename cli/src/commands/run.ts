@@ -6,7 +6,18 @@ import { findNodeInTree } from "@seismo/daemon";
 import { usageError } from "../cli-error.js";
 import type { Embedded } from "../embedded.js";
 import { startEmbedded } from "../embedded.js";
-import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION, SAMPLING_HELP, SAMPLING_OPTIONS, samplingSettings } from "../options.js";
+import {
+  ANALYSIS_HELP,
+  ANALYSIS_OPTIONS,
+  analysisSettings,
+  DB_HELP,
+  DB_OPTION,
+  dbPath,
+  HELP_OPTION,
+  SAMPLING_HELP,
+  SAMPLING_OPTIONS,
+  samplingSettings,
+} from "../options.js";
 import { onStopSignal } from "../signals.js";
 import { createLiveOutput } from "./live.js";
 
@@ -23,6 +34,7 @@ several processes never fight over port 9229.
 
 Options:
 ${SAMPLING_HELP}
+${ANALYSIS_HELP}
 ${DB_HELP}
   -h, --help           this help
 
@@ -38,7 +50,7 @@ export async function runCommand(args: string[], out: (text: string) => void): P
   const command = split < 0 ? [] : args.slice(split + 1);
   const { values, positionals } = parseArgs({
     args: own,
-    options: { ...DB_OPTION, ...SAMPLING_OPTIONS, ...HELP_OPTION },
+    options: { ...DB_OPTION, ...SAMPLING_OPTIONS, ...ANALYSIS_OPTIONS, ...HELP_OPTION },
     allowPositionals: true,
   });
   if (values.help) {
@@ -48,6 +60,7 @@ export async function runCommand(args: string[], out: (text: string) => void): P
   if (positionals.length > 0) throw usageError(`Put the command after "--": seismo run -- ${positionals.join(" ")}`, "run");
   if (command.length === 0) throw usageError("Give the command to run after --, e.g. seismo run -- node app.js.", "run");
   const sampling = samplingSettings(values, "run");
+  const analysis = analysisSettings(values, "run");
   const db = dbPath(values.db);
   const interactive = Boolean(process.stderr.isTTY);
   const live = createLiveOutput(interactive);
@@ -77,7 +90,7 @@ export async function runCommand(args: string[], out: (text: string) => void): P
   const attaching = attachWhenReady(child, exited).then(async (pid) => {
     if (pid === undefined || stopRequested) return;
     try {
-      embedded = await startEmbedded({ dbPath: db, pid, sampling, log: live.log, onTop: live.onTop, activate: { handlerWaitMs: 10_000 } });
+      embedded = await startEmbedded({ dbPath: db, pid, sampling, analysis, log: live.log, onTop: live.onTop, activate: { handlerWaitMs: 10_000 } });
     } catch (error) {
       live.log.error(`${describeError(error)} The app keeps running without the sensor.`);
     }

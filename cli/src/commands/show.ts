@@ -1,17 +1,20 @@
 import { parseArgs } from "node:util";
-import { getIncident, openDatabaseReadOnly } from "@seismo/analyzer";
+import { getIncident, listSnapshots, openDatabaseReadOnly } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
 import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
 import { renderIncident } from "../render/incident.js";
+import { renderSnapshot } from "../render/snapshot.js";
 
 export const SHOW_HELP = `Usage: seismo show <incident-id> [--json] [--db PATH]
 
 One incident in full: what happened, the peaks, the culprits with the line of
-the app that calls them, their call chains, and the evidence. A unique prefix
-of the id is enough.
+the app that calls them, their call chains, the evidence, and the values the
+culprit was working on (captured on its next calls). A unique prefix of the id
+is enough.
 
 Options:
-  --json               the incident as one JSON object (the shape of \`incidents --json\`)
+  --json               the incident as one JSON object (the shape of \`incidents --json\`,
+                       plus snapshots: the values captured for it, as \`snapshots --json\`)
 ${DB_HELP}
   -h, --help           this help`;
 
@@ -27,7 +30,19 @@ export async function showCommand(args: string[], out: (text: string) => void): 
   const db = openDatabaseReadOnly(dbPath(values.db));
   try {
     const incident = getIncident(db, id);
-    out(values.json ? JSON.stringify(incident, null, 2) : renderIncident(incident, process.cwd()).join("\n"));
+    const snapshots = listSnapshots(db, { incidentId: incident.id });
+    if (values.json) {
+      out(JSON.stringify({ ...incident, snapshots }, null, 2));
+      return 0;
+    }
+    out(renderIncident(incident, process.cwd()).join("\n"));
+    if (snapshots.length > 0) {
+      // The oldest first: the values at the culprit's first call after the incident opened.
+      const first = snapshots.at(-1);
+      out("");
+      out(`  Captured values (${snapshots.length} snapshot(s); all: seismo snapshots --incident ${incident.id}):`);
+      if (first) out(renderSnapshot(first).map((line) => `  ${line}`).join("\n"));
+    }
   } finally {
     db.close();
   }

@@ -61,19 +61,32 @@ export function renderIncident(incident: IncidentView, cwd: string): string[] {
 
 function renderRegression(incident: Extract<IncidentView, { kind: "regression" }>, cwd: string): string[] {
   const d = incident.details;
-  const lines = [
-    `${incident.id}: regression in ${incident.service}, deployment ${incident.deployment || "(none)"} vs ${d.previousDeployment || "(none)"}`,
-    `  ${incident.summary}`,
-    "",
-    `  since     ${incident.startedAt} (first window of ${incident.deployment || "(none)"}); last checked ${d.checkedAt}`,
-    `  evidence  ${d.windowsB} windows of ${incident.deployment || "(none)"} against ${d.windowsA} of ${d.previousDeployment || "(none)"}`,
-    "",
-  ];
+  const label = incident.deployment || "(none)";
+  // Incidents stored before drift existed have no cause: they compared deployments.
+  const drift = d.cause === "drift";
+  const lines = drift
+    ? [
+        `${incident.id}: drift in ${incident.service}, deployment ${label}, with no deployment since`,
+        `  ${incident.summary}`,
+        "",
+        `  since     ${incident.startedAt}; last checked ${d.checkedAt}`,
+        `  evidence  the latest ${d.windowsB} windows against the ${d.windowsA} before them` +
+          (d.baselinePeriod ? ` (${d.baselinePeriod.from} to ${d.baselinePeriod.to})` : ""),
+        "",
+      ]
+    : [
+        `${incident.id}: regression in ${incident.service}, deployment ${label} vs ${d.previousDeployment || "(none)"}`,
+        `  ${incident.summary}`,
+        "",
+        `  since     ${incident.startedAt} (first window of ${label}); last checked ${d.checkedAt}`,
+        `  evidence  ${d.windowsB} windows of ${label} against ${d.windowsA} of ${d.previousDeployment || "(none)"}`,
+        "",
+      ];
   incident.culprits.forEach((culprit, i) => {
     lines.push(`  ${i + 1}. ${describeCulprit(culprit)}  ${pct(culprit.share)} of CPU now, ${pct(culprit.baselineShare)} before`);
     if (culprit.file) lines.push(`     at ${where(culprit, cwd)}`);
     if (culprit.note) lines.push(`     ${culprit.note}`);
   });
-  lines.push("", `  All changes: seismo diff --from ${d.previousDeployment} --to ${incident.deployment} --service ${incident.service}`);
+  if (!drift) lines.push("", `  All changes: seismo diff --from ${d.previousDeployment} --to ${incident.deployment} --service ${incident.service}`);
   return lines;
 }

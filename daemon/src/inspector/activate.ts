@@ -1,7 +1,8 @@
 import { basename } from "node:path";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
-import { listeningSocketsOf } from "../target/listening-sockets.js";
+import { listeningSocketsIn, listeningSocketsOf } from "../target/listening-sockets.js";
 import { catchesSignal, processExists, readCmdline, readEnviron, readExe, readProcStatus, SIGUSR1_NUMBER } from "../target/proc.js";
+import type { ListeningSocket } from "../target/listening-sockets.js";
 import type { InspectorEndpoint } from "./endpoint.js";
 import { findInspectorAmong } from "./endpoint.js";
 import { inspectorBlocker, inspectorSettings, nodeOptionsOfArgv, splitNodeOptions } from "./node-options.js";
@@ -58,6 +59,34 @@ export async function openInspector(pid: number, options: ActivateOptions = {}):
   const alreadyOpen = await findInspectorAmong(before.filter((s) => s.loopback));
   if (alreadyOpen) return alreadyOpen;
 
+  // Processes that would open their inspector on the same fixed port (9229 unless told otherwise)
+  // are activated one at a time: the first takes the port, and the others are then not signalled.
+  const port = settings.port ?? DEFAULT_INSPECTOR_PORT;
+  if (port === 0) return signalAndWait(pid, before, options);
+  const previous = activating.get(port) ?? Promise.resolve();
+  const mine = previous.catch(() => undefined).then(() => {
+    const holder = listeningSocketsIn(pid).find((s) => s.port === port && (s.loopback || s.address === "0.0.0.0" || s.address === "::"));
+    if (holder) {
+      throw new SeismoError(ErrorCodes.INSPECTOR_PORT_TAKEN, `Process ${pid} would open its inspector on port ${port}, which another process already listens on.`, {
+        hint: "Start the app's processes with --inspect-port=0 (e.g. NODE_OPTIONS=--inspect-port=0): each then opens a free port, and Seismo finds it.",
+      });
+    }
+    return signalAndWait(pid, before, options);
+  });
+  activating.set(port, mine);
+  try {
+    return await mine;
+  } finally {
+    if (activating.get(port) === mine) activating.delete(port);
+  }
+}
+
+const DEFAULT_INSPECTOR_PORT = 9229;
+/** The activation under way per fixed inspector port, in this process. */
+const activating = new Map<number, Promise<InspectorEndpoint>>();
+
+/** SIGUSR1, once, then the new loopback inspector among the process's own listening sockets. */
+async function signalAndWait(pid: number, before: ListeningSocket[], options: ActivateOptions): Promise<InspectorEndpoint> {
   await waitForSignalHandler(pid, options.handlerWaitMs ?? 0);
   try {
     process.kill(pid, "SIGUSR1");

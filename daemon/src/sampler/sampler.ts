@@ -95,8 +95,11 @@ export class Sampler {
 
   /** Starts sampling; resolves with the recompile pause as seen from here (ms), or undefined when skipped. */
   async start(): Promise<number | undefined> {
-    await this.session.send("Profiler.enable");
+    // The interval before enable, as in takeBurst: once enabled, any console.profile() in the
+    // target (the app's own, or another Seismo session's) starts profiling here too, and a
+    // profiling session refuses a new interval.
     await this.session.send("Profiler.setSamplingInterval", { interval: this.options.intervalUs });
+    await this.session.send("Profiler.enable");
     await this.evaluate(`profile(${JSON.stringify(this.title(0))})`);
     let recompileMs: number | undefined;
     if (this.options.recompile) {

@@ -33,8 +33,13 @@ export async function takeBurst(open: () => Promise<InspectorSession>, options: 
   const deadline = setTimeout(() => void session.close(), options.durationMs + STOP_GRACE_MS);
   deadline.unref();
   try {
-    await session.send("Profiler.enable");
+    // The interval before enable: the windows' rotation calls console.profile(), which V8 starts in
+    // every session whose Profiler is enabled, this one included, and a session that is profiling
+    // refuses a new interval ("Cannot change sampling interval when profiling"). A rotation that
+    // fell between enable and setSamplingInterval lost a burst (seen in CI); set first, the interval
+    // also applies to such a console profile, and Profiler.start joins it.
     await session.send("Profiler.setSamplingInterval", { interval: options.intervalUs });
+    await session.send("Profiler.enable");
     await session.send("Profiler.start");
     await sleep(options.durationMs, options.signal);
     const stopped = await withTimeout(

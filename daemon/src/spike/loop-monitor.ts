@@ -8,6 +8,13 @@ export interface LoopReading {
   maxMs: number;
   /** How long the loop has not turned at all, ms (a busy synchronous loop makes this grow). */
   stallMs: number;
+  /**
+   * False when the target did not answer in time: its main thread is inside one native call
+   * (a synchronous child process, file read, zlib or crypto call) that runs no JavaScript
+   * interrupt. Then p99Ms and maxMs are unknown (0) and stallMs is how long the request has
+   * waited, a lower bound on how long the loop has not turned.
+   */
+  answered: boolean;
 }
 
 const KEY = 'Symbol.for("seismo.loopMonitor.v1")';
@@ -58,12 +65,22 @@ interface EvaluateResult {
   exceptionDetails?: { text?: string; exception?: { description?: string } };
 }
 
+const UNANSWERED = Symbol("unanswered");
+
 /**
  * The daemon's side of the event-loop monitor. Reading works even while the
  * target's JavaScript is busy in a synchronous loop: V8 runs inspector
  * commands from an interrupt, which is how a blocked loop is seen at all.
+ * A native call runs no interrupt, so there the read itself goes unanswered,
+ * and that says as much: an idle loop answers at once, so a read that waits
+ * means the loop has not turned since it was sent (measured: a 2 s
+ * execSync or pbkdf2Sync answers only when it returns, a regular
+ * expression's backtracking at once).
  */
 export class LoopMonitor {
+  /** A read sent and not yet answered: the next read waits on it rather than queueing another. */
+  private pending: { answer: Promise<EvaluateResult | undefined>; sentAtMs: number } | undefined;
+
   constructor(private readonly session: InspectorSession) {}
 
   async install(): Promise<void> {
@@ -74,13 +91,32 @@ export class LoopMonitor {
     }
   }
 
-  /** Undefined when the monitor is gone or the target does not answer in time. */
+  /**
+   * The loop since the last reading; `answered: false` when the target has not answered within
+   * `timeoutMs`; undefined when the monitor is gone or the session failed.
+   */
   async read(timeoutMs: number): Promise<LoopReading | undefined> {
-    const result = await this.evaluate(READ_EXPRESSION, timeoutMs).catch(() => undefined);
+    if (this.session.closed) return undefined;
+    this.pending ??= { answer: this.request(READ_EXPRESSION).catch(() => undefined), sentAtMs: Date.now() };
+    const pending = this.pending;
+    let timer: NodeJS.Timeout | undefined;
+    let result = await Promise.race([pending.answer, new Promise<typeof UNANSWERED>((resolve) => (timer = setTimeout(() => resolve(UNANSWERED), timeoutMs)))]);
+    clearTimeout(timer);
+    if (result === UNANSWERED) {
+      // The answer may be waiting in our own socket, behind a busy turn of the daemon's loop:
+      // let I/O run once before concluding anything about the target.
+      await new Promise((resolve) => setImmediate(resolve));
+      result = await Promise.race([pending.answer, Promise.resolve(UNANSWERED)]);
+    }
+    if (result === UNANSWERED) {
+      if (this.session.closed) return undefined;
+      return { p99Ms: 0, maxMs: 0, stallMs: Date.now() - pending.sentAtMs, answered: false };
+    }
+    this.pending = undefined;
     const value = result?.result?.value;
     if (!Array.isArray(value) || value.length !== 3 || !value.every((v) => typeof v === "number")) return undefined;
     const [p99Ms, maxMs, stallMs] = value as [number, number, number];
-    return { p99Ms, maxMs, stallMs };
+    return { p99Ms, maxMs, stallMs, answered: true };
   }
 
   async remove(): Promise<void> {
@@ -88,11 +124,11 @@ export class LoopMonitor {
     await this.evaluate(REMOVE_EXPRESSION, 2_000).catch(() => undefined);
   }
 
+  private request(expression: string): Promise<EvaluateResult> {
+    return this.session.send<EvaluateResult>("Runtime.evaluate", { expression, returnByValue: true, silent: true });
+  }
+
   private evaluate(expression: string, timeoutMs: number): Promise<EvaluateResult> {
-    return withTimeout(
-      this.session.send<EvaluateResult>("Runtime.evaluate", { expression, returnByValue: true, silent: true }),
-      timeoutMs,
-      () => new Error(`no answer within ${timeoutMs} ms`),
-    );
+    return withTimeout(this.request(expression), timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
   }
 }

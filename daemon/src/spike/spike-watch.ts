@@ -3,6 +3,7 @@ import { describeError } from "@seismo/agent-proto";
 import type { InspectorSession } from "../inspector/session.js";
 import type { Logger } from "../logger.js";
 import type { PackageVersionLookup } from "../sampler/aggregate.js";
+import type { CpuProfile } from "../sampler/cpu-profile.js";
 import type { CpuMeter } from "../target/cpu-meter.js";
 import { takeBurst } from "./burst.js";
 import type { SourceLineLookup } from "./burst-profile.js";
@@ -10,6 +11,7 @@ import { toBurstProfile } from "./burst-profile.js";
 import type { DetectorSettings, Episode, SpikeSignal } from "./detector.js";
 import { DEFAULT_DETECTOR_SETTINGS, SpikeDetector } from "./detector.js";
 import { LoopMonitor } from "./loop-monitor.js";
+import { sliceProfile } from "./window-slice.js";
 
 export interface SpikeSettings {
   /** Burst sampling interval, µs (default 500). */
@@ -34,6 +36,10 @@ export interface SpikeWatchDeps {
   cpu: CpuMeter;
   /** Ends the current profile window now (so one window covers the burst exactly). */
   rotateWindow: () => Promise<void>;
+  /** The newest rolling window (raw) that covers this moment, if still kept. */
+  windowCovering: (atMs: number) => { profile: CpuProfile; startMs: number; endMs: number } | undefined;
+  /** The rolling windows' sampling interval, µs. */
+  windowIntervalUs: number;
   publish: (spike: Spike, messageId: string) => void;
   versionOf: PackageVersionLookup;
   sourceLine: SourceLineLookup;
@@ -45,6 +51,8 @@ export interface SpikeWatchStats {
   /** Spikes seen while a burst ran or during the cool-down: no burst taken. */
   suppressed: number;
   burstErrors: number;
+  /** Spikes where the loop was blocked inside a native call: profiled from the rolling window instead. */
+  nativeBlocks: number;
 }
 
 /**
@@ -55,7 +63,7 @@ export interface SpikeWatchStats {
  * target at high sampling.
  */
 export class SpikeWatch {
-  readonly stats: SpikeWatchStats = { bursts: 0, suppressed: 0, burstErrors: 0 };
+  readonly stats: SpikeWatchStats = { bursts: 0, suppressed: 0, burstErrors: 0, nativeBlocks: 0 };
   private readonly detector: SpikeDetector;
   private readonly monitor: LoopMonitor;
   private timer: NodeJS.Timeout | undefined;
@@ -115,27 +123,28 @@ export class SpikeWatch {
     try {
       const loop = await this.monitor.read(Math.max(200, this.settings.tickMs - 100));
       const cpu = this.deps.cpu.read()?.cpu;
-      const observation = this.detector.observe({ atMs: Date.now(), cpu, loopP99Ms: loop?.p99Ms, stallMs: loop?.stallMs });
-      if (observation.kind === "spike") this.onSpike(observation.signal);
+      const loopP99Ms = loop?.answered ? loop.p99Ms : undefined;
+      const observation = this.detector.observe({ atMs: Date.now(), cpu, loopP99Ms, stallMs: loop?.stallMs });
+      if (observation.kind === "spike") this.onSpike(observation.signal, loop?.answered === false);
       else if (observation.kind === "ended") this.onEnded(observation.episode);
     } finally {
       this.ticking = false;
     }
   }
 
-  private onSpike(signal: SpikeSignal): void {
+  private onSpike(signal: SpikeSignal, inNativeCall: boolean): void {
     if (this.burst || Date.now() < this.cooldownUntil) {
       this.stats.suppressed++;
       return;
     }
-    this.burst = this.runBurst(signal).finally(() => {
+    const run = inNativeCall ? this.runFromWindow(signal) : this.runBurst(signal);
+    this.burst = run.finally(() => {
       this.burst = undefined;
     });
   }
 
   private async runBurst(signal: SpikeSignal): Promise<void> {
     const { deps, settings } = this;
-    const spikeId = `${deps.target.targetId}:spike:${++this.sequence}`;
     deps.log.info(
       `spike on pid ${deps.target.pid} (${describeSignal(signal)}): taking a ${settings.burstDurationMs} ms profile at ${settings.burstIntervalUs} µs`,
     );
@@ -157,13 +166,59 @@ export class SpikeWatch {
       deps.log.warn(`burst profile of pid ${deps.target.pid} failed: ${burstError}`);
     }
     const burstEndMs = Date.now();
-    this.cooldownUntil = burstEndMs + settings.cooldownMs;
     if (profile) {
       deps.log.info(
         `burst profile of pid ${deps.target.pid} done: ${profile.samples.length} samples in ${burstEndMs - burstStartMs} ms; ` +
           `its session is closed, no new burst for ${Math.round(settings.cooldownMs / 1_000)} s`,
       );
     }
+    await this.publishSpike(signal, { profile, burstError, burstStartMs, burstEndMs, intervalUs: settings.burstIntervalUs });
+  }
+
+  /**
+   * The loop is blocked inside one native call: a burst could start only once the call returns,
+   * and would profile what comes after. The rolling profiler sampled the call itself, so once the
+   * target answers again (the call is over), the window that ends then is the spike's profile,
+   * from shortly before the onset. Waits no longer than the watch runs.
+   */
+  private async runFromWindow(signal: SpikeSignal): Promise<void> {
+    const { deps, settings } = this;
+    deps.log.info(
+      `spike on pid ${deps.target.pid} (${describeSignal(signal)}, inside a native call): its profile will come from the rolling window once the call returns`,
+    );
+    const aborted = new Promise<void>((resolve) => this.abort.signal.addEventListener("abort", () => resolve(), { once: true }));
+    await Promise.race([deps.rotateWindow().catch(() => undefined), aborted]);
+    if (this.stopped) return;
+    // The block began at most one reading before the first unanswered read was sent.
+    const fromMs = signal.onsetMs - settings.tickMs;
+    const window = deps.windowCovering(signal.onsetMs);
+    let profile: Spike["profile"];
+    let burstError = "";
+    if (window) {
+      profile = toBurstProfile(sliceProfile(window.profile, window, fromMs), { versionOf: deps.versionOf, sourceLine: deps.sourceLine });
+      this.stats.nativeBlocks++;
+      deps.log.info(`profile of pid ${deps.target.pid}'s native call: ${profile.samples.length} samples from the rolling window`);
+    } else {
+      burstError = "The loop was blocked inside a native call, and no rolling window covering it was kept.";
+      this.stats.burstErrors++;
+    }
+    await this.publishSpike(signal, {
+      profile,
+      burstError,
+      burstStartMs: Math.max(fromMs, window?.startMs ?? fromMs),
+      burstEndMs: window?.endMs ?? Date.now(),
+      intervalUs: deps.windowIntervalUs,
+    });
+  }
+
+  private async publishSpike(
+    signal: SpikeSignal,
+    taken: { profile: Spike["profile"]; burstError: string; burstStartMs: number; burstEndMs: number; intervalUs: number },
+  ): Promise<void> {
+    const { deps, settings } = this;
+    const { profile, burstError, burstStartMs, burstEndMs } = taken;
+    const spikeId = `${deps.target.targetId}:spike:${++this.sequence}`;
+    this.cooldownUntil = Date.now() + settings.cooldownMs;
     if (!this.stopped) await deps.rotateWindow().catch(() => undefined);
     const ongoing = this.detector.currentEpisode();
     const ended = this.lastEnded?.onsetMs === signal.onsetMs ? this.lastEnded : undefined;
@@ -182,7 +237,7 @@ export class SpikeWatch {
       peakLoopDelayMs: episode?.peakLoopMs ?? Math.max(signal.loopP99Ms, signal.stallMs),
       baselineLoopDelayMs: signal.baselineLoopMs,
       maxStallMs: episode?.maxStallMs ?? signal.stallMs,
-      samplingIntervalUs: settings.burstIntervalUs,
+      samplingIntervalUs: taken.intervalUs,
       profile,
       burstError,
     };

@@ -22,11 +22,16 @@ export interface IdentityInputs {
   facts: TargetFacts;
   /** Reads a file as the target sees it (through /proc/<pid>/root in a shared PID namespace). */
   readTargetFile?: (path: string) => string | undefined;
+  /** Kubernetes pod labels (downward API), when mounted. */
+  podLabels?: Map<string, string>;
 }
 
 export interface Identity {
   service: string;
+  /** "" when nothing names it: the sensor then fingerprints the code (see code-fingerprint.ts). */
   deployment: string;
+  /** Where the deployment came from: "flag", "env:GIT_SHA", "label:pod-template-hash", or "none". */
+  deploymentSource: string;
 }
 
 const SERVICE_VARS = ["SEISMO_SERVICE", "OTEL_SERVICE_NAME", "DD_SERVICE"];
@@ -41,19 +46,39 @@ const DEPLOYMENT_VARS = [
   "IMAGE_TAG",
 ];
 
+/** Pod labels naming the service, and the release (a Deployment's pod-template-hash changes with every rollout). */
+const SERVICE_LABELS = ["app.kubernetes.io/name", "app"];
+const DEPLOYMENT_LABELS = ["app.kubernetes.io/version", "version", "pod-template-hash", "controller-revision-hash"];
+
 /**
  * Service: flag, else the target's SEISMO_SERVICE (or OTel/Datadog name), else
- * the name in the package.json beside its main script, else the script's name.
- * Deployment: flag, else the first of the usual release variables, else "".
+ * the pod's app label, else the name in the package.json beside its main
+ * script, else the script's name.
+ * Deployment: flag, else the first of the usual release variables in the
+ * target's environment, else the pod's version or pod-template-hash label,
+ * else "" (and the sensor fingerprints the code).
  */
 export function resolveIdentity(inputs: IdentityInputs): Identity {
-  const fromEnv = (names: string[]): string | undefined => names.map((n) => inputs.env.get(n)).find((v) => v && v.trim() !== "");
-  const service = inputs.flagService || fromEnv(SERVICE_VARS) || packageNameNearScript(inputs) || scriptName(inputs.facts) || "node";
-  const deployment = inputs.flagDeployment ?? fromEnv(DEPLOYMENT_VARS) ?? "";
-  return { service, deployment };
+  const first = (names: string[], from: Map<string, string>): [string, string] | undefined => {
+    for (const name of names) {
+      const value = from.get(name);
+      if (value && value.trim() !== "") return [name, value];
+    }
+    return undefined;
+  };
+  const labels = inputs.podLabels ?? new Map<string, string>();
+  const service =
+    inputs.flagService || first(SERVICE_VARS, inputs.env)?.[1] || first(SERVICE_LABELS, labels)?.[1] || packageNameNearScript(inputs) || scriptName(inputs.facts) || "node";
+  if (inputs.flagDeployment !== undefined) return { service, deployment: inputs.flagDeployment, deploymentSource: "flag" };
+  const env = first(DEPLOYMENT_VARS, inputs.env);
+  if (env) return { service, deployment: env[1], deploymentSource: `env:${env[0]}` };
+  const label = first(DEPLOYMENT_LABELS, labels);
+  if (label) return { service, deployment: label[1], deploymentSource: `label:${label[0]}` };
+  return { service, deployment: "", deploymentSource: "none" };
 }
 
-function mainScript(facts: TargetFacts): string | undefined {
+/** The target's main script as an absolute path, when it has one. */
+export function mainScript(facts: TargetFacts): string | undefined {
   const script = facts.argv[1];
   if (!script) return undefined;
   return isAbsolute(script) ? script : join(facts.cwd, script);

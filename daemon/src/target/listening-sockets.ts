@@ -65,6 +65,19 @@ export function parseProcNetTcp(text: string): ListeningSocket[] {
   return sockets;
 }
 
+/** Every TCP socket listening in the network namespace `pid` is in (its pod's, in Kubernetes), whoever owns it. */
+export function listeningSocketsIn(pid: number): ListeningSocket[] {
+  const sockets: ListeningSocket[] = [];
+  for (const table of ["tcp", "tcp6"]) {
+    try {
+      sockets.push(...parseProcNetTcp(readFileSync(`/proc/${pid}/net/${table}`, "utf8")));
+    } catch {
+      // no IPv6 in this kernel or namespace
+    }
+  }
+  return sockets;
+}
+
 /**
  * The TCP sockets this process itself listens on: its socket inodes matched
  * against its network namespace's tables. Several processes can share a

@@ -1,0 +1,361 @@
+import type { Db, IncidentView, SnapshotView } from "@seismo/analyzer";
+import { diffDeployments, functionStats, lineToOpen, getIncident, listDeployments, listIncidents, listSnapshots, parseDuration, topFunctions } from "@seismo/analyzer";
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { z } from "zod";
+import { readOnlyQuery } from "./read-only-query.js";
+import { withDb as withDbAt } from "./with-db.js";
+
+/** Where a function lives: what an agent opens. */
+const location = {
+  name: z.string(),
+  file: z.string().nullable().describe("Absolute path as the process saw it; null for built-ins"),
+  line: z.number().nullable().describe("1-based line of the declaration"),
+  package: z.string().nullable().describe("npm package, null for the app's own code"),
+  packageVersion: z.string().nullable(),
+};
+const frame = z.object(location);
+const culprit = z
+  .object({
+    ...location,
+    builtin: z.boolean(),
+    share: z.number().describe("0..1 of CPU during the incident (for a regression: in the new deployment)"),
+    baselineShare: z.number().describe("0..1 of CPU normally (for a regression: in the previous deployment)"),
+    hotLine: z.number().nullable(),
+    appFrame: z.object({ name: z.string(), file: z.string().nullable(), line: z.number().nullable() }).nullable().describe("The app's own line that leads to the culprit: open this"),
+    callers: z.array(frame).describe("Outermost caller first"),
+    samples: z.number(),
+  })
+  .passthrough();
+const incidentSummary = z.object({
+  id: z.string(),
+  kind: z.enum(["cpu_spike", "regression"]),
+  service: z.string(),
+  deployment: z.string(),
+  previousDeployment: z.string().nullable(),
+  startedAt: z.string(),
+  endedAt: z.string().nullable(),
+  summary: z.string(),
+  culprit: culprit.nullable(),
+});
+const snapshot = z.object({
+  function: z.string(),
+  file: z.string(),
+  line: z.number(),
+  capturedAt: z.string(),
+  trigger: z.string(),
+  error: z.string(),
+  values: z.record(z.unknown()).describe("name → captured value (cut to limits, secrets redacted)"),
+  stack: z.array(z.string()),
+});
+
+/** The culprit as the schema has it (the type has no index signature; the value is the same). */
+function culpritOf(c: IncidentView["culprits"][number]): z.infer<typeof culprit> {
+  return { ...c };
+}
+
+function sinceMs(text: string | undefined, fallback: string): number {
+  return Date.now() - parseDuration(text ?? fallback);
+}
+
+function summaryOf(incident: IncidentView): z.infer<typeof incidentSummary> {
+  return {
+    id: incident.id,
+    kind: incident.kind,
+    service: incident.service,
+    deployment: incident.deployment,
+    previousDeployment: incident.previousDeployment,
+    startedAt: incident.startedAt,
+    endedAt: incident.endedAt,
+    summary: incident.summary,
+    culprit: incident.culprits[0] ? culpritOf(incident.culprits[0]) : null,
+  };
+}
+
+/** A captured value as plain JSON an agent reads at a glance: `{ qty: 777, order: { … } }`. */
+function plain(value: { type: string; value: string; children: Array<{ name: string }>; truncated: string }): unknown {
+  if (value.truncated === "redacted") return "[redacted]";
+  if (value.children.length > 0) {
+    const out: Record<string, unknown> = {};
+    for (const child of value.children as Array<typeof value & { name: string }>) out[child.name] = plain(child);
+    if (value.truncated) out["…"] = `cut: ${value.truncated}`;
+    return out;
+  }
+  if (value.type === "number") return Number(value.value);
+  if (value.type === "boolean") return value.value === "true";
+  if (value.type === "null") return null;
+  if (value.type === "undefined") return "undefined";
+  return value.value === "" ? value.type : value.value;
+}
+
+function snapshotOf(s: SnapshotView): z.infer<typeof snapshot> {
+  const values: Record<string, unknown> = {};
+  for (const local of s.locals) values[local.name] = plain(local);
+  if (s.thisValue) values.this = plain(s.thisValue);
+  return { function: s.functionName, file: s.file, line: s.line, capturedAt: s.capturedAt, trigger: s.trigger, error: s.error, values, stack: s.stack };
+}
+
+/** What an agent should do next with this incident. */
+function nextStep(incident: IncidentView, snapshots: number): string {
+  const top = incident.culprits[0];
+  if (!top) return "No culprit was named: call hot_functions for the service around startedAt.";
+  const open = lineToOpen(top)?.text ?? top.name;
+  const values = snapshots > 0 ? " Its captured values are in `snapshots`." : "";
+  if (incident.kind === "regression") {
+    return `Open ${open} (\`${top.appFrame?.name ?? top.name}\`) and read what changed there between ${incident.previousDeployment ?? "the previous deployment"} and ${incident.deployment}; call compare_deployments for every function.${values}`;
+  }
+  return `Open ${open} (\`${top.appFrame?.name ?? top.name}\`): ${top.builtin ? `the time went into the built-in ${top.name} called there` : "the time went there"}; get_spike_profile shows the heaviest stacks.${values}`;
+}
+
+function result<T extends Record<string, unknown>>(structured: T) {
+  return { content: [{ type: "text" as const, text: JSON.stringify(structured, null, 2) }], structuredContent: structured };
+}
+
+function failure(message: string) {
+  return { content: [{ type: "text" as const, text: message }], isError: true };
+}
+
+export const QUERY_MAX_ROWS = 500;
+export const QUERY_TIMEOUT_MS = 5_000;
+
+const SCHEMA = `Tables (times are unix ms; shares are computed, not stored):
+- targets(target_id, daemon_id, service, deployment, pid, host, pod, namespace, node_version, attached_at_ms, last_seen_ms, ended_at_ms, end_reason)
+- functions(function_id, name, file_path, line, col, package_name, package_version): one row per function identity
+- windows(id, window_id, target_id, service, deployment, start_ms, end_ms, sampling_interval_us, total_samples, cpu_us, idle_us, gc_us): one profile window of one process
+- window_functions(window_ref → windows.id, function_id, self_samples, total_samples, self_us, total_us, hot_lines JSON [{line, samples}])
+- incidents(incident_id, kind 'cpu_spike'|'regression', service, deployment, target_id, started_at_ms, ended_at_ms, summary, culprits JSON, details JSON)
+- spikes(spike_id, target_id, service, onset_ms, peak_cpu, baseline_cpu, verdict, verdict_reason)
+- snapshots(snapshot_id, trigger (incident id, 'manual' or 'error:…'), service, file, line, function_name, captured_at_ms, locals JSON, stack JSON, error)
+A function's CPU share in a period: SUM(window_functions.self_us) / SUM(windows.cpu_us) over the period's windows.`;
+
+/** Registers Seismo's tools on an MCP server; each call opens the database read-only and closes it. */
+export function registerSeismoTools(server: McpServer, dbPath: string): void {
+  const withDb = <T>(use: (db: Db) => T | Promise<T>): Promise<T> => withDbAt(dbPath, use);
+  const guarded =
+    <A>(handler: (args: A) => Promise<ReturnType<typeof result>>) =>
+    async (args: A) => {
+      try {
+        return await handler(args);
+      } catch (error) {
+        return failure((error as Error).message);
+      }
+    };
+
+  server.registerTool(
+    "list_incidents",
+    {
+      title: "List incidents",
+      description:
+        "Production incidents Seismo detected, newest first: CPU spikes (with the function that burned the CPU) and regressions (a function slower since a deployment). Start here for 'what went wrong?'. Each has a one-line summary and its main culprit with file, line and package; call get_incident for the evidence.",
+      inputSchema: {
+        since: z.string().optional().describe("How far back: 30m, 6h, 7d (default 24h)"),
+        kind: z.enum(["cpu_spike", "regression"]).optional(),
+        service: z.string().optional(),
+      },
+      outputSchema: { incidents: z.array(incidentSummary), since: z.string() },
+    },
+    guarded(async ({ since, kind, service }) =>
+      withDb((db) => {
+        const from = sinceMs(since, "24h");
+        const incidents = listIncidents(db, { sinceMs: from, ...(kind ? { kind } : {}), ...(service ? { service } : {}) }).map(summaryOf);
+        return result({ incidents, since: new Date(from).toISOString() });
+      }),
+    ),
+  );
+
+  server.registerTool(
+    "get_incident",
+    {
+      title: "Get an incident with its evidence",
+      description:
+        "One incident in full: every culprit with its caller chain (outermost first) and the app line to open, the figures behind it (shares, samples, windows, confidence intervals for regressions), the heaviest stacks of a spike, the values captured from the culprit's next calls (arguments, locals; secrets redacted), the deployments involved, and a suggested next step.",
+      inputSchema: { id: z.string().describe("Incident id (spk-… or reg-…) or a unique prefix") },
+      outputSchema: {
+        incident: incidentSummary.extend({ culprits: z.array(culprit), details: z.record(z.unknown()) }),
+        snapshots: z.array(snapshot),
+        nextStep: z.string(),
+      },
+    },
+    guarded(async ({ id }) =>
+      withDb((db) => {
+        const incident = getIncident(db, id);
+        const snapshots = listSnapshots(db, { incidentId: incident.id, limit: 5 }).map(snapshotOf);
+        return result({
+          incident: { ...summaryOf(incident), culprits: incident.culprits.map(culpritOf), details: incident.details as unknown as Record<string, unknown> },
+          snapshots,
+          nextStep: nextStep(incident, snapshots.length),
+        });
+      }),
+    ),
+  );
+
+  server.registerTool(
+    "hot_functions",
+    {
+      title: "Hottest functions",
+      description:
+        "The functions that used the most CPU in a period, across every process of a service (or all), sampled continuously: self time (in the function itself) and total time (with what it calls), as shares of all CPU, with their file, line and npm package@version, and the number of samples behind each figure. Use it for 'what is this service spending its CPU on?'.",
+      inputSchema: {
+        service: z.string().optional(),
+        since: z.string().optional().describe("30m, 6h, 7d (default 1h)"),
+        limit: z.number().int().min(1).max(100).optional().describe("default 20"),
+      },
+      outputSchema: {
+        since: z.string(),
+        windows: z.number().describe("Profile windows behind the figures"),
+        cpuMs: z.number(),
+        functions: z.array(z.object({ ...location, service: z.string(), selfShare: z.number(), totalShare: z.number(), selfMs: z.number(), totalMs: z.number(), samples: z.number() })),
+      },
+    },
+    guarded(async ({ service, since, limit }) =>
+      withDb((db) => {
+        const top = topFunctions(db, { sinceMs: sinceMs(since, "1h"), service, limit: limit ?? 20 });
+        return result({
+          since: new Date(top.sinceMs).toISOString(),
+          windows: top.windows,
+          cpuMs: top.cpuMs,
+          functions: top.functions.map((f) => ({
+            name: f.name,
+            file: f.file || null,
+            line: f.line,
+            package: f.package,
+            packageVersion: f.packageVersion,
+            service: f.service,
+            selfShare: f.selfShare,
+            totalShare: f.totalShare,
+            selfMs: f.selfMs,
+            totalMs: f.totalMs,
+            samples: f.samples,
+          })),
+        });
+      }),
+    ),
+  );
+
+  const share = z.object({ selfShare: z.number(), totalShare: z.number(), selfMs: z.number(), samples: z.number(), windows: z.number() });
+  server.registerTool(
+    "function_stats",
+    {
+      title: "One function's figures over time and per deployment",
+      description:
+        "How much CPU one function used, over time and in each deployment: its share of CPU (self and total), milliseconds and samples. Give a function name, or file:line of its declaration (a path suffix is enough). Use it to check whether a function got slower, and since when.",
+      inputSchema: {
+        function: z.string().describe("A name (renderInvoice) or file:line (src/invoice.js:28)"),
+        service: z.string().optional(),
+        since: z.string().optional().describe("default 24h"),
+      },
+      outputSchema: {
+        matches: z.array(z.object({ name: z.string(), file: z.string(), line: z.number(), package: z.string().nullable(), packageVersion: z.string().nullable(), service: z.string() })),
+        overall: share,
+        byDeployment: z.array(share.extend({ deployment: z.string(), firstSeenAt: z.string(), lastSeenAt: z.string() })),
+        overTime: z.array(share.extend({ from: z.string() })),
+      },
+    },
+    guarded(async (args) => withDb((db) => result({ ...functionStats(db, { function: args.function, service: args.service, sinceMs: sinceMs(args.since, "24h") }) }))),
+  );
+
+  server.registerTool(
+    "list_deployments",
+    {
+      title: "List deployments",
+      description: "The deployments Seismo has seen per service, in the order they appeared (a label from the app's environment, the pod, or a fingerprint of its code), with how many windows and processes back each.",
+      inputSchema: { service: z.string().optional() },
+      outputSchema: { deployments: z.array(z.object({ service: z.string(), deployment: z.string(), firstSeenAt: z.string(), lastSeenAt: z.string(), windows: z.number(), targets: z.number(), cpuMs: z.number() })) },
+    },
+    guarded(async ({ service }) => withDb((db) => result({ deployments: listDeployments(db, { service }) }))),
+  );
+
+  server.registerTool(
+    "compare_deployments",
+    {
+      title: "Compare two deployments function by function",
+      description:
+        "What changed between two deployments of a service, per function: slower, faster, new, gone or unchanged, with the ratio of its time (normalized for traffic: more requests of the same shape is no change) and a 95 % confidence interval, largest changes first. 'enough' is false when either side has too few windows to say.",
+      inputSchema: { from: z.string(), to: z.string(), service: z.string().optional(), limit: z.number().int().min(1).max(200).optional().describe("default 20") },
+      outputSchema: {
+        service: z.string(),
+        from: z.string(),
+        to: z.string(),
+        enough: z.boolean(),
+        windows: z.object({ from: z.number(), to: z.number() }),
+        processes: z.object({ from: z.number(), to: z.number() }),
+        processSpread: z
+          .number()
+          .describe("how far (log-scale standard deviation; 0.1 ≈ ±10 %) the same function moves between processes of the same code, estimated from the functions; the intervals include it; 0 when not estimated"),
+        changes: z.array(
+          z.object({
+            ...location,
+            kind: z.enum(["slower", "faster", "new", "gone", "unchanged"]),
+            shareFrom: z.number(),
+            shareTo: z.number(),
+            ratio: z.number().nullable().describe("1.31 = 31 % slower; null for a new or gone function"),
+            ciLow: z.number().nullable(),
+            ciHigh: z.number().nullable(),
+          }),
+        ),
+      },
+    },
+    guarded(async ({ from, to, service, limit }) =>
+      withDb((db) => {
+        const diff = diffDeployments(db, { from, to, service });
+        const finite = (n: number): number | null => (Number.isFinite(n) ? n : null);
+        return result({
+          service: diff.service,
+          from: diff.from,
+          to: diff.to,
+          enough: diff.enough,
+          windows: { from: diff.windowsA, to: diff.windowsB },
+          processes: { from: diff.groupsA, to: diff.groupsB },
+          processSpread: diff.processSpread,
+          changes: diff.changes.slice(0, limit ?? 20).map((c) => ({
+            name: c.name,
+            file: c.file || null,
+            line: c.line,
+            package: c.package,
+            packageVersion: c.packageVersion,
+            kind: c.kind,
+            shareFrom: c.shareA,
+            shareTo: c.shareB,
+            ratio: finite(c.ratio),
+            ciLow: finite(c.ciLow),
+            ciHigh: finite(c.ciHigh),
+          })),
+        });
+      }),
+    ),
+  );
+
+  server.registerTool(
+    "get_spike_profile",
+    {
+      title: "A CPU spike's profile, summarized",
+      description:
+        "The high-resolution profile Seismo took during a CPU spike, summarized: the heaviest call stacks (outermost frame first) with their share of the spike's CPU, the burst's sampling interval and sample count, and the culprits. Not the raw profile (megabytes): `seismo profile ID -o file.cpuprofile` writes that.",
+      inputSchema: { id: z.string().describe("A cpu_spike incident id (spk-…)") },
+      outputSchema: {
+        id: z.string(),
+        burst: z.object({ startedAt: z.string(), endedAt: z.string(), samplingIntervalUs: z.number(), samples: z.number(), cpuMs: z.number() }).passthrough(),
+        stacks: z.array(z.object({ frames: z.array(frame), share: z.number(), samples: z.number() })),
+        culprits: z.array(culprit),
+      },
+    },
+    guarded(async ({ id }) =>
+      withDb((db) => {
+        const incident = getIncident(db, id);
+        if (incident.kind !== "cpu_spike") throw new Error(`${incident.id} is a ${incident.kind}, not a CPU spike: it has no spike profile (call get_incident).`);
+        return result({ id: incident.id, burst: incident.details.burst, stacks: incident.details.topStacks, culprits: incident.culprits.map(culpritOf) });
+      }),
+    ),
+  );
+
+  server.registerTool(
+    "query",
+    {
+      title: "Read-only SQL over Seismo's database",
+      description: `One SELECT over Seismo's SQLite database, on a read-only connection, for what the other tools do not answer. At most ${QUERY_MAX_ROWS} rows; stopped after ${QUERY_TIMEOUT_MS / 1000} s. Writes, PRAGMA, ATTACH and DETACH are refused.\n${SCHEMA}`,
+      inputSchema: { sql: z.string().describe("One SELECT (or WITH … SELECT) statement") },
+      outputSchema: { columns: z.array(z.string()), rows: z.array(z.array(z.unknown())), truncated: z.boolean(), elapsedMs: z.number() },
+      annotations: { readOnlyHint: true },
+    },
+    guarded(async ({ sql }) => result({ ...(await readOnlyQuery(dbPath, sql, { maxRows: QUERY_MAX_ROWS, timeoutMs: QUERY_TIMEOUT_MS })) })),
+  );
+}

@@ -1,0 +1,102 @@
+import type { Comparison, FunctionChange, IncidentView, SnapshotView } from "@seismo/analyzer";
+import { describeCulprit, lineToOpen } from "@seismo/analyzer";
+import { renderValue } from "./snapshot.js";
+
+export interface TriageInput {
+  incident: IncidentView;
+  snapshots: SnapshotView[];
+  /** The incident's deployment against the one before it, when there was one. */
+  changes: { from: string; to: string; comparison: Comparison } | null;
+}
+
+export interface Triage {
+  id: string;
+  kind: IncidentView["kind"];
+  service: string;
+  summary: string;
+  /** The app line to open first ("file:line"), when Seismo knows one. */
+  open: string | null;
+  culprit: IncidentView["culprits"][number] | null;
+  changed: Array<Pick<FunctionChange, "name" | "file" | "line" | "kind" | "ratio" | "ciLow" | "ciHigh">>;
+  next: string[];
+  markdown: string;
+}
+
+const pct = (share: number): string => `${(share * 100).toFixed(1)} %`;
+const change = (c: { ratio: number; ciLow: number; ciHigh: number; kind: string }): string =>
+  Number.isFinite(c.ratio) ? `${c.ratio >= 1 ? "+" : ""}${Math.round((c.ratio - 1) * 100)} % (95 % CI ${Math.round((c.ciLow - 1) * 100)}…${Math.round((c.ciHigh - 1) * 100)} %)` : c.kind;
+
+/**
+ * A Markdown brief an engineer or an agent can act on: what happened, the evidence, the culprit
+ * with its caller chain and the app line to open, the captured values, what changed since the
+ * last deployment, and what to check next. Pure.
+ */
+export function triage({ incident, snapshots, changes }: TriageInput): Triage {
+  const culprit = incident.culprits[0] ?? null;
+  const openFrame = lineToOpen(culprit ?? undefined);
+  const open = openFrame?.text ?? null;
+  const md: string[] = [];
+  const kindText = incident.kind === "cpu_spike" ? "CPU spike" : "Regression";
+  md.push(`# ${kindText} in ${incident.service}${incident.deployment ? ` (${incident.deployment})` : ""}: ${incident.id}`, "");
+  md.push(`**What happened.** ${incident.summary}`, "");
+  md.push(`- Started ${incident.startedAt}${incident.endedAt ? `, ended ${incident.endedAt}` : ", still going when last heard of"}.`);
+
+  md.push("", "## Evidence", "");
+  if (incident.kind === "cpu_spike") {
+    const d = incident.details;
+    md.push(`- CPU peaked at ${d.peakCpu.toFixed(2)} cores (normally ${d.baselineCpu.toFixed(2)}); event-loop delay p99 peaked at ${Math.round(d.peakLoopDelayMs)} ms (normally ${Math.round(d.baselineLoopDelayMs)} ms).`);
+    md.push(`- A profile of the spike: ${d.burst.samples} samples at ${d.burst.samplingIntervalUs} µs, against ${d.baselineWindows} normal window(s). ${d.verdictReason}`);
+    for (const stack of d.topStacks.slice(0, 3)) md.push(`- ${pct(stack.share)} of the spike's CPU: ${stack.frames.slice(-5).map((f) => f.name || "(anonymous)").join(" → ")}`);
+  } else {
+    const d = incident.details;
+    md.push(`- ${d.windowsB} windows of ${incident.deployment || "(none)"} against ${d.windowsA} of ${d.previousDeployment || "the baseline"}; last checked ${d.checkedAt}.`);
+  }
+
+  md.push("", "## Culprit", "");
+  if (!culprit) md.push("No single function stands out.");
+  else {
+    md.push(`${describeCulprit(culprit)}: ${pct(culprit.share)} of CPU ${incident.kind === "cpu_spike" ? "during the spike" : "now"}, ${pct(culprit.baselineShare)} ${incident.kind === "cpu_spike" ? "normally" : "before"}.`);
+    if (open) md.push("", `**Open \`${open}\`** (\`${openFrame?.name ?? culprit.name}\`)${culprit.hotLine && culprit.file ? `; hottest line ${culprit.hotLine}` : ""}.`);
+    if (culprit.note) md.push("", culprit.note);
+    if (culprit.callers.length > 1) {
+      md.push("", "Caller chain (outermost first):", "");
+      for (const frame of culprit.callers.slice(-8)) md.push(`1. \`${frame.name || "(anonymous)"}\`${frame.file ? ` ${frame.file}${frame.line ? `:${frame.line}` : ""}` : ""}${frame.package && frame.package !== "node" ? ` (${frame.package}@${frame.packageVersion ?? "?"})` : ""}`);
+    }
+  }
+
+  md.push("", "## Captured values", "");
+  const first = snapshots[0];
+  if (!first) md.push("None captured (the culprit was not called again while armed, or capture was off).");
+  else {
+    md.push(`From \`${first.functionName}\` at ${first.file}:${first.line}, ${first.capturedAt} (${snapshots.length} snapshot(s); cut to limits, secrets redacted):`, "", "```");
+    for (const local of first.locals) md.push(...renderValue(local, ""));
+    md.push("```");
+  }
+
+  md.push("", "## What changed since the last deployment", "");
+  const changed = (changes?.comparison.changes ?? []).filter((c) => c.kind !== "unchanged").slice(0, 5);
+  if (!changes) md.push("No earlier deployment of this service to compare with.");
+  else if (!changes.comparison.enough) md.push(`${changes.from} → ${changes.to}: too few windows on one side to say.`);
+  else if (changed.length === 0) md.push(`${changes.from} → ${changes.to}: no function changed beyond noise.`);
+  else for (const c of changed) md.push(`- \`${c.name}\` ${c.file}:${c.line}: ${c.kind} ${change(c)}`);
+
+  const next: string[] = [];
+  if (open) next.push(`Read \`${open}\`${incident.kind === "regression" && changes ? ` and its diff between ${changes.from} and ${changes.to}` : ""}: what does it do with the input it was given?`);
+  if (culprit?.builtin) next.push(`The time is inside the built-in ${culprit.name}: check the size of what the app hands it.`);
+  if (first) next.push("Compare the captured values with what the code expects (sizes, lengths, unusual inputs).");
+  if (incident.kind === "cpu_spike") next.push(`Load the spike's profile: \`seismo profile ${incident.id} -o spike.cpuprofile\` (or \`.pb.gz\` for pprof).`);
+  if (changed.length > 0) next.push(`Functions that changed with the deployment: \`seismo diff --from ${changes?.from} --to ${changes?.to} --service ${incident.service}\`.`);
+  md.push("", "## What to check next", "", ...next.map((n) => `- ${n}`));
+
+  return {
+    id: incident.id,
+    kind: incident.kind,
+    service: incident.service,
+    summary: incident.summary,
+    open,
+    culprit,
+    changed: changed.map((c) => ({ name: c.name, file: c.file, line: c.line, kind: c.kind, ratio: c.ratio, ciLow: c.ciLow, ciHigh: c.ciHigh })),
+    next,
+    markdown: `${md.join("\n")}\n`,
+  };
+}

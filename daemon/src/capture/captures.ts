@@ -1,0 +1,424 @@
+import type { CapturedValue, Snapshot, TargetRef } from "@seismo/agent-proto";
+import { describeError, ErrorCodes, SeismoError } from "@seismo/agent-proto";
+import type { InspectorSession } from "../inspector/session.js";
+import type { Logger } from "../logger.js";
+import type { CaptureSite } from "./capture-site.js";
+import { siteAtLine, siteOfFunction } from "./capture-site.js";
+import type { CaptureLimits, RawRemoval, RawSnapshot, RawThrown, RawValue } from "./capture-script.js";
+import {
+  armExpression,
+  CAPTURE_BINDING,
+  conditionExpression,
+  DEFAULT_CAPTURE_LIMITS,
+  disarmExpression,
+  ERROR_PROBE_MAX_HITS,
+  installExpression,
+  TOUCH_EXPRESSION,
+  UNWATCH_ERRORS_EXPRESSION,
+  watchErrorsExpression,
+} from "./capture-script.js";
+import type { NameRedaction } from "./redaction.js";
+import { DEFAULT_NAME_REDACTION, isSecretName, nameRedaction, normalizeName, REDACTED, redactString } from "./redaction.js";
+
+/** What to capture, where, and for how long. */
+export interface ArmRequest {
+  /** An incident id, "manual", or "error:<fingerprint>". */
+  trigger: string;
+  /** The file as the target sees it (an absolute path). */
+  file: string;
+  /** A line (1-based)... */
+  line?: number;
+  /** ...and a column on it (1-based, as stacks print it): the breakpoint goes there, not at the line's first statement. */
+  column?: number;
+  /** ...or a function, captured at its first statement (with its declaration line when several share the name). */
+  functionName?: string;
+  /** Snapshots before it disarms itself (default 5). */
+  hits?: number;
+  /** It disarms after this long whatever happens (default 5 min). */
+  ttlMs?: number;
+  /** At most one snapshot per this many ms (default 100). */
+  minIntervalMs?: number;
+  limits?: CaptureLimits;
+  /**
+   * An error probe, armed at an exception's throw site (`line` required): it
+   * snapshots the execution of the line that throws again, not the next one
+   * that merely runs it. The snapshot carries this text as its `error`.
+   */
+  error?: string;
+}
+
+export interface ArmedProbe {
+  probeId: string;
+  trigger: string;
+  file: string;
+  site: CaptureSite;
+  hits: number;
+  expiresAtMs: number;
+  /** Whether V8 found the script: false leaves the breakpoint pending until the file is loaded. */
+  resolved: boolean;
+}
+
+export interface CaptureDeps {
+  /** Opens another inspector session on the target. */
+  connect: () => Promise<InspectorSession>;
+  /** Reads a file as the target sees it. */
+  readFile: (path: string) => string | undefined;
+  target: () => TargetRef;
+  publish: (snapshot: Snapshot) => void;
+  log: Logger;
+  /** Names to redact besides the built-in list (configuration: --redact). */
+  redactNames?: readonly string[];
+}
+
+/** An uncaught exception the target reported, no error probe having matched it. */
+export type ThrownReport = RawThrown["thrown"];
+
+interface Probe extends ArmedProbe {
+  timer: NodeJS.Timeout;
+  /** Set for an error probe: the exception's text. */
+  error?: string;
+}
+
+/** How long an exiting target's last messages are waited for before the connection closes. */
+const EXIT_GRACE_MS = 200;
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * A stack frame as published: "name (/path/file.js:12:3)". The name is checked like any text; the
+ * location, a path in the app, is kept whole (a long path segment must not read as a token).
+ */
+export function redactFrame(frame: string): string {
+  const at = /^(.*?)( \((?:file:\/\/)?\/[^()\s]*:\d+:\d+\))$/.exec(frame);
+  return at ? `${redactString(at[1] as string)}${at[2] as string}` : redactString(frame);
+}
+
+/** A value as published: names and text checked again against the redaction rules, in the daemon. */
+export function toCapturedValue(raw: RawValue, rule: NameRedaction = DEFAULT_NAME_REDACTION): CapturedValue {
+  const name = raw.n ?? "";
+  const secret = name !== "" && isSecretName(name, rule) && raw.x !== "redacted";
+  return {
+    name,
+    type: raw.t,
+    value: secret ? REDACTED : raw.v === undefined ? "" : redactString(raw.v),
+    children: secret ? [] : (raw.c ?? []).map((c) => toCapturedValue(c, rule)),
+    truncated: secret ? "redacted" : (raw.x ?? ""),
+    omitted: raw.o ?? 0,
+  };
+}
+
+/**
+ * The captures armed on one target.
+ *
+ * The breakpoints themselves are set by the capture code inside the target,
+ * on an inspector session of its own, so that it removes a probe's
+ * breakpoint synchronously at its last hit (see capture-script.ts). This
+ * side arms and disarms over an inspector session opened with the first
+ * probe and closed with the last, receives the snapshots through a Runtime
+ * binding, and touches the capture code every second: when the daemon dies,
+ * even by SIGKILL, the touches stop and the target removes every probe
+ * within CAPTURE_ABANDONED_AFTER_MS, besides each probe's own hit limit and
+ * time-to-live.
+ *
+ * Both sessions enable the Debugger domain only while something is armed,
+ * and skip all pauses: Seismo never pauses the target and never resumes a
+ * pause another debugger made. The one exception is V8's pause near the heap
+ * limit, which any enabled Debugger domain installs and which nobody else
+ * might resume: this session resumes it.
+ */
+export class Captures {
+  private session: InspectorSession | undefined;
+  private opening: Promise<InspectorSession> | undefined;
+  private readonly probes = new Map<string, Probe>();
+  private counter = 0;
+  private toucher: NodeJS.Timeout | undefined;
+  /** Arms under way: the session must not close under them. */
+  private arming = 0;
+  private sessions = 0;
+  private binding = CAPTURE_BINDING;
+  /** Set while uncaught exceptions are watched: the session then stays open. */
+  private onThrown: ((thrown: ThrownReport) => void) | undefined;
+  private debuggerEnabled = false;
+
+  private readonly rule: NameRedaction;
+
+  constructor(private readonly deps: CaptureDeps) {
+    this.rule = nameRedaction(deps.redactNames ?? []);
+  }
+
+  armed(): ArmedProbe[] {
+    return [...this.probes.values()].map(({ timer: _t, ...probe }) => probe);
+  }
+
+  async arm(request: ArmRequest): Promise<ArmedProbe> {
+    this.arming++;
+    try {
+      return await this.armNow(request);
+    } finally {
+      this.arming--;
+      // A failed arm must not leave an idle session (and the Debugger domain) behind.
+      await this.closeIfIdle();
+    }
+  }
+
+  private async armNow(request: ArmRequest): Promise<ArmedProbe> {
+    const source = this.deps.readFile(request.file);
+    if (source === undefined) {
+      throw new SeismoError(ErrorCodes.NOT_FOUND, `Cannot read ${request.file} as the target sees it.`, {
+        hint: "Give the file's absolute path inside the app's container (the path in `seismo top` or `seismo show`).",
+      });
+    }
+    const site =
+      request.line !== undefined ? siteAtLine(source, request.line)
+      : request.functionName !== undefined ? siteOfFunction(source, request.functionName)
+      : undefined;
+    if (request.error !== undefined && request.line === undefined) {
+      throw new SeismoError(ErrorCodes.USAGE, "An error probe needs the line of the throw site.");
+    }
+    if (!site) {
+      throw new SeismoError(
+        ErrorCodes.NOT_FOUND,
+        request.line !== undefined ? `${request.file}:${request.line} is not in a file Seismo can parse.` : `No function "${request.functionName ?? ""}" in ${request.file}.`,
+        { hint: "Give file:line, or a function declared in that file (a name V8 shows in `seismo top`)." },
+      );
+    }
+    const session = await this.ensureSession();
+    const hits = request.hits ?? 5;
+    const ttlMs = request.ttlMs ?? 300_000;
+    const probeId = `${this.deps.target().targetId}:${++this.counter}`;
+    const expiresAtMs = Date.now() + ttlMs;
+    const config = {
+      binding: this.binding,
+      hits,
+      expiresAtMs,
+      minIntervalMs: request.minIntervalMs ?? 100,
+      limits: request.limits ?? DEFAULT_CAPTURE_LIMITS,
+      redact: (this.deps.redactNames ?? []).map(normalizeName),
+      ...(request.error !== undefined && request.line !== undefined ? { onError: { file: request.file, line: request.line } } : {}),
+    };
+    const breakpoint = {
+      lineNumber: site.line - 1,
+      columnNumber: request.column !== undefined && request.line !== undefined ? request.column - 1 : site.column,
+      urlRegex: `^(file://)?${escapeRegex(request.file)}$`,
+      condition: conditionExpression(probeId, site.names),
+    };
+    await this.enableDebugger(session);
+    const result = (await this.evaluate(session, armExpression(probeId, config, breakpoint))) as { resolved: boolean };
+    // A backstop: the target removes the probe at its time-to-live by itself.
+    const timer = setTimeout(() => void this.disarm(probeId, "its time-to-live ran out"), ttlMs + 1_000);
+    timer.unref();
+    const probe: Probe = { probeId, trigger: request.trigger, file: request.file, site, hits, expiresAtMs, resolved: result.resolved, timer };
+    if (request.error !== undefined) probe.error = request.error;
+    this.probes.set(probeId, probe);
+    this.startTouching();
+    this.deps.log.info(
+      `capture ${probeId} armed at ${request.file}:${site.line} (${site.functionName}) for ${hits} hit(s), ${Math.round(ttlMs / 1000)} s` +
+        `${probe.resolved ? "" : "; the file is not loaded yet, the breakpoint waits for it"}`,
+    );
+    return this.armed().find((p) => p.probeId === probeId) as ArmedProbe;
+  }
+
+  /** Removes a probe's breakpoint at once; returns false when it was not armed. */
+  async disarm(probeId: string, reason = "disarmed"): Promise<boolean> {
+    const probe = this.probes.get(probeId);
+    if (!probe) return false;
+    this.probes.delete(probeId);
+    clearTimeout(probe.timer);
+    const session = this.session;
+    if (session && !session.closed) await this.evaluate(session, disarmExpression(probeId)).catch(() => undefined);
+    this.deps.log.info(`capture ${probeId} disarmed: ${reason}`);
+    await this.closeIfIdle();
+    return true;
+  }
+
+  /**
+   * Reports the target's uncaught exceptions to `onThrown` from now on, with no
+   * pause and no change to how the app handles them ("uncaughtExceptionMonitor").
+   * An error probe's snapshot is published here, with its exception.
+   */
+  async watchErrors(onThrown: (thrown: ThrownReport) => void): Promise<void> {
+    this.onThrown = onThrown;
+    const session = await this.ensureSession();
+    await this.evaluate(session, watchErrorsExpression(this.binding));
+    this.startTouching();
+  }
+
+  get watchingErrors(): boolean {
+    return this.onThrown !== undefined;
+  }
+
+  private startTouching(): void {
+    this.toucher ??= setInterval(() => void this.touch(), 1_000);
+    this.toucher.unref();
+  }
+
+  private async touch(): Promise<void> {
+    const session = this.session;
+    if (session && !session.closed && (this.probes.size > 0 || this.onThrown)) await this.evaluate(session, TOUCH_EXPRESSION).catch(() => undefined);
+  }
+
+  /** The Debugger domain is on only while a probe is armed (for V8's near-heap-limit pause, see the class). */
+  private async enableDebugger(session: InspectorSession): Promise<void> {
+    if (this.debuggerEnabled) return;
+    await session.send("Debugger.enable", {});
+    await session.send("Debugger.setSkipAllPauses", { skip: true });
+    this.debuggerEnabled = true;
+  }
+
+  /** The target removed a probe's breakpoint by itself (hits used, time-to-live). */
+  private removedInTarget(removal: RawRemoval): void {
+    const probe = this.probes.get(removal.id);
+    if (!probe) return;
+    this.probes.delete(removal.id);
+    clearTimeout(probe.timer);
+    const why =
+      removal.removed === "hits" ? `its ${probe.hits} hit(s) are captured`
+      : removal.removed === "ttl" ? "its time-to-live ran out"
+      : removal.removed === "hot" ? "its line runs too often to watch without slowing the app"
+      : removal.removed === "budget" ? `its place ran ${ERROR_PROBE_MAX_HITS.toLocaleString("en-US")} times without the exception`
+      : removal.removed;
+    this.deps.log.info(`capture ${removal.id} disarmed: ${why}`);
+    void this.closeIfIdle();
+  }
+
+  /**
+   * Disarms everything, stops watching exceptions, and closes the session. For
+   * a target that is exiting, it asks nothing of it (the probes go with it) but
+   * still closes the connection: Node waits at exit for debuggers to disconnect.
+   */
+  async close(targetExiting = false): Promise<void> {
+    if (targetExiting) {
+      // The exception that ends a process is reported on this connection, and its exit on the
+      // sensor's own: the two may be read in either order. The target waits for us to
+      // disconnect, so a moment's grace lets the report in.
+      if (this.onThrown && this.session && !this.session.closed) await new Promise((resolve) => setTimeout(resolve, EXIT_GRACE_MS));
+      this.onThrown = undefined;
+      for (const probe of this.probes.values()) clearTimeout(probe.timer);
+      this.probes.clear();
+      clearInterval(this.toucher);
+      this.toucher = undefined;
+      const session = this.session;
+      this.session = undefined;
+      this.debuggerEnabled = false;
+      if (session && !session.closed) await session.close().catch(() => undefined);
+      return;
+    }
+    const watching = this.onThrown !== undefined;
+    this.onThrown = undefined;
+    for (const probeId of [...this.probes.keys()]) await this.disarm(probeId, "the sensor is detaching");
+    const session = this.session;
+    if (watching && session && !session.closed) await this.evaluate(session, UNWATCH_ERRORS_EXPRESSION).catch(() => undefined);
+    await this.closeSession();
+  }
+
+  private async ensureSession(): Promise<InspectorSession> {
+    if (this.session && !this.session.closed) return this.session;
+    this.opening ??= this.openSession().finally(() => {
+      this.opening = undefined;
+    });
+    return this.opening;
+  }
+
+  private async openSession(): Promise<InspectorSession> {
+    const session = await this.deps.connect();
+    try {
+      const binding = `${CAPTURE_BINDING}${process.pid}_${++this.sessions}`;
+      session.on("Runtime.bindingCalled", (params) => this.onBinding(params as { name: string; payload: string }, binding));
+      session.on("Debugger.paused", (params) => {
+        if ((params as { reason?: string }).reason === "OOM") void session.send("Debugger.resume").catch(() => undefined);
+      });
+      session.onClose(() => {
+        if (this.session === session) this.session = undefined;
+        this.debuggerEnabled = false;
+        for (const probe of this.probes.values()) clearTimeout(probe.timer);
+        this.probes.clear();
+      });
+      await session.send("Runtime.addBinding", { name: binding });
+      this.binding = binding;
+      await this.evaluate(session, installExpression());
+    } catch (error) {
+      await session.close().catch(() => undefined);
+      throw error;
+    }
+    this.session = session;
+    return session;
+  }
+
+  private async closeIfIdle(): Promise<void> {
+    if (this.probes.size > 0 || this.arming > 0) return;
+    const session = this.session;
+    if (!this.onThrown) await this.closeSession();
+    else if (this.debuggerEnabled && session && !session.closed) {
+      this.debuggerEnabled = false;
+      await session.send("Debugger.disable").catch(() => undefined);
+    }
+  }
+
+  private async closeSession(): Promise<void> {
+    clearInterval(this.toucher);
+    this.toucher = undefined;
+    const session = this.session;
+    this.session = undefined;
+    this.debuggerEnabled = false;
+    if (!session || session.closed) return;
+    await session.send("Debugger.disable").catch(() => undefined);
+    await session.close().catch(() => undefined);
+  }
+
+  private async evaluate(session: InspectorSession, expression: string): Promise<unknown> {
+    const result = await session.send<{ result?: { value?: unknown }; exceptionDetails?: { text?: string; exception?: { description?: string } } }>("Runtime.evaluate", {
+      expression,
+      returnByValue: true,
+      silent: true,
+    });
+    if (result.exceptionDetails) {
+      throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `The capture code failed in the target: ${result.exceptionDetails.exception?.description ?? result.exceptionDetails.text ?? "unknown error"}.`);
+    }
+    return result.result?.value;
+  }
+
+  private onBinding(params: { name: string; payload: string }, binding: string): void {
+    if (params.name !== binding) return;
+    let message: RawSnapshot | RawRemoval | RawThrown;
+    try {
+      message = JSON.parse(params.payload) as RawSnapshot | RawRemoval | RawThrown;
+    } catch (error) {
+      this.deps.log.warn(`a snapshot from the target could not be read: ${describeError(error)}`);
+      return;
+    }
+    if ("removed" in message) {
+      this.removedInTarget(message);
+      return;
+    }
+    if ("thrown" in message) {
+      if (message.captured) this.publishSnapshot(message.captured, `${message.thrown.name}: ${message.thrown.message}`);
+      else this.onThrown?.(message.thrown);
+      return;
+    }
+    this.publishSnapshot(message);
+  }
+
+  private publishSnapshot(raw: RawSnapshot, thrown?: string): void {
+    const probe = this.probes.get(raw.id);
+    if (!probe) return; // disarmed meanwhile
+    this.deps.publish({
+      target: this.deps.target(),
+      probeId: probe.probeId,
+      trigger: probe.trigger,
+      file: probe.file,
+      line: probe.site.line,
+      column: probe.site.column,
+      functionName: probe.site.functionName,
+      capturedAtMs: raw.at,
+      hit: raw.hit,
+      last: raw.last,
+      stack: raw.stack.map(redactFrame),
+      locals: raw.locals.map((v) => toCapturedValue(v, this.rule)),
+      thisValue: raw.self ? toCapturedValue(raw.self, this.rule) : null,
+      captureCostUs: raw.costUs,
+      error: thrown === undefined ? (probe.error ?? "") : redactString(thrown),
+    });
+  }
+}
