@@ -69,8 +69,7 @@ export class Analyzer {
             this.db,
             options.regressionWatch ?? DEFAULT_REGRESSION_WATCH,
             WorkerCheckRunner.create(options.dbPath) ?? new InlineCheckRunner(this.db),
-            onIncident,
-            (message) => options.log.warn(message),
+            { onIncident, onError: (message) => options.log.warn(message), onChecked: (line) => options.log.info(line) },
           );
     const regressions = this.regressions;
     this.ingestor = new Ingestor(this.store, options.log, options.onEvent, onIncident, (window) => regressions?.onWindow(window));

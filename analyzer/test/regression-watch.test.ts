@@ -57,10 +57,11 @@ afterEach(() => {
 type Settings = ConstructorParameters<typeof RegressionWatch>[1];
 
 /** A watch whose incidents are collected as they are stored. */
-function watchWith(settings: Settings, runner?: CheckRunner): { watch: RegressionWatch; ids: string[] } {
+function watchWith(settings: Settings, runner?: CheckRunner): { watch: RegressionWatch; ids: string[]; checked: string[] } {
   const ids: string[] = [];
-  const watch = new RegressionWatch(db, settings, runner ?? new InlineCheckRunner(db), (id) => ids.push(id));
-  return { watch, ids };
+  const checked: string[] = [];
+  const watch = new RegressionWatch(db, settings, runner ?? new InlineCheckRunner(db), { onIncident: (id) => ids.push(id), onChecked: (line) => checked.push(line) });
+  return { watch, ids, checked };
 }
 
 /** Stores the windows as the ingest does, one check queued at each checkpoint; resolves with the incidents the checks stored. */
@@ -90,6 +91,9 @@ describe("regression watch", () => {
     expect(incident?.culprits[0]?.share).toBeGreaterThan(incident?.culprits[0]?.baselineShare ?? 1);
     expect(incident?.summary).toMatch(/`renderInvoice` .* \+\d+ % \(95 % CI \+\d+…\+\d+ %\) .*since deployment v2 \(vs v1\), 30 windows vs 40/);
     expect(listDeployments(db).map((d) => d.deployment)).toEqual(["v1", "v2"]);
+    // Every check says what it compared and found, in the log.
+    expect(watch.checked).toHaveLength(2);
+    expect(watch.checked[1]).toMatch(/^regression check of shop v2 vs v1 \(30 windows vs 40\): 1 culprit\(s\), first renderInvoice \+\d+ % \(95 % CI/);
   });
 
   it("says nothing for a redeploy of identical code", async () => {
@@ -97,6 +101,9 @@ describe("regression watch", () => {
     await feed(watch, Array.from({ length: 40 }, (_, i) => windowOf("v1", 1, i, 500)));
     expect(await feed(watch, Array.from({ length: 30 }, (_, i) => windowOf("v1b", 2, i, 500)))).toEqual([]);
     expect(listIncidents(db, { sinceMs: 0 })).toEqual([]);
+    // The log still says what the checks compared, and the strongest change with its interval.
+    expect(watch.checked).toHaveLength(2);
+    expect(watch.checked[1]).toMatch(/^regression check of shop v1b vs v1 \(30 windows vs 40\): no regression; strongest change \w+ [+-]\d+ % \(95 % CI [+-]\d+…[+-]\d+ %\)$/);
   });
 
   it("opens a drift incident when a function got slower with no deployment, once per function, and none while it is steady", async () => {
@@ -133,7 +140,7 @@ describe("regression watch", () => {
     await watch.watch.close();
     // A closed runner refuses work, and the watch says so rather than throwing into the ingest.
     const errors: string[] = [];
-    const closed = new RegressionWatch(db, { checkAtWindows: [1], thenEvery: 1_000, driftEvery: 1_000, driftMinBaseline: 1_000 }, runner, () => undefined, (m) => errors.push(m));
+    const closed = new RegressionWatch(db, { checkAtWindows: [1], thenEvery: 1_000, driftEvery: 1_000, driftMinBaseline: 1_000 }, runner, { onError: (m) => errors.push(m) });
     const late = windowOf("v3", 3, 0, 500);
     store.recordWindow(late, 0);
     closed.onWindow(late);

@@ -6,7 +6,7 @@ import { InlineCheckRunner } from "./check-runner.js";
 import type { Comparison } from "./compare.js";
 import type { CheckJob, CheckResult } from "./regression-check.js";
 import type { RegressionCulprit } from "./regressions.js";
-import { describeChange, describeDistributionChange, regressionCulprits } from "./regressions.js";
+import { describeChange, describeDistributionChange, isRuntimeInternal, regressionCulprits } from "./regressions.js";
 
 export interface RegressionWatchSettings {
   /** Check a new deployment when it has this many windows (at 10 s windows: 2, 5, 10 and 30 minutes)... */
@@ -40,6 +40,16 @@ export interface RegressionDetails {
   distribution: Comparison["distribution"];
 }
 
+/** What the watch reports besides storing incidents. */
+export interface RegressionWatchHooks {
+  /** An incident was stored or updated (its id). */
+  onIncident?: (incidentId: string) => void;
+  /** A check failed: what failed and why. */
+  onError?: (message: string) => void;
+  /** A check ran: one line saying what it compared and what it found, incident or not. */
+  onChecked?: (line: string) => void;
+}
+
 /**
  * Watches deployments as their windows arrive: when a service's newest
  * deployment reaches a checkpoint, it is compared with the deployment before
@@ -62,8 +72,7 @@ export class RegressionWatch {
     private readonly db: Db,
     private readonly settings: RegressionWatchSettings = DEFAULT_REGRESSION_WATCH,
     private readonly runner: CheckRunner = new InlineCheckRunner(db),
-    private readonly onIncident: (incidentId: string) => void = () => undefined,
-    private readonly onError: (message: string) => void = () => undefined,
+    private readonly hooks: RegressionWatchHooks = {},
   ) {}
 
   /** Call after a window is stored: queues the checks this window makes due. */
@@ -98,10 +107,11 @@ export class RegressionWatch {
     this.queue = this.queue.then(async () => {
       try {
         const result = await this.runner.run(job);
+        if (result.kind !== "none") this.hooks.onChecked?.(describeCheck(job, result));
         const ids = result.kind === "deployment" ? this.storeDeployment(job, result) : result.kind === "drift" ? this.storeDrift(job, result) : [];
-        for (const id of ids) this.onIncident(id);
+        for (const id of ids) this.hooks.onIncident?.(id);
       } catch (error) {
-        this.onError(`regression check of ${job.service} ${job.deployment || "(none)"} failed: ${(error as Error).message}`);
+        this.hooks.onError?.(`regression check of ${job.service} ${job.deployment || "(none)"} failed: ${(error as Error).message}`);
       } finally {
         this.pending--;
       }
@@ -214,4 +224,23 @@ export function regressionSummary(service: string, since: string, versus: string
     : averaged ? `${describeChange(averaged)} CPU per unit of work`
     : "";
   return `${title} in ${service}: \`${top.name}\` (${where}) ${what} since ${since} (${versus}), ${diff.windowsB} windows vs ${diff.windowsA}${more}.`;
+}
+
+/**
+ * One line for the log after every check, so that "why no incident?" has an answer: what was
+ * compared, and the largest change with its interval even when it stayed within the noise.
+ * "regression check of shop v42 vs v41 (60 windows vs 44): no regression; strongest change renderInvoice +18 % (95 % CI -2…+40 %)"
+ */
+export function describeCheck(job: CheckJob, result: Exclude<CheckResult, { kind: "none" }>): string {
+  const { diff } = result;
+  const what =
+    result.kind === "deployment" ?
+      `regression check of ${job.service} ${job.deployment || "(none)"} vs ${result.previousDeployment || "(none)"} (${diff.windowsB} windows vs ${diff.windowsA})`
+    : `drift check of ${job.service} ${job.deployment || "(none)"} (latest ${diff.windowsB} windows vs ${result.baselineWindows} before)`;
+  if (!diff.enough) return `${what}: not enough windows yet`;
+  const culprits = regressionCulprits(diff);
+  if (culprits.length > 0) return `${what}: ${culprits.length} culprit(s), first ${culprits[0]?.name} ${culprits[0]?.note}`;
+  // Node's own and native frames never make a regression, so they are not "the strongest change" either.
+  const largest = diff.changes.find((c) => !isRuntimeInternal(c) && c.kind !== "new" && c.kind !== "gone" && Number.isFinite(c.ratio));
+  return `${what}: no ${result.kind === "deployment" ? "regression" : "drift"}${largest ? `; strongest change ${largest.name} ${describeChange(largest)}` : ""}`;
 }

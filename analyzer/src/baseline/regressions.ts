@@ -32,7 +32,7 @@ export function describeChange(change: FunctionChange): string {
  * (how socket writes batch, keep-alive) as much as the code, and the app cannot change them. They
  * show in `seismo diff`, but do not make a regression on their own.
  */
-function isRuntimeInternal(c: { file: string; name: string }): boolean {
+export function isRuntimeInternal(c: { file: string; name: string }): boolean {
   return !c.file || c.file.startsWith("node:") || c.name.startsWith("(");
 }
 
