@@ -1,5 +1,6 @@
 export * from "./codec.js";
 export * from "./errors.js";
+export * from "./latency.js";
 export * from "./messages.js";
 export * from "./subjects.js";
 export * from "./transport/in-process.js";

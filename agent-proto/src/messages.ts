@@ -84,6 +84,23 @@ export interface ProfileWindow {
   truncatedFunctions: number;
   /** Sampled time inside Seismo's own window rotation (not the app's), µs. */
   sensorUs: number;
+  /** HTTP requests answered during the window, per method, route and status; absent (or empty) from daemons before the field. */
+  endpoints?: EndpointStat[];
+}
+
+/** Requests of one method, route and status in one window, timed inside the target from request start to response finish. */
+export interface EndpointStat {
+  method: string;
+  /** The framework's route template when known (`routeTemplate`), else the path with id-like segments as ":id"; "(other)" past the cap. */
+  route: string;
+  status: number;
+  count: number;
+  totalMs: number;
+  maxMs: number;
+  /** Sparse latency histogram (see latency.ts): bucketCounts[i] requests in bucket bucketIndexes[i]. */
+  bucketIndexes: number[];
+  bucketCounts: number[];
+  routeTemplate: boolean;
 }
 
 export interface LineCalls {

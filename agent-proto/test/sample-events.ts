@@ -63,8 +63,9 @@ export const sampleEvents: Record<SeismoEvent["kind"], SeismoEvent> = {
       gcUs: 100_000,
       programUs: 50_000,
       truncatedFunctions: 0,
-      // Zero, so these bytes are also what a v1 daemon from before the field sent (see codec.test.ts).
+      // Zero and empty, so these bytes are also what a v1 daemon from before the fields sent (see codec.test.ts).
       sensorUs: 0,
+      endpoints: [],
       functions: [
         {
           name: "hotFunction",

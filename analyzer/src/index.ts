@@ -29,3 +29,4 @@ export * from "./capture/auto-capture.js";
 export * from "./query/function-stats.js";
 export * from "./spike/pprof-export.js";
 export * from "./report/heads-up.js";
+export * from "./query/endpoints.js";

@@ -73,6 +73,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       spikes: options.sampling.spikes,
       redactNames: options.sampling.redactNames,
       errorCapture: options.sampling.errorCapture,
+      endpoints: options.sampling.endpoints,
       heartbeatMs: 30_000,
       outbox,
       log: options.log,

@@ -6,6 +6,7 @@ import { captureCommand } from "./commands/capture.js";
 import { daemonCommand } from "./commands/daemon.js";
 import { deploymentsCommand } from "./commands/deployments.js";
 import { diffCommand } from "./commands/diff.js";
+import { endpointsCommand } from "./commands/endpoints.js";
 import { headsUpCommand } from "./commands/heads-up.js";
 import { incidentsCommand } from "./commands/incidents.js";
 import { mcpCommand } from "./commands/mcp.js";
@@ -25,6 +26,7 @@ On one machine (no broker):
   run -- <command>     start an app under the sensor, with a live top-functions view
   attach <pid>         attach to a running Node.js process
   top                  the hottest functions of a recent period (--json for machines)
+  endpoints            HTTP endpoints: calls, errors, latency percentiles per route
   targets              the processes sensors watch: attached, silent or ended
   incidents            CPU spikes and regressions with their culprit functions, newest first
   show <incident-id>   one incident in full: culprit, app line, call chain, evidence
@@ -50,6 +52,7 @@ const VERBS: Record<string, (args: string[], out: (text: string) => void) => Pro
   run: runCommand,
   attach: attachCommand,
   top: topCommand,
+  endpoints: endpointsCommand,
   targets: targetsCommand,
   incidents: incidentsCommand,
   show: showCommand,

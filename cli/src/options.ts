@@ -20,6 +20,7 @@ export const SAMPLING_OPTIONS = {
   "burst-cooldown": { type: "string" },
   "no-spikes": { type: "boolean" },
   "no-error-capture": { type: "boolean" },
+  "no-endpoints": { type: "boolean" },
   redact: { type: "string" },
 } as const;
 export const NATS_OPTIONS = {
@@ -52,6 +53,8 @@ export const SAMPLING_HELP = `  --interval MS        CPU sampling interval in mi
   --no-spikes          do not watch for CPU spikes (no event-loop monitor in the app, no bursts)
   --no-error-capture   do not watch uncaught exceptions (by default each new one is reported with its
                        stack, and its throw site captured when it is thrown again)
+  --no-endpoints       do not time HTTP endpoints (by default two diagnostics-channel subscribers in
+                       the app count requests per method, route and status, with their latency)
   --redact NAMES       more names whose values captures must redact, comma-separated, besides the
                        built-in list (default: $SEISMO_REDACT)`;
 export const NATS_HELP = `  --nats URL           NATS server(s), comma-separated (default: $SEISMO_NATS_URL)
@@ -112,6 +115,8 @@ export interface SamplingSettings {
   redactNames: string[];
   /** Watch uncaught exceptions and capture their throw site on the next occurrence. */
   errorCapture: boolean;
+  /** Time HTTP endpoints in the target (method, route, status, latency). */
+  endpoints: boolean;
 }
 
 export function samplingSettings(
@@ -126,6 +131,7 @@ export function samplingSettings(
     "burst-cooldown"?: string;
     "no-spikes"?: boolean;
     "no-error-capture"?: boolean;
+    "no-endpoints"?: boolean;
     redact?: string;
   },
   verb: string,
@@ -145,6 +151,7 @@ export function samplingSettings(
     spikes: values["no-spikes"] ? false : spikeSettings(values, verb),
     redactNames: redactNames(values.redact),
     errorCapture: !values["no-error-capture"],
+    endpoints: !values["no-endpoints"],
   };
 }
 

@@ -35,3 +35,4 @@ export * from "./capture/error-watch.js";
 export * from "./capture/error-memory.js";
 export * from "./capture/throw-site.js";
 export * from "./target/discovery.js";
+export * from "./probes/http-probe.js";

@@ -12,6 +12,8 @@ import type { InspectorSession } from "./inspector/session.js";
 import { connectInspector } from "./inspector/session.js";
 import type { Logger } from "./logger.js";
 import type { Outbox } from "./publish/outbox.js";
+import type { HttpProbeSettings } from "./probes/http-probe.js";
+import { DEFAULT_HTTP_PROBE_SETTINGS, HttpProbe } from "./probes/http-probe.js";
 import { aggregateProfile } from "./sampler/aggregate.js";
 import { packageVersionReader } from "./sampler/package-versions.js";
 import type { RawWindow } from "./sampler/sampler.js";
@@ -63,6 +65,8 @@ export interface SensorOptions {
   errorCapture?: Partial<ErrorWatchSettings> | boolean;
   /** The daemon's memory of uncaught exceptions, shared by its sensors (see ErrorMemory); default: this sensor's own. */
   errorMemory?: ErrorMemory;
+  /** HTTP endpoints (method, route, status, latency) measured in the target (default on); false turns it off. */
+  endpoints?: Partial<HttpProbeSettings> | boolean;
 }
 
 export type SensorEndReason = "target-exited" | "stopped" | "connection-lost";
@@ -89,6 +93,9 @@ export class Sensor {
   private readonly recentWindows: RawWindow[] = [];
   private errorsWatched = false;
   private errorWatch: ErrorWatch | undefined;
+  private httpProbe: HttpProbe | undefined;
+  /** Windows are published in order: each waits for the one before (its endpoint read is a round trip). */
+  private windowChain: Promise<void> = Promise.resolve();
   /** The pause attaching caused in the target (the recompile of optimized code), when there was one. */
   attachPauseMs: number | undefined;
 
@@ -174,7 +181,7 @@ export class Sensor {
       const sampler: Sampler = new Sampler(
         session,
         { intervalUs: options.samplingIntervalUs, windowMs: options.windowMs, recompile: options.recompileOnAttach ?? true },
-        (raw) => sensor.publishWindow(raw, versionOf),
+        (raw) => sensor.queueWindow(raw, versionOf),
         (error) => options.log.warn(`profile window lost: ${describeError(error)}`),
       );
       const sensor: Sensor = new Sensor(session, sampler, target, facts, options, { url, versionOf, readFile, deploymentSource: identity.deploymentSource });
@@ -217,6 +224,7 @@ export class Sensor {
     this.heartbeatCpu.read(); // a first reading, so the first heartbeat already has a CPU figure
     if (options.spikes !== false) await this.startSpikeWatch(options.spikes ?? DEFAULT_SPIKE_SETTINGS);
     if (options.errorCapture !== false) await this.startErrorWatch(options.errorCapture === true || options.errorCapture === undefined ? {} : options.errorCapture);
+    if (options.endpoints !== false) await this.startHttpProbe(options.endpoints === true || options.endpoints === undefined ? {} : options.endpoints);
     this.heartbeatTimer = setInterval(() => this.heartbeat(), options.heartbeatMs);
     this.heartbeatTimer.unref();
     options.log.info(
@@ -224,13 +232,22 @@ export class Sensor {
         `${this.target.deployment ? `, deployment ${this.target.deployment} (from ${this.extras.deploymentSource})` : ""}: sampling every ${options.samplingIntervalUs / 1000} ms, ${options.windowMs / 1000} s windows` +
         (recompileMs === undefined ? "" : `; recompiled optimized code for exact attribution (${recompileMs.toFixed(1)} ms)`) +
         (this.spikeWatch ? `; watching CPU${this.spikeWatch.loopWatched ? " and event-loop delay" : ""} for spikes` : "") +
-        (this.errorsWatched ? "; watching uncaught exceptions" : ""),
+        (this.errorsWatched ? "; watching uncaught exceptions" : "") +
+        (this.httpProbe ? "; timing HTTP endpoints" : ""),
     );
   }
 
-  private publishWindow(raw: RawWindow, versionOf: (root: string) => string | undefined): void {
+  private queueWindow(raw: RawWindow, versionOf: (root: string) => string | undefined): void {
     this.recentWindows.push(raw);
     if (this.recentWindows.length > 2) this.recentWindows.shift();
+    this.windowChain = this.windowChain
+      .then(() => this.publishWindow(raw, versionOf))
+      .catch((error: unknown) => this.options.log.warn(`profile window lost: ${describeError(error)}`));
+  }
+
+  private async publishWindow(raw: RawWindow, versionOf: (root: string) => string | undefined): Promise<void> {
+    // The endpoints since the last read: the window's requests, give or take the read's round trip.
+    const endpoints = this.httpProbe ? ((await this.httpProbe.read()) ?? []) : [];
     const aggregated = aggregateProfile(raw.profile, { versionOf, samplingIntervalUs: this.options.samplingIntervalUs });
     const window: ProfileWindow = {
       windowId: `${this.target.targetId}:${raw.sequence}`,
@@ -247,6 +264,7 @@ export class Sensor {
       functions: aggregated.functions,
       truncatedFunctions: 0,
       sensorUs: Math.round(aggregated.sensorUs),
+      endpoints,
     };
     this.options.outbox.send(this.target.service, { kind: "profile", sentAtMs: Date.now(), body: window }, window.windowId);
     this.windowsPublished++;
@@ -300,6 +318,21 @@ export class Sensor {
     }
     // An exception an earlier process of this app reported (and likely died of): its probe, now.
     await watch.rearm();
+  }
+
+  /** HTTP endpoints: a failure here only loses them (a target without node:diagnostics_channel, say). */
+  private async startHttpProbe(settings: Partial<HttpProbeSettings>): Promise<void> {
+    // Read once a window: a probe unread for three windows (at least a minute) belongs to a daemon that died.
+    const abandonedAfterMs = Math.max(DEFAULT_HTTP_PROBE_SETTINGS.abandonedAfterMs, 3 * this.options.windowMs);
+    const probe = new HttpProbe(this.session, { ...DEFAULT_HTTP_PROBE_SETTINGS, abandonedAfterMs, ...settings });
+    try {
+      await probe.install();
+      // Requests answered before now belong to nobody's window (a re-attach finds the old probe's).
+      await probe.read();
+      this.httpProbe = probe;
+    } catch (error) {
+      this.options.log.warn(`HTTP endpoints will not be timed: ${describeError(error)}`);
+    }
   }
 
   /** Each hello gets its own message id: JetStream would drop a repeat of the same id as a duplicate. */
@@ -358,6 +391,9 @@ export class Sensor {
       await this.captures.close(exiting).catch(() => undefined);
       // The last window is worth having whether we stop or the target ends (it still answers while waiting for us).
       await this.sampler.stop(!fragile).catch(() => undefined);
+      await this.windowChain;
+      // An exiting target takes the probe with it; a lost connection cannot remove it (it removes itself, unread).
+      if (reason === "stopped") await this.httpProbe?.remove();
       if (reason === "stopped") {
         this.heartbeat(); // final figures while the target is still there to read
         await this.session.send("NodeRuntime.notifyWhenWaitingForDisconnect", { enabled: false }).catch(() => undefined);

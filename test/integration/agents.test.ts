@@ -42,7 +42,7 @@ const ajv = new Ajv({ strict: false });
 /** Calls every tool, checking each structured result against the tool's own output schema. */
 async function exercise(client: Client): Promise<Record<string, Record<string, unknown>>> {
   const { tools } = await client.listTools();
-  expect(tools.map((t) => t.name).sort()).toEqual(["compare_deployments", "function_stats", "get_incident", "get_spike_profile", "hot_functions", "list_deployments", "list_incidents", "query"]);
+  expect(tools.map((t) => t.name).sort()).toEqual(["compare_deployments", "function_stats", "get_incident", "get_spike_profile", "hot_functions", "list_deployments", "list_endpoints", "list_incidents", "query"]);
   for (const tool of tools) {
     expect(tool.description?.length ?? 0, tool.name).toBeGreaterThan(80);
     expect(tool.outputSchema, tool.name).toBeDefined();
@@ -65,6 +65,11 @@ async function exercise(client: Client): Promise<Record<string, Record<string, u
   await call("hot_functions", { service: "shop", since: "1h" });
   await call("function_stats", { function: spike?.culprit?.name ?? "", since: "1h" });
   await call("list_deployments", {});
+  // The fixture serves GET / under load: timed inside it, with latency.
+  const served = (await call("list_endpoints", { since: "1h", service: "shop" })) as { endpoints: Array<{ method: string; route: string; calls: number; p95Ms: number }> };
+  expect(served.endpoints[0]).toMatchObject({ method: "GET", route: "/" });
+  expect(served.endpoints[0]?.calls).toBeGreaterThan(100);
+  expect(served.endpoints[0]?.p95Ms).toBeGreaterThan(0);
   await call("compare_deployments", { from: "v1", to: "v2", service: "shop" });
   await call("query", { sql: "SELECT deployment, COUNT(*) AS windows FROM windows GROUP BY deployment ORDER BY deployment" });
 

@@ -1,4 +1,5 @@
 import type { Goodbye, Heartbeat, Hello, ProfileWindow, Snapshot, Spike, TargetRef } from "@seismo/agent-proto";
+import { mergeEndpointStats } from "@seismo/agent-proto";
 import type Database from "better-sqlite3";
 import { pruneSnapshots, recordSnapshot } from "../capture/snapshot-store.js";
 import type { SpikeOutcome } from "../spike/spike-store.js";
@@ -102,6 +103,19 @@ export class EventStore {
           selfUs: f.selfUs,
           totalUs: f.totalUs,
           hotLines: JSON.stringify(f.hotLines.map((h) => [h.line, h.samples])),
+        });
+      }
+      for (const e of mergeEndpointStats(window.endpoints ?? [])) {
+        this.statements.insertWindowEndpoint.run({
+          windowRef,
+          method: e.method,
+          route: e.route,
+          status: e.status,
+          template: e.routeTemplate ? 1 : 0,
+          count: e.count,
+          totalMs: e.totalMs,
+          maxMs: e.maxMs,
+          buckets: JSON.stringify(e.bucketIndexes.map((b, i) => [b, e.bucketCounts[i] ?? 0])),
         });
       }
       return "stored";
@@ -214,6 +228,9 @@ function prepare(db: Db) {
     insertWindowFunction: p(`
       INSERT INTO window_functions (window_ref, function_id, self_samples, total_samples, self_us, total_us, hot_lines)
       VALUES (@windowRef, @functionId, @selfSamples, @totalSamples, @selfUs, @totalUs, @hotLines)`),
+    insertWindowEndpoint: p(`
+      INSERT INTO window_endpoints (window_ref, method, route, status, route_template, count, total_ms, max_ms, buckets)
+      VALUES (@windowRef, @method, @route, @status, @template, @count, @totalMs, @maxMs, @buckets)`),
     insertRejected: p(`
       INSERT INTO rejected_messages (received_at_ms, subject, code, reason, size, head)
       VALUES (@at, @subject, @code, @reason, @size, @head)`),

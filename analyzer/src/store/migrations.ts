@@ -222,6 +222,27 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE snapshots ADD COLUMN error TEXT NOT NULL DEFAULT '';
     `,
   },
+  {
+    version: 8,
+    name: "endpoints",
+    sql: `
+      -- HTTP requests a target answered in a window, per method, route and status (EndpointStat).
+      CREATE TABLE window_endpoints (
+        window_ref INTEGER NOT NULL REFERENCES windows(id) ON DELETE CASCADE,
+        method TEXT NOT NULL,
+        route TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        -- 1 when route is the framework's template, 0 when normalized from the path
+        route_template INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        total_ms REAL NOT NULL,
+        max_ms REAL NOT NULL,
+        -- JSON [[bucket, count], ...]: the latency histogram (agent-proto latency.ts)
+        buckets TEXT NOT NULL,
+        PRIMARY KEY (window_ref, method, route, status)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -160,6 +160,7 @@ function sensorOptions(sampling: SamplingSettings, daemonId: string, outbox: Out
     spikes: sampling.spikes,
     redactNames: sampling.redactNames,
     errorCapture: sampling.errorCapture,
+    endpoints: sampling.endpoints,
     heartbeatMs: 15_000,
     outbox,
     log,

@@ -1,5 +1,5 @@
 import type { Db, IncidentView, SnapshotView } from "@seismo/analyzer";
-import { diffDeployments, functionStats, lineToOpen, getIncident, listDeployments, listIncidents, listSnapshots, parseDuration, topFunctions } from "@seismo/analyzer";
+import { diffDeployments, endpointFigures, functionStats, lineToOpen, getIncident, listDeployments, listIncidents, listSnapshots, parseDuration, topFunctions } from "@seismo/analyzer";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import { readOnlyQuery } from "./read-only-query.js";
@@ -124,6 +124,7 @@ const SCHEMA = `Tables (times are unix ms; shares are computed, not stored):
 - window_functions(window_ref → windows.id, function_id, self_samples, total_samples, self_us, total_us, hot_lines JSON [{line, samples}])
 - incidents(incident_id, kind 'cpu_spike'|'regression', service, deployment, target_id, started_at_ms, ended_at_ms, summary, culprits JSON, details JSON)
 - spikes(spike_id, target_id, service, onset_ms, peak_cpu, baseline_cpu, verdict, verdict_reason)
+- window_endpoints(window_ref → windows.id, method, route, status, route_template, count, total_ms, max_ms, buckets JSON [[bucket, count]]): HTTP requests per window
 - snapshots(snapshot_id, trigger (incident id, 'manual' or 'error:…'), service, file, line, function_name, captured_at_ms, locals JSON, stack JSON, error)
 A function's CPU share in a period: SUM(window_functions.self_us) / SUM(windows.cpu_us) over the period's windows.`;
 
@@ -251,6 +252,49 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
       },
     },
     guarded(async (args) => withDb((db) => result({ ...functionStats(db, { function: args.function, service: args.service, sinceMs: sinceMs(args.since, "24h") }) }))),
+  );
+
+  server.registerTool(
+    "list_endpoints",
+    {
+      title: "List HTTP endpoints with their latency and errors",
+      description:
+        "The HTTP endpoints the services served over a period, busiest first: calls, rate, 5xx errors and their share, calls per status, and latency (mean, p50, p95, p99, max; ms, from request start to response finish, percentiles within 19 %). Routes are framework templates (Express) or paths with ids as ':id'. Use it for 'which endpoint is slow or failing?', then hot_functions for where its time goes.",
+      inputSchema: {
+        since: z.string().optional().describe("How far back: 30m, 6h, 7d (default 1h)"),
+        service: z.string().optional(),
+        deployment: z.string().optional(),
+        route: z.string().optional().describe("Only routes containing this text"),
+      },
+      outputSchema: {
+        since: z.string(),
+        endpoints: z.array(
+          z.object({
+            service: z.string(),
+            method: z.string(),
+            route: z.string(),
+            routeTemplate: z.boolean(),
+            calls: z.number(),
+            ratePerSec: z.number(),
+            errors: z.number().describe("Responses with a 5xx status"),
+            errorRate: z.number().describe("0..1"),
+            statuses: z.record(z.number()).describe("status code → calls"),
+            meanMs: z.number(),
+            p50Ms: z.number(),
+            p95Ms: z.number(),
+            p99Ms: z.number(),
+            maxMs: z.number(),
+          }),
+        ),
+      },
+    },
+    guarded(async (args) =>
+      withDb((db) => {
+        const from = sinceMs(args.since, "1h");
+        const { endpoints } = endpointFigures(db, { sinceMs: from, service: args.service, deployment: args.deployment, route: args.route });
+        return result({ since: new Date(from).toISOString(), endpoints });
+      }),
+    ),
   );
 
   server.registerTool(

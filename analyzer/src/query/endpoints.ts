@@ -1,0 +1,132 @@
+import type { LatencyHistogram } from "@seismo/agent-proto";
+import { latencyQuantile } from "@seismo/agent-proto";
+import type { Db } from "../store/database.js";
+
+export interface EndpointsQuery {
+  /** Only windows that ended at or after this time (unix ms)... */
+  sinceMs: number;
+  /** ...and before this one (default: no end). */
+  untilMs?: number | undefined;
+  service?: string | undefined;
+  deployment?: string | undefined;
+  /** Only routes containing this text. */
+  route?: string | undefined;
+  limit?: number;
+}
+
+/** One row of `seismo endpoints --json`: field names are part of the CLI's contract. */
+export interface EndpointFigures {
+  service: string;
+  method: string;
+  route: string;
+  /** True when the route is the framework's template (Express), false when normalized from paths. */
+  routeTemplate: boolean;
+  calls: number;
+  /** Calls per second over the time the service's windows cover in the period. */
+  ratePerSec: number;
+  /** Responses with a 5xx status, and their share of calls. */
+  errors: number;
+  errorRate: number;
+  /** Calls per status code, e.g. { "200": 95, "404": 5 }. */
+  statuses: Record<string, number>;
+  /** Latency from request start to response finish, ms; percentiles within 19 % (one histogram bucket). */
+  meanMs: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+export interface EndpointsResult {
+  sinceMs: number;
+  /** Windows in the period (of the service, when one was given), with or without requests. */
+  windows: number;
+  endpoints: EndpointFigures[];
+}
+
+interface Row {
+  service: string;
+  method: string;
+  route: string;
+  status: number;
+  route_template: number;
+  count: number;
+  total_ms: number;
+  max_ms: number;
+  buckets: string;
+}
+
+interface Group {
+  figures: Omit<EndpointFigures, "ratePerSec" | "errorRate" | "meanMs" | "p50Ms" | "p95Ms" | "p99Ms">;
+  totalMs: number;
+  histogram: LatencyHistogram;
+}
+
+/** HTTP endpoints over a period, busiest first: calls, rate, errors, latency percentiles from the merged histograms. */
+export function endpointFigures(db: Db, query: EndpointsQuery): EndpointsResult {
+  const where = ["w.end_ms >= @sinceMs"];
+  if (query.untilMs !== undefined) where.push("w.end_ms < @untilMs");
+  if (query.service !== undefined) where.push("w.service = @service");
+  if (query.deployment !== undefined) where.push("w.deployment = @deployment");
+  const params = { sinceMs: query.sinceMs, untilMs: query.untilMs, service: query.service, deployment: query.deployment };
+  const windowFilter = where.join(" AND ");
+  // The time each service's windows cover: per target, from its first window's start to its last's end.
+  const spans = db
+    .prepare(
+      `SELECT service, SUM(span_ms) AS span_ms, SUM(n) AS n FROM (
+         SELECT w.service, MAX(w.end_ms) - MIN(w.start_ms) AS span_ms, COUNT(*) AS n FROM windows w WHERE ${windowFilter} GROUP BY w.target_id
+       ) GROUP BY service`,
+    )
+    .all(stripUndefined(params)) as Array<{ service: string; span_ms: number; n: number }>;
+  const spanOf = new Map(spans.map((s) => [s.service, s.span_ms]));
+  const rows = db
+    .prepare(
+      `SELECT w.service, e.method, e.route, e.status, e.route_template, e.count, e.total_ms, e.max_ms, e.buckets
+       FROM windows w CROSS JOIN window_endpoints e ON e.window_ref = w.id -- the period's windows drive: never a scan of all history
+       WHERE ${windowFilter}${query.route !== undefined ? " AND instr(e.route, @route) > 0" : ""}`,
+    )
+    .all(stripUndefined({ ...params, route: query.route })) as Row[];
+  const groups = new Map<string, Group>();
+  for (const row of rows) {
+    const key = `${row.service}\u0000${row.method}\u0000${row.route}`;
+    let group = groups.get(key);
+    if (!group) {
+      group = {
+        figures: { service: row.service, method: row.method, route: row.route, routeTemplate: false, calls: 0, errors: 0, statuses: {}, maxMs: 0 },
+        totalMs: 0,
+        histogram: new Map(),
+      };
+      groups.set(key, group);
+    }
+    const f = group.figures;
+    f.calls += row.count;
+    f.routeTemplate ||= row.route_template === 1;
+    if (row.status >= 500) f.errors += row.count;
+    f.statuses[String(row.status)] = (f.statuses[String(row.status)] ?? 0) + row.count;
+    f.maxMs = Math.max(f.maxMs, row.max_ms);
+    group.totalMs += row.total_ms;
+    for (const [bucket, count] of JSON.parse(row.buckets) as Array<[number, number]>) group.histogram.set(bucket, (group.histogram.get(bucket) ?? 0) + count);
+  }
+  const endpoints = [...groups.values()]
+    .map(({ figures, totalMs, histogram }): EndpointFigures => {
+      const spanMs = spanOf.get(figures.service) ?? 0;
+      return {
+        ...figures,
+        ratePerSec: spanMs > 0 ? figures.calls / (spanMs / 1_000) : 0,
+        errorRate: figures.calls > 0 ? figures.errors / figures.calls : 0,
+        meanMs: figures.calls > 0 ? totalMs / figures.calls : 0,
+        // A bucket's middle can lie past the largest latency seen: never report a percentile above the max.
+        p50Ms: Math.min(latencyQuantile(histogram, 0.5), figures.maxMs),
+        p95Ms: Math.min(latencyQuantile(histogram, 0.95), figures.maxMs),
+        p99Ms: Math.min(latencyQuantile(histogram, 0.99), figures.maxMs),
+      };
+    })
+    .sort((x, y) => y.calls - x.calls || x.route.localeCompare(y.route))
+    .slice(0, query.limit ?? 50);
+  return { sinceMs: query.sinceMs, windows: spans.reduce((n, s) => n + s.n, 0), endpoints };
+}
+
+/** better-sqlite3 refuses named parameters the statement does not use only when they are undefined: drop those. */
+function stripUndefined(params: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined));
+}

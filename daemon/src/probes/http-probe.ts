@@ -1,0 +1,207 @@
+import type { EndpointStat } from "@seismo/agent-proto";
+import { LATENCY_BUCKETS_PER_DOUBLING, LATENCY_MAX_BUCKET, LATENCY_MIN_MS, mergeEndpointStats } from "@seismo/agent-proto";
+import type { InspectorSession } from "../inspector/session.js";
+import { withTimeout } from "../with-timeout.js";
+
+const KEY = 'Symbol.for("seismo.httpProbe.v1")';
+
+export interface HttpProbeSettings {
+  /** Distinct method/route/status entries kept per window; requests past it count under route "(other)". */
+  maxEntries: number;
+  /** The probe removes itself at the first request after nobody has read it for this long (a daemon killed with SIGKILL). */
+  abandonedAfterMs: number;
+}
+
+export const DEFAULT_HTTP_PROBE_SETTINGS: HttpProbeSettings = { maxEntries: 300, abandonedAfterMs: 60_000 };
+
+/**
+ * The in-target half: subscribes to Node's own HTTP server channels
+ * (`http.server.request.start`, `http.server.response.finish`), which every
+ * framework built on node:http publishes through, and keeps per-window
+ * aggregates: count, total and max latency and a log-scale histogram per
+ * method, route and status. Nothing per request leaves the target; a read
+ * returns the aggregates and starts the next window. Idempotent: a re-attach
+ * reuses the installed probe.
+ *
+ * The route is the framework's template when it leaves one on the request
+ * (Express sets `req.route.path`, under `req.baseUrl` when mounted), else the
+ * path with its query dropped and id-like segments (numbers, UUIDs, long hex
+ * or token-like strings) replaced by ":id": bounded cardinality, and no ids
+ * or tokens leave the process.
+ */
+export function httpProbeInstall(settings: HttpProbeSettings): string {
+  return `(() => {
+  const key = ${KEY};
+  if (globalThis[key]) return "present";
+  const load = (name) => (process.getBuiltinModule ? process.getBuiltinModule(name) : require(name));
+  const dc = load("node:diagnostics_channel");
+  const { performance } = load("node:perf_hooks");
+  const started = new WeakMap();
+  const ID = /^(?:\\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{12,}|(?=[^/]*\\d)[A-Za-z0-9_\\-.~%+=]{16,}|[^/]{41,})$/i;
+  const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"]);
+  let table = new Map();
+  let lastRead = performance.now();
+  const routeOf = (request) => {
+    const route = request.route;
+    if (route && typeof route.path === "string") return [(typeof request.baseUrl === "string" ? request.baseUrl : "") + route.path, true];
+    const url = typeof request.url === "string" ? request.url : "/";
+    const end = url.search(/[?#]/);
+    const path = (end >= 0 ? url.slice(0, end) : url).slice(0, 512);
+    const segments = path.split("/");
+    if (segments.length > 12) segments.length = 12;
+    return [segments.map((s) => (ID.test(s) ? ":id" : s)).join("/") || "/", false];
+  };
+  const onStart = ({ request }) => {
+    if (request) started.set(request, performance.now());
+  };
+  const onFinish = ({ request, response }) => {
+    const start = request && started.get(request);
+    if (start === undefined) return;
+    started.delete(request);
+    const now = performance.now();
+    if (now - lastRead > ${settings.abandonedAfterMs}) return remove();
+    const ms = now - start;
+    const method = METHODS.has(request.method) ? request.method : "OTHER";
+    const status = response && typeof response.statusCode === "number" ? response.statusCode : 0;
+    let [route, template] = routeOf(request);
+    let id = method + " " + status + " " + route;
+    let entry = table.get(id);
+    if (!entry) {
+      if (table.size >= ${settings.maxEntries}) {
+        route = "(other)";
+        template = false;
+        id = method + " " + status + " " + route;
+        entry = table.get(id);
+      }
+      if (!entry) {
+        entry = { method, route, status, template, count: 0, totalMs: 0, maxMs: 0, buckets: new Map() };
+        table.set(id, entry);
+      }
+    }
+    entry.count++;
+    entry.totalMs += ms;
+    if (ms > entry.maxMs) entry.maxMs = ms;
+    const bucket = ms > ${LATENCY_MIN_MS} ? Math.min(${LATENCY_MAX_BUCKET}, Math.ceil(Math.log2(ms / ${LATENCY_MIN_MS}) * ${LATENCY_BUCKETS_PER_DOUBLING})) : 0;
+    entry.buckets.set(bucket, (entry.buckets.get(bucket) || 0) + 1);
+  };
+  const remove = () => {
+    dc.unsubscribe("http.server.request.start", onStart);
+    dc.unsubscribe("http.server.response.finish", onFinish);
+    delete globalThis[key];
+  };
+  dc.subscribe("http.server.request.start", onStart);
+  dc.subscribe("http.server.response.finish", onFinish);
+  const probe = {
+    read() {
+      lastRead = performance.now();
+      const out = [];
+      for (const e of table.values()) out.push([e.method, e.route, e.status, e.template, e.count, e.totalMs, e.maxMs, [...e.buckets.keys()], [...e.buckets.values()]]);
+      table = new Map();
+      return out;
+    },
+    remove,
+  };
+  Object.defineProperty(globalThis, key, { value: probe, configurable: true, enumerable: false, writable: true });
+  return "installed";
+})()`;
+}
+
+export const HTTP_PROBE_READ = `(() => { const p = globalThis[${KEY}]; return p ? p.read() : null; })()`;
+export const HTTP_PROBE_REMOVE = `(() => { const p = globalThis[${KEY}]; if (p) p.remove(); return Boolean(p); })()`;
+
+interface EvaluateResult {
+  result?: { value?: unknown };
+  exceptionDetails?: { text?: string; exception?: { description?: string } };
+}
+
+const UNANSWERED = Symbol("unanswered");
+
+/** One entry as the in-target read returns it (kept as a tuple: smaller over the wire). */
+type RawEntry = [string, string, number, boolean, number, number, number, number[], number[]];
+
+/** Pure: the in-target read's value as EndpointStats; anything malformed is skipped, never thrown. */
+export function parseEndpointReading(value: unknown): EndpointStat[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const stats: EndpointStat[] = [];
+  for (const raw of value as unknown[]) {
+    if (!Array.isArray(raw) || raw.length !== 9) continue;
+    const [method, route, status, template, count, totalMs, maxMs, indexes, counts] = raw as RawEntry;
+    if (typeof method !== "string" || typeof route !== "string" || !Number.isInteger(status) || !Number.isInteger(count) || count <= 0) continue;
+    if (!Array.isArray(indexes) || !Array.isArray(counts) || indexes.length !== counts.length) continue;
+    stats.push({
+      method,
+      route,
+      status,
+      count,
+      totalMs: Number(totalMs) || 0,
+      maxMs: Number(maxMs) || 0,
+      bucketIndexes: indexes.map(Number),
+      bucketCounts: counts.map(Number),
+      routeTemplate: template === true,
+    });
+  }
+  return stats;
+}
+
+/**
+ * The daemon's half of the HTTP probe: installs it over the inspector, reads
+ * and resets its aggregates once per window, and removes it on detach. Every
+ * call runs on the target's thread; a read is one small evaluate.
+ */
+export class HttpProbe {
+  /** A read sent and not answered in time: its answer, when it comes, belongs to the next read. */
+  private pending: Promise<EvaluateResult | undefined> | undefined;
+
+  constructor(
+    private readonly session: InspectorSession,
+    private readonly settings: HttpProbeSettings = DEFAULT_HTTP_PROBE_SETTINGS,
+  ) {}
+
+  async install(): Promise<void> {
+    const result = await this.evaluate(httpProbeInstall(this.settings), 5_000);
+    if (result.exceptionDetails) {
+      const text = result.exceptionDetails.exception?.description ?? result.exceptionDetails.text ?? "exception";
+      throw new Error(`cannot install the HTTP probe: ${text.split("\n")[0] ?? text}`);
+    }
+  }
+
+  /**
+   * The requests answered since the last read; undefined when the probe is gone or the target did
+   * not answer in time. A read that times out still runs in the target later (a loop blocked in a
+   * native call answers when the call returns) and resets its aggregates there: its answer is kept
+   * and handed out with the next read, so no request is lost.
+   */
+  async read(timeoutMs = 2_000): Promise<EndpointStat[] | undefined> {
+    if (this.session.closed) return undefined;
+    const waited = this.pending ? await this.answerWithin(this.pending, timeoutMs) : undefined;
+    if (waited === UNANSWERED) return undefined;
+    const late = waited;
+    this.pending = this.session.send<EvaluateResult>("Runtime.evaluate", { expression: HTTP_PROBE_READ, returnByValue: true, silent: true }).catch(() => undefined);
+    const answer = await this.answerWithin(this.pending, timeoutMs);
+    if (answer === UNANSWERED) return parseEndpointReading(late?.result?.value);
+    this.pending = undefined;
+    const now = parseEndpointReading(answer?.result?.value);
+    const before = parseEndpointReading(late?.result?.value);
+    return now || before ? mergeEndpointStats([...(before ?? []), ...(now ?? [])]) : undefined;
+  }
+
+  async remove(): Promise<void> {
+    if (this.session.closed) return;
+    await this.evaluate(HTTP_PROBE_REMOVE, 2_000).catch(() => undefined);
+  }
+
+  private async answerWithin(answer: Promise<EvaluateResult | undefined>, timeoutMs: number): Promise<EvaluateResult | undefined | typeof UNANSWERED> {
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([answer, new Promise<typeof UNANSWERED>((resolve) => (timer = setTimeout(() => resolve(UNANSWERED), timeoutMs)))]);
+    clearTimeout(timer);
+    return result;
+  }
+
+  private evaluate(expression: string, timeoutMs: number): Promise<EvaluateResult> {
+    return withTimeout(
+      this.session.send<EvaluateResult>("Runtime.evaluate", { expression, returnByValue: true, silent: true, includeCommandLineAPI: true }),
+      timeoutMs,
+      () => new Error(`no answer within ${timeoutMs} ms`),
+    );
+  }
+}

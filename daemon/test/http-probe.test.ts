@@ -1,0 +1,133 @@
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
+import { runInThisContext } from "node:vm";
+import { latencyQuantile } from "@seismo/agent-proto";
+import { afterEach, describe, expect, it } from "vitest";
+import type { InspectorSession } from "../src/index.js";
+import { DEFAULT_HTTP_PROBE_SETTINGS, HttpProbe, httpProbeInstall, parseEndpointReading, HTTP_PROBE_READ, HTTP_PROBE_REMOVE } from "../src/index.js";
+
+/** The in-target script runs here, in this process: real node:http, real diagnostics_channel. */
+const inThisProcess = (expression: string): unknown => runInThisContext(expression);
+
+function get(port: number, path: string, method = "GET"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: "127.0.0.1", port, path, method, agent: false }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+afterEach(() => {
+  inThisProcess(HTTP_PROBE_REMOVE);
+});
+
+describe("the HTTP probe's in-target script", () => {
+  it("aggregates requests per method, route and status with latency, ids and queries left out, framework templates kept", async () => {
+    const server = createServer((req, res) => {
+      // What Express leaves on a routed request: its template, under the router's mount path.
+      if (req.url?.startsWith("/api/carts/")) Object.assign(req, { baseUrl: "/api", route: { path: "/carts/:cartId" } });
+      const slow = req.url?.startsWith("/slow");
+      setTimeout(() => {
+        res.statusCode = req.url?.includes("missing") ? 404 : 200;
+        res.end("ok");
+      }, slow ? 40 : 0);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      expect(inThisProcess(httpProbeInstall(DEFAULT_HTTP_PROBE_SETTINGS))).toBe("installed");
+      expect(inThisProcess(httpProbeInstall(DEFAULT_HTTP_PROBE_SETTINGS))).toBe("present");
+      for (const id of [1, 22, 333]) await get(port, `/orders/${id}?token=secret-${id}`);
+      await get(port, "/users/550e8400-e29b-41d4-a716-446655440000/profile");
+      await get(port, "/files/eyJhbGciOiJIUzI1NiJ9abc123xyz");
+      await get(port, "/orders/missing");
+      await get(port, "/api/carts/42", "POST");
+      for (let i = 0; i < 3; i++) await get(port, "/slow");
+      const stats = parseEndpointReading(inThisProcess(HTTP_PROBE_READ)) ?? [];
+      const byKey = new Map(stats.map((s) => [`${s.method} ${s.status} ${s.route}`, s]));
+      expect([...byKey.keys()].sort()).toEqual(
+        ["GET 200 /files/:id", "GET 200 /orders/:id", "GET 200 /slow", "GET 200 /users/:id/profile", "GET 404 /orders/missing", "POST 200 /api/carts/:cartId"].sort(),
+      );
+      expect(byKey.get("GET 200 /orders/:id")).toMatchObject({ count: 3, routeTemplate: false });
+      expect(byKey.get("POST 200 /api/carts/:cartId")).toMatchObject({ count: 1, routeTemplate: true });
+      // Nothing of the query or the ids leaves the process.
+      expect(JSON.stringify(stats)).not.toMatch(/secret|550e8400|eyJ|333/);
+      const slow = byKey.get("GET 200 /slow");
+      expect(slow?.maxMs).toBeGreaterThanOrEqual(39);
+      expect(slow?.totalMs).toBeGreaterThanOrEqual(3 * 39);
+      const histogram = new Map(slow?.bucketIndexes.map((b, i) => [b, slow.bucketCounts[i] as number]));
+      // Within one bucket (19 %) of the 40 ms the handler waited, timer slack aside.
+      expect(latencyQuantile(histogram, 0.5)).toBeGreaterThan(36);
+      expect(latencyQuantile(histogram, 0.5)).toBeLessThan(60);
+      // A read starts the next window.
+      expect(parseEndpointReading(inThisProcess(HTTP_PROBE_READ))).toEqual([]);
+      // Removed, it stops counting.
+      expect(inThisProcess(HTTP_PROBE_REMOVE)).toBe(true);
+      await get(port, "/orders/1");
+      expect(inThisProcess(HTTP_PROBE_READ)).toBeNull();
+    } finally {
+      server.close();
+    }
+  });
+
+  it("caps distinct routes per window: the rest count under (other), nothing is dropped", async () => {
+    const server = createServer((_req, res) => res.end());
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      inThisProcess(httpProbeInstall({ ...DEFAULT_HTTP_PROBE_SETTINGS, maxEntries: 3 }));
+      for (const name of ["a", "b", "c", "d", "e", "f"]) await get(port, `/${name}`);
+      const stats = parseEndpointReading(inThisProcess(HTTP_PROBE_READ)) ?? [];
+      expect(stats.map((s) => s.route)).toEqual(["/a", "/b", "/c", "(other)"]);
+      expect(stats.reduce((n, s) => n + s.count, 0)).toBe(6);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+/** A target (our own interface) whose main thread is inside a native call until `release()`. */
+class BlockedTarget implements InspectorSession {
+  sends = 0;
+  closed = false;
+  private readonly waiting: Array<() => void> = [];
+  private answers = 0;
+
+  send<T>(): Promise<T> {
+    this.sends++;
+    return new Promise<T>((resolve) =>
+      this.waiting.push(() => resolve({ result: { value: [["GET", "/r", 200, false, ++this.answers, 5, 5, [30], [1]]] } } as T)),
+    );
+  }
+
+  release(): void {
+    for (const answer of this.waiting.splice(0)) answer();
+  }
+
+  on(): void {}
+  onClose(): void {}
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+describe("the HTTP probe, when the target does not answer a read in time", () => {
+  it("sends no second read while one waits, and hands the late answer out with the next read: nothing is lost", async () => {
+    const target = new BlockedTarget();
+    const probe = new HttpProbe(target);
+    expect(await probe.read(30)).toBeUndefined();
+    expect(await probe.read(30)).toBeUndefined();
+    expect(target.sends).toBe(1);
+    target.release();
+    const reading = probe.read(30);
+    // The late answer came; the next read is sent and answered too.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    target.release();
+    // Both answers, merged into one entry per route and status.
+    expect((await reading)?.map((s) => [s.route, s.count])).toEqual([["/r", 3]]);
+    expect(target.sends).toBe(2);
+  });
+});

@@ -1,0 +1,95 @@
+import { request as httpRequest } from "node:http";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { cleanup, FIXTURES, seismo, seismoRun, sleep, tempDir } from "./harness.js";
+
+afterEach(cleanup);
+
+interface EndpointJson {
+  service: string;
+  method: string;
+  route: string;
+  routeTemplate: boolean;
+  calls: number;
+  ratePerSec: number;
+  errors: number;
+  errorRate: number;
+  statuses: Record<string, number>;
+  meanMs: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+function call(port: number, method: string, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: "127.0.0.1", port, path, method }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("HTTP endpoints, timed inside an unmodified app", () => {
+  it("counts every request per method, route and status, with latency percentiles, ids and queries left out", async () => {
+    const db = join(tempDir(), "endpoints.db");
+    const run = seismo(["run", "--db", db, "--window", "1s", "--no-spikes", "--", process.execPath, join(FIXTURES, "routes-app.cjs")]);
+    const port = Number((await run.waitFor(/listening (\d+)/, 20_000))[1]);
+    await run.waitFor(/attached to pid \d+.*timing HTTP endpoints/, 20_000);
+    const sent = { getOrder: 0, postOrder: 0, reports: 0, boom: 0 };
+    const statuses: number[] = [];
+    const until = Date.now() + 3_000;
+    let i = 0;
+    while (Date.now() < until) {
+      i++;
+      const batch = [call(port, "GET", `/orders/${1_000 + i}?token=s3cret-${i}`), call(port, "GET", `/reports/${i}`)];
+      sent.getOrder++;
+      sent.reports++;
+      if (i % 4 === 0) {
+        batch.push(call(port, "POST", "/orders"));
+        sent.postOrder++;
+      }
+      if (i % 10 === 0) {
+        batch.push(call(port, "GET", "/boom"));
+        sent.boom++;
+      }
+      statuses.push(...(await Promise.all(batch)));
+    }
+    // Two more windows, so that every request is in a published one.
+    await sleep(2_500);
+    run.child.kill("SIGTERM");
+    expect((await run.exited).code, run.stderr()).toBe(0);
+
+    const result = await seismoRun(["endpoints", "--db", db, "--since", "10m", "--json"]);
+    expect(result.code, result.stderr).toBe(0);
+    const endpoints = JSON.parse(result.stdout) as EndpointJson[];
+    const byRoute = new Map(endpoints.map((e) => [`${e.method} ${e.route}`, e]));
+    expect([...byRoute.keys()].sort()).toEqual(["GET /boom", "GET /orders/:id", "GET /reports/:id", "POST /orders"]);
+    // Every request, once: none lost between windows, none counted twice.
+    expect(byRoute.get("GET /orders/:id")?.calls).toBe(sent.getOrder);
+    expect(byRoute.get("POST /orders")?.calls).toBe(sent.postOrder);
+    expect(byRoute.get("GET /boom")).toMatchObject({ calls: sent.boom, errors: sent.boom, errorRate: 1, statuses: { "500": sent.boom } });
+    const reports = byRoute.get("GET /reports/:id");
+    expect(reports?.statuses).toEqual({ "200": Math.floor(sent.reports / 2), "404": Math.ceil(sent.reports / 2) });
+    expect(reports?.errors).toBe(0);
+    // The POST waits 25 ms in the app: its median says so, within a histogram bucket and timer slack.
+    const post = byRoute.get("POST /orders");
+    expect(post?.p50Ms).toBeGreaterThan(22);
+    expect(post?.p50Ms).toBeLessThan(40);
+    expect(post?.maxMs).toBeGreaterThanOrEqual(24);
+    expect(byRoute.get("GET /orders/:id")?.p50Ms).toBeLessThan(post?.p50Ms ?? 0);
+    expect(byRoute.get("GET /orders/:id")?.ratePerSec).toBeGreaterThan(0);
+    for (const e of endpoints) expect(e.p50Ms <= e.p95Ms && e.p95Ms <= e.p99Ms && e.p99Ms <= e.maxMs, JSON.stringify(e)).toBe(true);
+    // No id, no query, no token left the app.
+    expect(result.stdout).not.toMatch(/s3cret|token/);
+    expect(endpoints.map((e) => e.route).join(" ")).not.toMatch(/\d/);
+
+    const table = await seismoRun(["endpoints", "--db", db, "--since", "10m"]);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/CALLS\s+RATE\s+5XX\s+P50\s+P95\s+P99\s+MAX\s+ENDPOINT/);
+    expect(table.stdout).toMatch(new RegExp(`\\b${sent.boom}\\s+\\S+\\s+100%\\s+.*GET /boom`));
+  }, 60_000);
+});
