@@ -75,11 +75,12 @@ describe("attach works on every LTS line", () => {
   it("the event-loop monitor leaves with the sensor, and never keeps the app alive", async () => {
     const app = await startFixture("finite-app.cjs", { env: { NODE_OPTIONS: "--inspect=127.0.0.1:0", RUN_MS: "9000" } });
     const url = (await app.waitFor(/(ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/))[1] as string;
+    // The event-loop monitor and the HTTP probe, as the app sees them: "object,object" while attached.
     const monitorType = async (): Promise<unknown> => {
       const session = await connectInspector(url);
       try {
         const answer = await session.send<{ result: { value: unknown } }>("Runtime.evaluate", {
-          expression: 'typeof globalThis[Symbol.for("seismo.loopMonitor.v1")]',
+          expression: '[typeof globalThis[Symbol.for("seismo.loopMonitor.v1")], typeof globalThis[Symbol.for("seismo.httpProbe.v1")]].join()',
           returnByValue: true,
         });
         return answer.result.value;
@@ -90,10 +91,10 @@ describe("attach works on every LTS line", () => {
     const db = join(tempDir(), "monitor.db");
     const first = seismo(["attach", String(app.pid), "--db", db, "--window", "1s"]);
     await first.waitFor(/watching CPU and event-loop delay for spikes/);
-    expect(await monitorType()).toBe("object");
+    expect(await monitorType()).toBe("object,object");
     first.child.kill("SIGINT");
     expect((await first.exited).code).toBe(0);
-    expect(await monitorType()).toBe("undefined");
+    expect(await monitorType()).toBe("undefined,undefined");
 
     // Attached again when the app ends on its own: nothing of Seismo's holds it.
     const second = seismo(["attach", String(app.pid), "--db", db, "--window", "1s"]);
@@ -117,8 +118,14 @@ describe("attach works on every LTS line", () => {
       // The event-loop monitor installs on every LTS line (process.getBuiltinModule), and leaves with the sensor.
       expect(attach.stderr()).toMatch(/watching CPU and event-loop delay for spikes/);
       expect(attach.stderr()).not.toMatch(/will not be watched/);
+      // So are the HTTP endpoints (the same diagnostics channels on every line).
+      expect(attach.stderr()).toMatch(/timing HTTP endpoints/);
+      for (let i = 0; i < 5; i++) expect(await httpGet(app.port, `/items/${i + 100}?q=${i}`)).toBe("ok");
+      await attach.waitFor(/window 6:/);
       attach.child.kill("SIGINT");
       expect((await attach.exited).code).toBe(0);
+      const endpoints = await seismoRun(["endpoints", "--db", db, "--json"]);
+      expect(JSON.parse(endpoints.stdout)).toMatchObject([{ method: "GET", route: "/items/:id", calls: 5, statuses: { "200": 5 } }]);
       const top = await seismoRun(["top", "--db", db, "--json"]);
       const rows = JSON.parse(top.stdout) as Array<{ name: string; selfShare: number }>;
       expect(rows[0]?.name).toBe("hotFunction");
