@@ -92,4 +92,32 @@ describe("HTTP endpoints, timed inside an unmodified app", () => {
     expect(table.stdout).toMatch(/CALLS\s+RATE\s+5XX\s+P50\s+P95\s+P99\s+MAX\s+ENDPOINT/);
     expect(table.stdout).toMatch(new RegExp(`\\b${sent.boom}\\s+\\S+\\s+100%\\s+.*GET /boom`));
   }, 60_000);
+
+  it("uses Express's own route templates, under the router's mount path", async () => {
+    const db = join(tempDir(), "express.db");
+    const run = seismo(["run", "--db", db, "--window", "1s", "--no-spikes", "--", process.execPath, join(FIXTURES, "express-app.cjs")]);
+    const port = Number((await run.waitFor(/listening (\d+)/, 20_000))[1]);
+    await run.waitFor(/attached to pid \d+.*timing HTTP endpoints/, 20_000);
+    for (let i = 0; i < 6; i++) {
+      expect(await call(port, "GET", `/users/u${i}`)).toBe(200);
+      expect(await call(port, "GET", `/api/carts/${i}/items/sku-${i}`)).toBe(200);
+      expect(await call(port, "POST", "/api/carts")).toBe(201);
+    }
+    // A path no route matches: normalized, not a template.
+    expect(await call(port, "GET", "/nowhere/12345")).toBe(404);
+    await sleep(2_500);
+    run.child.kill("SIGTERM");
+    expect((await run.exited).code, run.stderr()).toBe(0);
+    const result = await seismoRun(["endpoints", "--db", db, "--since", "10m", "--json"]);
+    expect(result.code, result.stderr).toBe(0);
+    const endpoints = (JSON.parse(result.stdout) as EndpointJson[]).map((e) => [e.method, e.route, e.routeTemplate, e.calls]);
+    expect(endpoints.sort()).toEqual(
+      [
+        ["GET", "/api/carts/:cartId/items/:sku", true, 6],
+        ["GET", "/nowhere/:id", false, 1],
+        ["GET", "/users/:userId", true, 6],
+        ["POST", "/api/carts", true, 6],
+      ].sort(),
+    );
+  }, 60_000);
 });
