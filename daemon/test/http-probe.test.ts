@@ -44,12 +44,14 @@ describe("the HTTP probe's in-target script", () => {
       await get(port, "/users/550e8400-e29b-41d4-a716-446655440000/profile");
       await get(port, "/files/eyJhbGciOiJIUzI1NiJ9abc123xyz");
       await get(port, "/orders/missing");
+      // Consecutive ids, and a deep path cut to 11 segments.
+      await get(port, "/a/1/2/b/c/d/e/f/g/h/i/j/k/l");
       await get(port, "/api/carts/42", "POST");
       for (let i = 0; i < 3; i++) await get(port, "/slow");
       const stats = parseEndpointReading(inThisProcess(HTTP_PROBE_READ)) ?? [];
       const byKey = new Map(stats.map((s) => [`${s.method} ${s.status} ${s.route}`, s]));
       expect([...byKey.keys()].sort()).toEqual(
-        ["GET 200 /files/:id", "GET 200 /orders/:id", "GET 200 /slow", "GET 200 /users/:id/profile", "GET 404 /orders/missing", "POST 200 /api/carts/:cartId"].sort(),
+        ["GET 200 /a/:id/:id/b/c/d/e/f/g/h/i", "GET 200 /files/:id", "GET 200 /orders/:id", "GET 200 /slow", "GET 200 /users/:id/profile", "GET 404 /orders/missing", "POST 200 /api/carts/:cartId"].sort(),
       );
       expect(byKey.get("GET 200 /orders/:id")).toMatchObject({ count: 3, routeTemplate: false });
       expect(byKey.get("POST 200 /api/carts/:cartId")).toMatchObject({ count: 1, routeTemplate: true });
