@@ -60,14 +60,14 @@ export function latencyQuantile(histogram: LatencyHistogram, q: number, midpoint
 }
 
 /**
- * Endpoint entries with the same method, route and status merged into one (counts and histograms
+ * Endpoint entries with the same method, host, route and status merged into one (counts and histograms
  * added, the max kept), in first-seen order. Pure. The daemon merges a late read with the next;
  * the store merges defensively, one row per key.
  */
 export function mergeEndpointStats(stats: readonly EndpointStat[]): EndpointStat[] {
   const merged = new Map<string, { stat: EndpointStat; buckets: LatencyHistogram }>();
   for (const s of stats) {
-    const key = `${s.method}\u0000${s.status}\u0000${s.route}`;
+    const key = `${s.method}\u0000${s.status}\u0000${s.host}\u0000${s.route}`;
     const seen = merged.get(key);
     if (!seen) {
       merged.set(key, { stat: { ...s }, buckets: addBuckets(new Map(), s.bucketIndexes, s.bucketCounts) });

@@ -86,6 +86,8 @@ export interface ProfileWindow {
   sensorUs: number;
   /** HTTP requests answered during the window, per method, route and status; absent (or empty) from daemons before the field. */
   endpoints?: EndpointStat[];
+  /** HTTP calls the target made (node:http, fetch/undici), per method, host, route and status; absent from older daemons. */
+  outgoing?: EndpointStat[];
 }
 
 /** Requests of one method, route and status in one window, timed inside the target from request start to response finish. */
@@ -101,6 +103,8 @@ export interface EndpointStat {
   bucketIndexes: number[];
   bucketCounts: number[];
   routeTemplate: boolean;
+  /** Outgoing calls: the destination host[:port]; "" for the target's own endpoints. */
+  host: string;
 }
 
 export interface LineCalls {

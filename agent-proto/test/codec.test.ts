@@ -37,13 +37,15 @@ describe("codec compatibility", () => {
     expect(decoded.kind === "profile" && decoded.body.sensorUs).toBe(12_345);
   });
 
-  it("reads endpoints (added later) from old bytes as none, and new bytes back exactly", () => {
+  it("reads endpoints and outgoing calls (added later) from old bytes as none, and new bytes back exactly", () => {
     const old = decodeEvent(golden("profile"), "profile");
     expect(old.kind === "profile" && old.body.endpoints).toEqual([]);
-    const endpoint = { method: "GET", route: "/orders/:id", status: 200, count: 3, totalMs: 7.5, maxMs: 4.25, bucketIndexes: [44, 50], bucketCounts: [2, 1], routeTemplate: true };
-    const withField = { ...sampleEvents.profile, body: { ...sampleEvents.profile.body, endpoints: [endpoint] } } as typeof sampleEvents.profile;
+    const endpoint = { method: "GET", route: "/orders/:id", status: 200, count: 3, totalMs: 7.5, maxMs: 4.25, bucketIndexes: [44, 50], bucketCounts: [2, 1], routeTemplate: true, host: "" };
+    const call = { ...endpoint, route: "/v1/charges/:id", host: "api.stripe.com", status: 0, routeTemplate: false };
+    const withField = { ...sampleEvents.profile, body: { ...sampleEvents.profile.body, endpoints: [endpoint], outgoing: [call] } } as typeof sampleEvents.profile;
     const decoded = decodeEvent(encodeEvent(withField), "profile");
     expect(decoded.kind === "profile" && decoded.body.endpoints).toEqual([endpoint]);
+    expect(decoded.kind === "profile" && decoded.body.outgoing).toEqual([call]);
   });
 });
 

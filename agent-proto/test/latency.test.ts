@@ -27,7 +27,7 @@ describe("latency histograms", () => {
   });
 
   it("merges entries of the same method, route and status: counts and histograms added, the max kept", () => {
-    const a: EndpointStat = { method: "GET", route: "/r", status: 200, count: 2, totalMs: 4, maxMs: 3, bucketIndexes: [40, 45], bucketCounts: [1, 1], routeTemplate: false };
+    const a: EndpointStat = { method: "GET", route: "/r", status: 200, count: 2, totalMs: 4, maxMs: 3, bucketIndexes: [40, 45], bucketCounts: [1, 1], routeTemplate: false, host: "" };
     const b: EndpointStat = { ...a, count: 1, totalMs: 9, maxMs: 9, bucketIndexes: [45], bucketCounts: [1] };
     const other: EndpointStat = { ...a, status: 500 };
     expect(mergeEndpointStats([a, other, b])).toEqual([

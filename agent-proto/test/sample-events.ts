@@ -66,6 +66,7 @@ export const sampleEvents: Record<SeismoEvent["kind"], SeismoEvent> = {
       // Zero and empty, so these bytes are also what a v1 daemon from before the fields sent (see codec.test.ts).
       sensorUs: 0,
       endpoints: [],
+      outgoing: [],
       functions: [
         {
           name: "hotFunction",

@@ -233,7 +233,7 @@ export class Sensor {
         (recompileMs === undefined ? "" : `; recompiled optimized code for exact attribution (${recompileMs.toFixed(1)} ms)`) +
         (this.spikeWatch ? `; watching CPU${this.spikeWatch.loopWatched ? " and event-loop delay" : ""} for spikes` : "") +
         (this.errorsWatched ? "; watching uncaught exceptions" : "") +
-        (this.httpProbe ? "; timing HTTP endpoints" : ""),
+        (this.httpProbe ? "; timing HTTP endpoints and outgoing calls" : ""),
     );
   }
 
@@ -247,7 +247,7 @@ export class Sensor {
 
   private async publishWindow(raw: RawWindow, versionOf: (root: string) => string | undefined): Promise<void> {
     // The endpoints since the last read: the window's requests, give or take the read's round trip.
-    const endpoints = this.httpProbe ? ((await this.httpProbe.read()) ?? []) : [];
+    const http = this.httpProbe ? await this.httpProbe.read() : undefined;
     const aggregated = aggregateProfile(raw.profile, { versionOf, samplingIntervalUs: this.options.samplingIntervalUs });
     const window: ProfileWindow = {
       windowId: `${this.target.targetId}:${raw.sequence}`,
@@ -264,7 +264,8 @@ export class Sensor {
       functions: aggregated.functions,
       truncatedFunctions: 0,
       sensorUs: Math.round(aggregated.sensorUs),
-      endpoints,
+      endpoints: http?.endpoints ?? [],
+      outgoing: http?.outgoing ?? [],
     };
     this.options.outbox.send(this.target.service, { kind: "profile", sentAtMs: Date.now(), body: window }, window.windowId);
     this.windowsPublished++;

@@ -4,7 +4,7 @@ import { runInThisContext } from "node:vm";
 import { latencyQuantile } from "@seismo/agent-proto";
 import { afterEach, describe, expect, it } from "vitest";
 import type { InspectorSession } from "../src/index.js";
-import { DEFAULT_HTTP_PROBE_SETTINGS, HttpProbe, httpProbeInstall, parseEndpointReading, HTTP_PROBE_READ, HTTP_PROBE_REMOVE } from "../src/index.js";
+import { DEFAULT_HTTP_PROBE_SETTINGS, HttpProbe, httpProbeInstall, parseHttpReading, HTTP_PROBE_READ, HTTP_PROBE_REMOVE } from "../src/index.js";
 
 /** The in-target script runs here, in this process: real node:http, real diagnostics_channel. */
 const inThisProcess = (expression: string): unknown => runInThisContext(expression);
@@ -48,7 +48,7 @@ describe("the HTTP probe's in-target script", () => {
       await get(port, "/a/1/2/b/c/d/e/f/g/h/i/j/k/l");
       await get(port, "/api/carts/42", "POST");
       for (let i = 0; i < 3; i++) await get(port, "/slow");
-      const stats = parseEndpointReading(inThisProcess(HTTP_PROBE_READ)) ?? [];
+      const stats = parseHttpReading(inThisProcess(HTTP_PROBE_READ))?.endpoints ?? [];
       const byKey = new Map(stats.map((s) => [`${s.method} ${s.status} ${s.route}`, s]));
       expect([...byKey.keys()].sort()).toEqual(
         ["GET 200 /a/:id/:id/b/c/d/e/f/g/h/i", "GET 200 /files/:id", "GET 200 /orders/:id", "GET 200 /slow", "GET 200 /users/:id/profile", "GET 404 /orders/missing", "POST 200 /api/carts/:cartId"].sort(),
@@ -65,11 +65,42 @@ describe("the HTTP probe's in-target script", () => {
       expect(latencyQuantile(histogram, 0.5)).toBeGreaterThan(36);
       expect(latencyQuantile(histogram, 0.5)).toBeLessThan(60);
       // A read starts the next window.
-      expect(parseEndpointReading(inThisProcess(HTTP_PROBE_READ))).toEqual([]);
+      expect(parseHttpReading(inThisProcess(HTTP_PROBE_READ))).toEqual({ endpoints: [], outgoing: [] });
       // Removed, it stops counting.
       expect(inThisProcess(HTTP_PROBE_REMOVE)).toBe(true);
       await get(port, "/orders/1");
       expect(inThisProcess(HTTP_PROBE_READ)).toBeNull();
+    } finally {
+      server.close();
+    }
+  });
+
+  it("times outgoing calls, node:http and fetch alike, per method, host, route and status; a failed call is status 0", async () => {
+    const server = createServer((req, res) => {
+      res.statusCode = req.url?.startsWith("/missing") ? 404 : 200;
+      setTimeout(() => res.end("ok"), req.url?.startsWith("/slow") ? 30 : 0);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      inThisProcess(httpProbeInstall(DEFAULT_HTTP_PROBE_SETTINGS));
+      await get(port, "/users/123?key=secret");
+      await (await fetch(`http://127.0.0.1:${port}/users/456?key=secret`)).text();
+      await (await fetch(`http://127.0.0.1:${port}/slow`, { method: "POST", body: "x" })).text();
+      await (await fetch(`http://127.0.0.1:${port}/missing`)).text();
+      // Nothing listens on port 1: refused, no response.
+      await get(1, "/refused").catch(() => undefined);
+      const reading = parseHttpReading(inThisProcess(HTTP_PROBE_READ));
+      const calls = new Map(reading?.outgoing.map((s) => [`${s.method} ${s.host}${s.route} ${s.status}`, s]));
+      expect([...calls.keys()].sort()).toEqual(
+        [`GET 127.0.0.1:${port}/users/:id 200`, `POST 127.0.0.1:${port}/slow 200`, `GET 127.0.0.1:${port}/missing 404`, "GET 127.0.0.1:1/refused 0"].sort(),
+      );
+      // node:http and fetch, the same route: one entry.
+      expect(calls.get(`GET 127.0.0.1:${port}/users/:id 200`)?.count).toBe(2);
+      expect(calls.get(`POST 127.0.0.1:${port}/slow 200`)?.maxMs).toBeGreaterThanOrEqual(29);
+      expect(JSON.stringify(reading?.outgoing)).not.toMatch(/secret|123|456/);
+      // The same requests, served by this process: the endpoints side saw them too.
+      expect(reading?.endpoints.map((e) => e.route).sort()).toEqual(["/missing", "/slow", "/users/:id"]);
     } finally {
       server.close();
     }
@@ -82,7 +113,7 @@ describe("the HTTP probe's in-target script", () => {
     try {
       inThisProcess(httpProbeInstall({ ...DEFAULT_HTTP_PROBE_SETTINGS, maxEntries: 3 }));
       for (const name of ["a", "b", "c", "d", "e", "f"]) await get(port, `/${name}`);
-      const stats = parseEndpointReading(inThisProcess(HTTP_PROBE_READ)) ?? [];
+      const stats = parseHttpReading(inThisProcess(HTTP_PROBE_READ))?.endpoints ?? [];
       expect(stats.map((s) => s.route)).toEqual(["/a", "/b", "/c", "(other)"]);
       expect(stats.reduce((n, s) => n + s.count, 0)).toBe(6);
     } finally {
@@ -101,7 +132,7 @@ class BlockedTarget implements InspectorSession {
   send<T>(): Promise<T> {
     this.sends++;
     return new Promise<T>((resolve) =>
-      this.waiting.push(() => resolve({ result: { value: [["GET", "/r", 200, false, ++this.answers, 5, 5, [30], [1]]] } } as T)),
+      this.waiting.push(() => resolve({ result: { value: [[["GET", "/r", 200, false, ++this.answers, 5, 5, [30], [1], ""]], []] } } as T)),
     );
   }
 
@@ -129,7 +160,7 @@ describe("the HTTP probe, when the target does not answer a read in time", () =>
     await new Promise((resolve) => setTimeout(resolve, 5));
     target.release();
     // Both answers, merged into one entry per route and status.
-    expect((await reading)?.map((s) => [s.route, s.count])).toEqual([["/r", 3]]);
+    expect((await reading)?.endpoints.map((s) => [s.route, s.count])).toEqual([["/r", 3]]);
     expect(target.sends).toBe(2);
   });
 });

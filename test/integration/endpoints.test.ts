@@ -7,6 +7,7 @@ afterEach(cleanup);
 
 interface EndpointJson {
   service: string;
+  host: string;
   method: string;
   route: string;
   routeTemplate: boolean;
@@ -39,7 +40,7 @@ describe("HTTP endpoints, timed inside an unmodified app", () => {
     const run = seismo(["run", "--db", db, "--window", "1s", "--no-spikes", "--", process.execPath, join(FIXTURES, "routes-app.cjs")]);
     const port = Number((await run.waitFor(/listening (\d+)/, 20_000))[1]);
     await run.waitFor(/attached to pid \d+.*timing HTTP endpoints/, 20_000);
-    const sent = { getOrder: 0, postOrder: 0, reports: 0, boom: 0 };
+    const sent = { getOrder: 0, postOrder: 0, reports: 0, boom: 0, checkout: 0 };
     const statuses: number[] = [];
     const until = Date.now() + 3_000;
     let i = 0;
@@ -56,6 +57,10 @@ describe("HTTP endpoints, timed inside an unmodified app", () => {
         batch.push(call(port, "GET", "/boom"));
         sent.boom++;
       }
+      if (i % 5 === 0) {
+        batch.push(call(port, "POST", "/checkout"));
+        sent.checkout++;
+      }
       statuses.push(...(await Promise.all(batch)));
     }
     // Two more windows, so that every request is in a published one.
@@ -67,13 +72,15 @@ describe("HTTP endpoints, timed inside an unmodified app", () => {
     expect(result.code, result.stderr).toBe(0);
     const endpoints = JSON.parse(result.stdout) as EndpointJson[];
     const byRoute = new Map(endpoints.map((e) => [`${e.method} ${e.route}`, e]));
-    expect([...byRoute.keys()].sort()).toEqual(["GET /boom", "GET /orders/:id", "GET /reports/:id", "POST /orders"]);
-    // Every request, once: none lost between windows, none counted twice.
-    expect(byRoute.get("GET /orders/:id")?.calls).toBe(sent.getOrder);
+    expect([...byRoute.keys()].sort()).toEqual(["GET /boom", "GET /orders/:id", "GET /reports/:id", "POST /checkout", "POST /orders"]);
+    // Every request, once: none lost between windows, none counted twice (each checkout also
+    // requested an order and a report of the app itself).
+    expect(byRoute.get("GET /orders/:id")?.calls).toBe(sent.getOrder + sent.checkout);
+    expect(byRoute.get("POST /checkout")?.calls).toBe(sent.checkout);
     expect(byRoute.get("POST /orders")?.calls).toBe(sent.postOrder);
     expect(byRoute.get("GET /boom")).toMatchObject({ calls: sent.boom, errors: sent.boom, errorRate: 1, statuses: { "500": sent.boom } });
     const reports = byRoute.get("GET /reports/:id");
-    expect(reports?.statuses).toEqual({ "200": Math.floor(sent.reports / 2), "404": Math.ceil(sent.reports / 2) });
+    expect(reports?.statuses).toEqual({ "200": Math.floor(sent.reports / 2) + sent.checkout, "404": Math.ceil(sent.reports / 2) });
     expect(reports?.errors).toBe(0);
     // The POST waits 25 ms in the app: its median says so, within a histogram bucket and timer slack.
     const post = byRoute.get("POST /orders");
@@ -86,6 +93,17 @@ describe("HTTP endpoints, timed inside an unmodified app", () => {
     // No id, no query, no token left the app.
     expect(result.stdout).not.toMatch(/s3cret|token/);
     expect(endpoints.map((e) => e.route).join(" ")).not.toMatch(/\d/);
+
+    // The calls the app made, by fetch and by node:http: per destination and route, each once.
+    const outgoing = await seismoRun(["endpoints", "--outgoing", "--db", db, "--since", "10m", "--json"]);
+    expect(outgoing.code, outgoing.stderr).toBe(0);
+    const calls = (JSON.parse(outgoing.stdout) as EndpointJson[]).map((e) => [e.method, e.host, e.route, e.calls, e.errors]);
+    expect(calls.sort()).toEqual(
+      [
+        ["GET", `127.0.0.1:${port}`, "/orders/:id", sent.checkout, 0],
+        ["GET", `127.0.0.1:${port}`, "/reports/:id", sent.checkout, 0],
+      ].sort(),
+    );
 
     const table = await seismoRun(["endpoints", "--db", db, "--since", "10m"]);
     expect(table.code, table.stderr).toBe(0);

@@ -11,12 +11,16 @@ export interface EndpointsQuery {
   deployment?: string | undefined;
   /** Only routes containing this text. */
   route?: string | undefined;
+  /** Outgoing calls the apps made, rather than the endpoints they served (default false). */
+  outgoing?: boolean;
   limit?: number;
 }
 
 /** One row of `seismo endpoints --json`: field names are part of the CLI's contract. */
 export interface EndpointFigures {
   service: string;
+  /** Outgoing calls: the destination host[:port]; "" for endpoints. */
+  host: string;
   method: string;
   route: string;
   /** True when the route is the framework's template (Express), false when normalized from paths. */
@@ -24,7 +28,7 @@ export interface EndpointFigures {
   calls: number;
   /** Calls per second over the time the service's windows cover in the period. */
   ratePerSec: number;
-  /** Responses with a 5xx status, and their share of calls. */
+  /** Responses with a 5xx status (and, for outgoing calls, calls that failed without a response: status 0), and their share of calls. */
   errors: number;
   errorRate: number;
   /** Calls per status code, e.g. { "200": 95, "404": 5 }. */
@@ -46,6 +50,7 @@ export interface EndpointsResult {
 
 interface Row {
   service: string;
+  host: string;
   method: string;
   route: string;
   status: number;
@@ -81,18 +86,18 @@ export function endpointFigures(db: Db, query: EndpointsQuery): EndpointsResult 
   const spanOf = new Map(spans.map((s) => [s.service, s.span_ms]));
   const rows = db
     .prepare(
-      `SELECT w.service, e.method, e.route, e.status, e.route_template, e.count, e.total_ms, e.max_ms, e.buckets
+      `SELECT w.service, e.host, e.method, e.route, e.status, e.route_template, e.count, e.total_ms, e.max_ms, e.buckets
        FROM windows w CROSS JOIN window_endpoints e ON e.window_ref = w.id -- the period's windows drive: never a scan of all history
-       WHERE ${windowFilter}${query.route !== undefined ? " AND instr(e.route, @route) > 0" : ""}`,
+       WHERE ${windowFilter} AND e.direction = '${query.outgoing ? "out" : "in"}'${query.route !== undefined ? " AND instr(e.route, @route) > 0" : ""}`,
     )
     .all(stripUndefined({ ...params, route: query.route })) as Row[];
   const groups = new Map<string, Group>();
   for (const row of rows) {
-    const key = `${row.service}\u0000${row.method}\u0000${row.route}`;
+    const key = `${row.service}\u0000${row.host}\u0000${row.method}\u0000${row.route}`;
     let group = groups.get(key);
     if (!group) {
       group = {
-        figures: { service: row.service, method: row.method, route: row.route, routeTemplate: false, calls: 0, errors: 0, statuses: {}, maxMs: 0 },
+        figures: { service: row.service, host: row.host, method: row.method, route: row.route, routeTemplate: false, calls: 0, errors: 0, statuses: {}, maxMs: 0 },
         totalMs: 0,
         histogram: new Map(),
       };
@@ -101,7 +106,7 @@ export function endpointFigures(db: Db, query: EndpointsQuery): EndpointsResult 
     const f = group.figures;
     f.calls += row.count;
     f.routeTemplate ||= row.route_template === 1;
-    if (row.status >= 500) f.errors += row.count;
+    if (row.status >= 500 || row.status === 0) f.errors += row.count;
     f.statuses[String(row.status)] = (f.statuses[String(row.status)] ?? 0) + row.count;
     f.maxMs = Math.max(f.maxMs, row.max_ms);
     group.totalMs += row.total_ms;

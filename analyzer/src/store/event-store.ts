@@ -105,9 +105,15 @@ export class EventStore {
           hotLines: JSON.stringify(f.hotLines.map((h) => [h.line, h.samples])),
         });
       }
-      for (const e of mergeEndpointStats(window.endpoints ?? [])) {
+      const http = [
+        ...mergeEndpointStats(window.endpoints ?? []).map((e) => ({ ...e, direction: "in", host: "" })),
+        ...mergeEndpointStats(window.outgoing ?? []).map((e) => ({ ...e, direction: "out" })),
+      ];
+      for (const e of http) {
         this.statements.insertWindowEndpoint.run({
           windowRef,
+          direction: e.direction,
+          host: e.host,
           method: e.method,
           route: e.route,
           status: e.status,
@@ -229,8 +235,8 @@ function prepare(db: Db) {
       INSERT INTO window_functions (window_ref, function_id, self_samples, total_samples, self_us, total_us, hot_lines)
       VALUES (@windowRef, @functionId, @selfSamples, @totalSamples, @selfUs, @totalUs, @hotLines)`),
     insertWindowEndpoint: p(`
-      INSERT INTO window_endpoints (window_ref, method, route, status, route_template, count, total_ms, max_ms, buckets)
-      VALUES (@windowRef, @method, @route, @status, @template, @count, @totalMs, @maxMs, @buckets)`),
+      INSERT INTO window_endpoints (window_ref, direction, host, method, route, status, route_template, count, total_ms, max_ms, buckets)
+      VALUES (@windowRef, @direction, @host, @method, @route, @status, @template, @count, @totalMs, @maxMs, @buckets)`),
     insertRejected: p(`
       INSERT INTO rejected_messages (received_at_ms, subject, code, reason, size, head)
       VALUES (@at, @subject, @code, @reason, @size, @head)`),

@@ -226,9 +226,12 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 8,
     name: "endpoints",
     sql: `
-      -- HTTP requests a target answered in a window, per method, route and status (EndpointStat).
+      -- HTTP requests a target answered ('in') or calls it made ('out') in a window, per method,
+      -- host (outgoing calls; '' for endpoints), route and status (EndpointStat).
       CREATE TABLE window_endpoints (
         window_ref INTEGER NOT NULL REFERENCES windows(id) ON DELETE CASCADE,
+        direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        host TEXT NOT NULL,
         method TEXT NOT NULL,
         route TEXT NOT NULL,
         status INTEGER NOT NULL,
@@ -239,7 +242,7 @@ export const MIGRATIONS: readonly Migration[] = [
         max_ms REAL NOT NULL,
         -- JSON [[bucket, count], ...]: the latency histogram (agent-proto latency.ts)
         buckets TEXT NOT NULL,
-        PRIMARY KEY (window_ref, method, route, status)
+        PRIMARY KEY (window_ref, direction, host, method, route, status)
       ) WITHOUT ROWID;
     `,
   },

@@ -12,9 +12,9 @@ function rate(perSec: number): string {
 }
 
 /** The `seismo endpoints` table, one string per line. Pure. */
-export function renderEndpointsTable(endpoints: EndpointFigures[], options: { width?: number; showService?: boolean } = {}): string[] {
+export function renderEndpointsTable(endpoints: EndpointFigures[], options: { width?: number; showService?: boolean; outgoing?: boolean } = {}): string[] {
   const width = options.width ?? 120;
-  const header = ["CALLS", "RATE", "5XX", "P50", "P95", "P99", "MAX", ...(options.showService ? ["SERVICE"] : []), "ENDPOINT"];
+  const header = ["CALLS", "RATE", options.outgoing ? "ERR" : "5XX", "P50", "P95", "P99", "MAX", ...(options.showService ? ["SERVICE"] : []), options.outgoing ? "CALL" : "ENDPOINT"];
   const rows = endpoints.map((e) => [
     String(e.calls),
     rate(e.ratePerSec),
@@ -24,7 +24,7 @@ export function renderEndpointsTable(endpoints: EndpointFigures[], options: { wi
     latency(e.p99Ms),
     latency(e.maxMs),
     ...(options.showService ? [e.service] : []),
-    `${e.method} ${e.route}`,
+    `${e.method} ${e.host}${e.route}`,
   ]);
   const all = [header, ...rows];
   const numeric = header.length - (options.showService ? 2 : 1);

@@ -3,7 +3,9 @@ import { LATENCY_BUCKETS_PER_DOUBLING, LATENCY_MAX_BUCKET, LATENCY_MIN_MS, merge
 import type { InspectorSession } from "../inspector/session.js";
 import { withTimeout } from "../with-timeout.js";
 
-const KEY = 'Symbol.for("seismo.httpProbe.v1")';
+// v2: reads return server and client entries. A v1 probe an older daemon left behind is not
+// reused (its reads have another shape); it removes itself once nobody reads it.
+const KEY = 'Symbol.for("seismo.httpProbe.v2")';
 
 export interface HttpProbeSettings {
   /** Distinct method/route/status entries kept per window; requests past it count under route "(other)". */
@@ -22,6 +24,13 @@ export const DEFAULT_HTTP_PROBE_SETTINGS: HttpProbeSettings = { maxEntries: 300,
  * method, route and status. Nothing per request leaves the target; a read
  * returns the aggregates and starts the next window. Idempotent: a re-attach
  * reuses the installed probe.
+ *
+ * Outgoing calls are timed the same way, from request start to response
+ * headers, through node:http's client channels (`http.client.request.start`,
+ * `http.client.response.finish`, `http.client.request.error`) and undici's
+ * (`undici:request:create`, `:headers`, `:error`), which Node's own fetch
+ * publishes on: per method, destination host, route and status, status 0 for
+ * a call that failed without a response.
  *
  * The route is the framework's template when it leaves one on the request
  * (Express sets `req.route.path`, under `req.baseUrl` when mounted), else the
@@ -45,6 +54,7 @@ export function httpProbeInstall(settings: HttpProbeSettings): string {
   const METHOD_NAMES = ["OTHER", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
   const METHODS = new Map(METHOD_NAMES.map((name, i) => [name, i]));
   let table = new Map();
+  let calls = new Map();
   let lastRead = performance.now();
   const normalize = (url) => {
     const end = url.indexOf("?");
@@ -64,6 +74,53 @@ export function httpProbeInstall(settings: HttpProbeSettings): string {
     }
     return path || "/";
   };
+  // Two levels, key (route, or host and route) then method and status as one number: no key
+  // string to build and hash per server request.
+  const record = (into, key, route, isTemplate, host, method, status, ms) => {
+    let byCode = into.get(key);
+    if (byCode === undefined) {
+      if (into.size >= ${settings.maxEntries}) {
+        key = route = host = "(other)";
+        isTemplate = false;
+        byCode = into.get(key);
+      }
+      if (byCode === undefined) {
+        byCode = new Map();
+        into.set(key, byCode);
+      }
+    }
+    const code = method * 1000 + status;
+    let entry = byCode.get(code);
+    if (entry === undefined) {
+      entry = { method: METHOD_NAMES[method], route, host, status, template: isTemplate, count: 0, totalMs: 0, maxMs: 0, buckets: new Uint32Array(${LATENCY_MAX_BUCKET + 1}) };
+      byCode.set(code, entry);
+    }
+    entry.count++;
+    entry.totalMs += ms;
+    if (ms > entry.maxMs) entry.maxMs = ms;
+    entry.buckets[ms > ${LATENCY_MIN_MS} ? Math.min(${LATENCY_MAX_BUCKET}, Math.ceil(Math.log2(ms / ${LATENCY_MIN_MS}) * ${LATENCY_BUCKETS_PER_DOUBLING})) : 0]++;
+  };
+  const onCallStart = ({ request }) => {
+    if (request) request[kStart] = performance.now();
+  };
+  // A call ends once: at its response headers, or at its error when none came.
+  const onCallEnd = (request, status) => {
+    const start = request ? request[kStart] : undefined;
+    if (start === undefined) return;
+    request[kStart] = undefined;
+    const now = performance.now();
+    if (now - lastRead > ${settings.abandonedAfterMs}) return remove();
+    let host;
+    if (typeof request.origin === "string") host = request.origin.replace(/^[a-z]+:\\/\\//i, "");
+    else {
+      const header = typeof request.getHeader === "function" ? request.getHeader("host") : undefined;
+      host = typeof header === "string" ? header : typeof request.host === "string" ? request.host : "";
+    }
+    const route = normalize(typeof request.path === "string" ? request.path : "/");
+    record(calls, host + " " + route, route, false, host.slice(0, 253), METHODS.get(request.method) ?? 0, status, now - start);
+  };
+  const onCallResponse = ({ request, response }) => onCallEnd(request, response && typeof response.statusCode === "number" ? response.statusCode : 0);
+  const onCallError = ({ request }) => onCallEnd(request, 0);
   const onStart = ({ response }) => {
     if (response) response[kStart] = performance.now();
   };
@@ -84,54 +141,45 @@ export function httpProbeInstall(settings: HttpProbeSettings): string {
     } else {
       route = normalize(typeof request.url === "string" ? request.url : "/");
     }
-    // Two levels, route then method and status as one number: no key string to build and hash per request.
-    let byCode = table.get(route);
-    if (byCode === undefined) {
-      if (table.size >= ${settings.maxEntries}) {
-        route = "(other)";
-        isTemplate = false;
-        byCode = table.get(route);
-      }
-      if (byCode === undefined) {
-        byCode = new Map();
-        table.set(route, byCode);
-      }
-    }
-    const code = method * 1000 + status;
-    let entry = byCode.get(code);
-    if (entry === undefined) {
-      entry = { method: METHOD_NAMES[method], route, status, template: isTemplate, count: 0, totalMs: 0, maxMs: 0, buckets: new Uint32Array(${LATENCY_MAX_BUCKET + 1}) };
-      byCode.set(code, entry);
-    }
-    entry.count++;
-    entry.totalMs += ms;
-    if (ms > entry.maxMs) entry.maxMs = ms;
-    entry.buckets[ms > ${LATENCY_MIN_MS} ? Math.min(${LATENCY_MAX_BUCKET}, Math.ceil(Math.log2(ms / ${LATENCY_MIN_MS}) * ${LATENCY_BUCKETS_PER_DOUBLING})) : 0]++;
+    record(table, route, route, isTemplate, "", method, status, ms);
   };
+  const CHANNELS = [
+    ["http.server.request.start", onStart],
+    ["http.server.response.finish", onFinish],
+    ["http.client.request.start", onCallStart],
+    ["http.client.response.finish", onCallResponse],
+    ["http.client.request.error", onCallError],
+    ["undici:request:create", onCallStart],
+    ["undici:request:headers", onCallResponse],
+    ["undici:request:error", onCallError],
+  ];
   const remove = () => {
-    dc.unsubscribe("http.server.request.start", onStart);
-    dc.unsubscribe("http.server.response.finish", onFinish);
+    for (const [name, handler] of CHANNELS) dc.unsubscribe(name, handler);
     delete globalThis[key];
   };
-  dc.subscribe("http.server.request.start", onStart);
-  dc.subscribe("http.server.response.finish", onFinish);
+  for (const [name, handler] of CHANNELS) dc.subscribe(name, handler);
   const probe = {
     read() {
       lastRead = performance.now();
-      const out = [];
-      for (const byCode of table.values()) for (const e of byCode.values()) {
-        const indexes = [];
-        const counts = [];
-        e.buckets.forEach((count, bucket) => {
-          if (count > 0) {
-            indexes.push(bucket);
-            counts.push(count);
-          }
-        });
-        out.push([e.method, e.route, e.status, e.template, e.count, e.totalMs, e.maxMs, indexes, counts]);
-      }
+      const flat = (from) => {
+        const out = [];
+        for (const byCode of from.values()) for (const e of byCode.values()) {
+          const indexes = [];
+          const counts = [];
+          e.buckets.forEach((count, bucket) => {
+            if (count > 0) {
+              indexes.push(bucket);
+              counts.push(count);
+            }
+          });
+          out.push([e.method, e.route, e.status, e.template, e.count, e.totalMs, e.maxMs, indexes, counts, e.host]);
+        }
+        return out;
+      };
+      const reading = [flat(table), flat(calls)];
       table = new Map();
-      return out;
+      calls = new Map();
+      return reading;
     },
     remove,
   };
@@ -151,16 +199,21 @@ interface EvaluateResult {
 const UNANSWERED = Symbol("unanswered");
 
 /** One entry as the in-target read returns it (kept as a tuple: smaller over the wire). */
-type RawEntry = [string, string, number, boolean, number, number, number, number[], number[]];
+type RawEntry = [string, string, number, boolean, number, number, number, number[], number[], string];
 
-/** Pure: the in-target read's value as EndpointStats; anything malformed is skipped, never thrown. */
-export function parseEndpointReading(value: unknown): EndpointStat[] | undefined {
-  if (!Array.isArray(value)) return undefined;
+/** What one read gives: requests the target served, and calls it made. */
+export interface HttpReading {
+  endpoints: EndpointStat[];
+  outgoing: EndpointStat[];
+}
+
+function parseEntries(value: unknown): EndpointStat[] {
   const stats: EndpointStat[] = [];
+  if (!Array.isArray(value)) return stats;
   for (const raw of value as unknown[]) {
-    if (!Array.isArray(raw) || raw.length !== 9) continue;
-    const [method, route, status, template, count, totalMs, maxMs, indexes, counts] = raw as RawEntry;
-    if (typeof method !== "string" || typeof route !== "string" || !Number.isInteger(status) || !Number.isInteger(count) || count <= 0) continue;
+    if (!Array.isArray(raw) || raw.length !== 10) continue;
+    const [method, route, status, template, count, totalMs, maxMs, indexes, counts, host] = raw as RawEntry;
+    if (typeof method !== "string" || typeof route !== "string" || typeof host !== "string" || !Number.isInteger(status) || !Number.isInteger(count) || count <= 0) continue;
     if (!Array.isArray(indexes) || !Array.isArray(counts) || indexes.length !== counts.length) continue;
     stats.push({
       method,
@@ -172,9 +225,16 @@ export function parseEndpointReading(value: unknown): EndpointStat[] | undefined
       bucketIndexes: indexes.map(Number),
       bucketCounts: counts.map(Number),
       routeTemplate: template === true,
+      host,
     });
   }
   return stats;
+}
+
+/** Pure: the in-target read's value; anything malformed is skipped, never thrown. Undefined when there was no probe. */
+export function parseHttpReading(value: unknown): HttpReading | undefined {
+  if (!Array.isArray(value) || value.length !== 2) return undefined;
+  return { endpoints: parseEntries(value[0]), outgoing: parseEntries(value[1]) };
 }
 
 /**
@@ -205,18 +265,19 @@ export class HttpProbe {
    * native call answers when the call returns) and resets its aggregates there: its answer is kept
    * and handed out with the next read, so no request is lost.
    */
-  async read(timeoutMs = 2_000): Promise<EndpointStat[] | undefined> {
+  async read(timeoutMs = 2_000): Promise<HttpReading | undefined> {
     if (this.session.closed) return undefined;
     const waited = this.pending ? await this.answerWithin(this.pending, timeoutMs) : undefined;
     if (waited === UNANSWERED) return undefined;
     const late = waited;
     this.pending = this.session.send<EvaluateResult>("Runtime.evaluate", { expression: HTTP_PROBE_READ, returnByValue: true, silent: true }).catch(() => undefined);
     const answer = await this.answerWithin(this.pending, timeoutMs);
-    if (answer === UNANSWERED) return parseEndpointReading(late?.result?.value);
+    if (answer === UNANSWERED) return parseHttpReading(late?.result?.value);
     this.pending = undefined;
-    const now = parseEndpointReading(answer?.result?.value);
-    const before = parseEndpointReading(late?.result?.value);
-    return now || before ? mergeEndpointStats([...(before ?? []), ...(now ?? [])]) : undefined;
+    const now = parseHttpReading(answer?.result?.value);
+    const before = parseHttpReading(late?.result?.value);
+    if (!now || !before) return now ?? before;
+    return { endpoints: mergeEndpointStats([...before.endpoints, ...now.endpoints]), outgoing: mergeEndpointStats([...before.outgoing, ...now.outgoing]) };
   }
 
   async remove(): Promise<void> {
