@@ -30,3 +30,4 @@ export * from "./query/function-stats.js";
 export * from "./spike/pprof-export.js";
 export * from "./report/heads-up.js";
 export * from "./query/endpoints.js";
+export * from "./baseline/endpoint-compare.js";

@@ -34,11 +34,13 @@ const jitter = (): number => {
 };
 
 /** One window of a process of `deployment` where renderInvoice costs `render` µs per request. */
-function windowOf(deployment: string, pid: number, sequence: number, render: number, lineShift = 0): ProfileWindow {
+function windowOf(deployment: string, pid: number, sequence: number, render: number, lineShift = 0, orderMs = 10): ProfileWindow {
   const functions = [fn("parseOrder", 10 + lineShift, 300 * 100 * jitter()), fn("renderInvoice", 20 + lineShift, render * 100 * jitter()), fn("computeTax", 30 + lineShift, 200 * 100 * jitter())];
   const cpuUs = functions.reduce((s, f) => s + f.selfUs, 0);
   const target = { ...base.target, deployment, targetId: `d:${pid}:1`, pid };
-  return { ...base, target, windowId: `d:${pid}:1:${sequence}`, sequence, startMs: 1_000_000 + pid * 100_000 + sequence * 1_000, endMs: 1_001_000 + pid * 100_000 + sequence * 1_000, cpuUs, functions };
+  // 20 requests a window to GET /orders/:id, `orderMs` each on average.
+  const endpoints = [{ method: "GET", route: "/orders/:id", status: 200, count: 20, totalMs: 20 * orderMs * jitter(), maxMs: 2 * orderMs, bucketIndexes: [50], bucketCounts: [20], routeTemplate: false, host: "" }];
+  return { ...base, target, windowId: `d:${pid}:1:${sequence}`, sequence, startMs: 1_000_000 + pid * 100_000 + sequence * 1_000, endMs: 1_001_000 + pid * 100_000 + sequence * 1_000, cpuUs, functions, endpoints };
 }
 
 let dir: string;
@@ -104,6 +106,18 @@ describe("regression watch", () => {
     // The log still says what the checks compared, and the strongest change with its interval.
     expect(watch.checked).toHaveLength(2);
     expect(watch.checked[1]).toMatch(/^regression check of shop v1b vs v1 \(30 windows vs 40\): no regression; strongest change \w+ [+-]\d+ % \(95 % CI [+-]\d+…[+-]\d+ %\)$/);
+  });
+
+  it("opens a regression for an endpoint that got 80 % slower while no function's CPU changed: the time went to waiting", async () => {
+    const watch = watchWith({ checkAtWindows: [12, 30], thenEvery: 100, driftEvery: 1_000, driftMinBaseline: 1_000 });
+    await feed(watch, Array.from({ length: 40 }, (_, i) => windowOf("v1", 1, i, 500, 0, 10)));
+    const ids = await feed(watch, Array.from({ length: 30 }, (_, i) => windowOf("v2", 2, i, 500, 0, 18)));
+    expect(new Set(ids).size).toBe(1);
+    const [incident] = listIncidents(db, { sinceMs: 0 });
+    expect(incident).toMatchObject({ kind: "regression", deployment: "v2", previousDeployment: "v1", culprits: [] });
+    expect(incident?.summary).toMatch(/^Regression in shop: `GET \/orders\/:id` mean latency \+\d+ % \(95 % CI \+\d+…\+\d+ %\), 10\.\d → 1\d\.\d ms since deployment v2 \(vs v1\); no function's CPU share changed beyond noise/);
+    expect(incident?.kind === "regression" && incident.details.endpoints?.[0]).toMatchObject({ method: "GET", route: "/orders/:id", kind: "slower", callsA: 800, callsB: 600 });
+    expect(watch.checked.at(-1)).toMatch(/no function beyond noise; endpoints: `GET \/orders\/:id` mean latency \+/);
   });
 
   it("opens a drift incident when a function got slower with no deployment, once per function, and none while it is steady", async () => {

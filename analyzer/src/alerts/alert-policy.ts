@@ -18,7 +18,12 @@ export type AlertDecision = { send: true } | { send: false; reason: string };
 /** Service, kind and the top culprit's identity (not its line, which moves between deployments). */
 export function coolDownKey(incident: IncidentView): string {
   const top = incident.culprits[0];
-  const culprit = top ? `${top.package ?? ""}|${top.builtin ? "builtin" : (top.file ?? "")}|${top.name}` : "(none)";
+  // With no function named, a regression is about an endpoint: the endpoint is its identity.
+  const endpoint = incident.kind === "regression" ? incident.details.endpoints?.[0] : undefined;
+  const culprit =
+    top ? `${top.package ?? ""}|${top.builtin ? "builtin" : (top.file ?? "")}|${top.name}`
+    : endpoint ? `endpoint|${endpoint.method} ${endpoint.route}`
+    : "(none)";
   return `${incident.service}\u0000${incident.kind}\u0000${culprit}`;
 }
 

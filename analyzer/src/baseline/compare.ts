@@ -105,7 +105,7 @@ export interface CompareSettings {
 export const DEFAULT_COMPARE_SETTINGS: CompareSettings = { minWindows: 12, minShare: 0.005, minRatio: 1.1, alpha: 0.01, resamples: 400, seed: 42 };
 
 /** Small, fast, seeded PRNG (mulberry32). */
-function random(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -174,7 +174,7 @@ function logScale(candidates: Candidate[], sumA: (c: Candidate) => number, sumB:
 }
 
 /** Window indices by process. */
-function groupsOf(windows: WindowSample[]): Uint32Array[] {
+export function groupsOf(windows: ReadonlyArray<{ group?: string | undefined }>): Uint32Array[] {
   const byGroup = new Map<string, number[]>();
   windows.forEach((w, i) => {
     const list = byGroup.get(w.group ?? "") ?? [];
@@ -190,7 +190,7 @@ function groupsOf(windows: WindowSample[]): Uint32Array[] {
  * same code differs from one process to the next; with one, it can only include the noise between
  * windows.
  */
-function resample(groups: Uint32Array[], next: () => number): Uint32Array {
+export function resample(groups: Uint32Array[], next: () => number): Uint32Array {
   const drawn: number[] = [];
   for (let g = 0; g < groups.length; g++) {
     const group = groups[Math.floor(next() * groups.length)] as Uint32Array;
@@ -217,7 +217,7 @@ export function normalQuantile(p: number): number {
 }
 
 /** Standard deviation of the finite values. */
-function spread(values: number[]): number {
+export function spread(values: number[]): number {
   const finite = values.filter(Number.isFinite);
   if (finite.length < 2) return Number.NaN;
   const mean = finite.reduce((s, v) => s + v, 0) / finite.length;
@@ -307,7 +307,7 @@ export function compareWindows(
   const groupsA = groupsOf(a);
   const groupsB = groupsOf(b);
   if (enough) {
-    const next = random(settings.seed);
+    const next = seededRandom(settings.seed);
     for (let r = 0; r < settings.resamples; r++) {
       const pickA = resample(groupsA, next);
       const pickB = resample(groupsB, next);

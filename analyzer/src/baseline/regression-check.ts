@@ -1,7 +1,10 @@
 import { diffDeployments, loadWindowSet } from "../query/deployments.js";
+import { endpointWindowSamples } from "../query/endpoints.js";
 import type { Db } from "../store/database.js";
 import type { Comparison, FunctionInfo } from "./compare.js";
 import { compareWindows } from "./compare.js";
+import type { EndpointChange } from "./endpoint-compare.js";
+import { compareEndpoints } from "./endpoint-compare.js";
 
 /** A check the regression watch asks for: read-only, and the costly part (loading windows, the bootstrap). */
 export type CheckJob =
@@ -11,7 +14,7 @@ export type CheckJob =
 /** What a check found, as plain data: it crosses from a worker thread by structured clone. */
 export type CheckResult =
   | { kind: "none" }
-  | { kind: "deployment"; previousDeployment: string; firstSeenMs: number; diff: Comparison }
+  | { kind: "deployment"; previousDeployment: string; firstSeenMs: number; diff: Comparison; endpoints: EndpointChange[] }
   | { kind: "drift"; splitMs: number; firstBeforeMs: number; baselineWindows: number; diff: Comparison };
 
 /**
@@ -30,7 +33,12 @@ export function runCheck(db: Db, job: CheckJob): CheckResult {
     const current = order[at];
     if (!previous || !current) return { kind: "none" };
     const diff = diffDeployments(db, { service, from: previous.deployment, to: deployment });
-    return { kind: "deployment", previousDeployment: previous.deployment, firstSeenMs: current.first_ms, diff: withoutService(diff) };
+    // Endpoints: the changed ones only (a slower or failing endpoint makes a regression on its own).
+    const endpoints = compareEndpoints(
+      endpointWindowSamples(db, { service, deployment: previous.deployment }),
+      endpointWindowSamples(db, { service, deployment }),
+    ).filter((c) => c.kind !== "unchanged");
+    return { kind: "deployment", previousDeployment: previous.deployment, firstSeenMs: current.first_ms, diff: withoutService(diff), endpoints };
   }
   const split = db
     .prepare("SELECT end_ms FROM windows WHERE service = ? AND deployment = ? ORDER BY end_ms DESC LIMIT 1 OFFSET ?")

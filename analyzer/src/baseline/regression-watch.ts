@@ -4,6 +4,8 @@ import type { Db } from "../store/database.js";
 import type { CheckRunner } from "./check-runner.js";
 import { InlineCheckRunner } from "./check-runner.js";
 import type { Comparison } from "./compare.js";
+import type { EndpointChange } from "./endpoint-compare.js";
+import { describeEndpointChange } from "./endpoint-compare.js";
 import type { CheckJob, CheckResult } from "./regression-check.js";
 import type { RegressionCulprit } from "./regressions.js";
 import { describeChange, describeDistributionChange, isRuntimeInternal, regressionCulprits } from "./regressions.js";
@@ -38,6 +40,8 @@ export interface RegressionDetails {
   changes: Comparison["changes"];
   /** Changes the averages hide (rare slow paths, unstable costs). */
   distribution: Comparison["distribution"];
+  /** HTTP endpoints that got slower or started failing (deployment checks; absent from older incidents). */
+  endpoints?: EndpointChange[];
 }
 
 /** What the watch reports besides storing incidents. */
@@ -132,15 +136,18 @@ export class RegressionWatch {
   /** Stores or updates the deployment's incident when the comparison with the one before it names culprits. */
   private storeDeployment(job: CheckJob, result: Extract<CheckResult, { kind: "deployment" }>, nowMs = Date.now()): string[] {
     const { service, deployment } = job;
-    const { diff, previousDeployment } = result;
+    const { diff, previousDeployment, endpoints } = result;
     const culprits = regressionCulprits(diff);
-    if (culprits.length === 0) return [];
+    if (culprits.length === 0 && endpoints.length === 0) return [];
     const sourceId = `${service}\u0000${deployment}`;
+    const since = `deployment ${deployment || "(none)"}`;
+    const versus = `vs ${previousDeployment || "(none)"}`;
     this.store(sourceId, service, deployment, result.firstSeenMs, nowMs, culprits, diff, {
       cause: "deployment",
       previousDeployment,
       baselinePeriod: null,
-      summary: regressionSummary(service, `deployment ${deployment || "(none)"}`, `vs ${previousDeployment || "(none)"}`, culprits, diff),
+      summary: culprits.length > 0 ? regressionSummary(service, since, versus, culprits, diff, "Regression", endpoints) : endpointRegressionSummary(service, since, versus, endpoints),
+      endpoints,
     });
     return [incidentId("regression", sourceId)];
   }
@@ -179,7 +186,13 @@ export class RegressionWatch {
     nowMs: number,
     culprits: RegressionCulprit[],
     diff: Comparison,
-    about: { cause: RegressionDetails["cause"]; previousDeployment: string; baselinePeriod: RegressionDetails["baselinePeriod"]; summary: string },
+    about: {
+      cause: RegressionDetails["cause"];
+      previousDeployment: string;
+      baselinePeriod: RegressionDetails["baselinePeriod"];
+      summary: string;
+      endpoints?: EndpointChange[];
+    },
   ): void {
     const details: RegressionDetails = {
       cause: about.cause,
@@ -190,6 +203,7 @@ export class RegressionWatch {
       checkedAt: new Date(nowMs).toISOString(),
       changes: diff.changes.slice(0, 10),
       distribution: diff.distribution.slice(0, 5),
+      ...(about.endpoints ? { endpoints: about.endpoints.slice(0, 10) } : {}),
     };
     this.db
       .prepare(
@@ -213,7 +227,15 @@ export class RegressionWatch {
 }
 
 /** "Regression in shop: `renderInvoice` (src/invoice.ts) +31 % (95 % CI +24…+38 %) CPU per unit of work since deployment v42 (vs v41), 180 windows vs 2400." */
-export function regressionSummary(service: string, since: string, versus: string, culprits: RegressionCulprit[], diff: Comparison, title = "Regression"): string {
+export function regressionSummary(
+  service: string,
+  since: string,
+  versus: string,
+  culprits: RegressionCulprit[],
+  diff: Comparison,
+  title = "Regression",
+  endpoints: EndpointChange[] = [],
+): string {
   const top = culprits[0] as RegressionCulprit;
   const where = top.package ? `${top.package}${top.packageVersion ? `@${top.packageVersion}` : ""}` : (top.file ?? "").split("/").slice(-2).join("/");
   const more = culprits.length > 1 ? ` (and ${culprits.length - 1} more)` : "";
@@ -223,7 +245,14 @@ export function regressionSummary(service: string, since: string, versus: string
     (top.change.kind === "rare_slow_path" || top.change.kind === "unstable") && hidden ? describeDistributionChange(hidden)
     : averaged ? `${describeChange(averaged)} CPU per unit of work`
     : "";
-  return `${title} in ${service}: \`${top.name}\` (${where}) ${what} since ${since} (${versus}), ${diff.windowsB} windows vs ${diff.windowsA}${more}.`;
+  const served = endpoints.length > 0 ? ` Endpoints: ${endpoints.slice(0, 2).map(describeEndpointChange).join("; ")}${endpoints.length > 2 ? ` (and ${endpoints.length - 2} more)` : ""}.` : "";
+  return `${title} in ${service}: \`${top.name}\` (${where}) ${what} since ${since} (${versus}), ${diff.windowsB} windows vs ${diff.windowsA}${more}.${served}`;
+}
+
+/** "Regression in shop: `GET /orders/:id` mean latency +85 % (95 % CI +60…+110 %), 12.1 → 22.4 ms since deployment v42 (vs v41); no function's CPU share changed beyond noise." */
+export function endpointRegressionSummary(service: string, since: string, versus: string, endpoints: EndpointChange[]): string {
+  const more = endpoints.length > 1 ? ` (and ${endpoints.length - 1} more)` : "";
+  return `Regression in ${service}: ${describeEndpointChange(endpoints[0] as EndpointChange)} since ${since} (${versus})${more}; no function's CPU share changed beyond noise: the time may be spent waiting (a database, a downstream call), not computing.`;
 }
 
 /**
@@ -239,7 +268,9 @@ export function describeCheck(job: CheckJob, result: Exclude<CheckResult, { kind
     : `drift check of ${job.service} ${job.deployment || "(none)"} (latest ${diff.windowsB} windows vs ${result.baselineWindows} before)`;
   if (!diff.enough) return `${what}: not enough windows yet`;
   const culprits = regressionCulprits(diff);
-  if (culprits.length > 0) return `${what}: ${culprits.length} culprit(s), first ${culprits[0]?.name} ${culprits[0]?.note}`;
+  const endpoints = result.kind === "deployment" && result.endpoints.length > 0 ? `; endpoints: ${result.endpoints.map(describeEndpointChange).join("; ")}` : "";
+  if (culprits.length > 0) return `${what}: ${culprits.length} culprit(s), first ${culprits[0]?.name} ${culprits[0]?.note}${endpoints}`;
+  if (endpoints) return `${what}: no function beyond noise${endpoints}`;
   // Node's own and native frames never make a regression, so they are not "the strongest change" either.
   const largest = diff.changes.find((c) => !isRuntimeInternal(c) && c.kind !== "new" && c.kind !== "gone" && Number.isFinite(c.ratio));
   return `${what}: no ${result.kind === "deployment" ? "regression" : "drift"}${largest ? `; strongest change ${largest.name} ${describeChange(largest)}` : ""}`;

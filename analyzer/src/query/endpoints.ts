@@ -1,5 +1,6 @@
 import type { LatencyHistogram } from "@seismo/agent-proto";
 import { latencyQuantile } from "@seismo/agent-proto";
+import type { EndpointWindowSample } from "../baseline/endpoint-compare.js";
 import type { Db } from "../store/database.js";
 
 export interface EndpointsQuery {
@@ -134,4 +135,30 @@ export function endpointFigures(db: Db, query: EndpointsQuery): EndpointsResult 
 /** better-sqlite3 refuses named parameters the statement does not use only when they are undefined: drop those. */
 function stripUndefined(params: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined));
+}
+
+/** Every window of one deployment of a service, with its served endpoints ("METHOD route"), for compareEndpoints. */
+export function endpointWindowSamples(db: Db, query: { service: string; deployment: string }): EndpointWindowSample[] {
+  const windows = db
+    .prepare("SELECT id, target_id FROM windows WHERE service = @service AND deployment = @deployment ORDER BY end_ms")
+    .all(query) as Array<{ id: number; target_id: string }>;
+  const byId = new Map<number, EndpointWindowSample>(windows.map((w) => [w.id, { group: w.target_id, endpoints: new Map() }]));
+  const rows = db
+    .prepare(
+      `SELECT e.window_ref, e.method, e.route, e.status, e.count, e.total_ms
+       FROM windows w CROSS JOIN window_endpoints e ON e.window_ref = w.id
+       WHERE w.service = @service AND w.deployment = @deployment AND e.direction = 'in'`,
+    )
+    .all(query) as Array<{ window_ref: number; method: string; route: string; status: number; count: number; total_ms: number }>;
+  for (const row of rows) {
+    const sample = byId.get(row.window_ref);
+    if (!sample) continue;
+    const key = `${row.method} ${row.route}`;
+    const seen = sample.endpoints.get(key) ?? { calls: 0, totalMs: 0, errors: 0 };
+    seen.calls += row.count;
+    seen.totalMs += row.total_ms;
+    if (row.status >= 500) seen.errors += row.count;
+    sample.endpoints.set(key, seen);
+  }
+  return [...byId.values()];
 }

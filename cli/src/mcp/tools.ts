@@ -97,6 +97,9 @@ function snapshotOf(s: SnapshotView): z.infer<typeof snapshot> {
 /** What an agent should do next with this incident. */
 function nextStep(incident: IncidentView, snapshots: number): string {
   const top = incident.culprits[0];
+  if (!top && incident.kind === "regression" && (incident.details.endpoints?.length ?? 0) > 0) {
+    return "An endpoint got slower or started failing while no function's CPU share changed: call list_endpoints with outgoing: true for the calls it waits on, and compare_deployments to confirm.";
+  }
   if (!top) return "No culprit was named: call hot_functions for the service around startedAt.";
   const open = lineToOpen(top)?.text ?? top.name;
   const values = snapshots > 0 ? " Its captured values are in `snapshots`." : "";

@@ -1,5 +1,5 @@
 import type { CallerFrame, IncidentView } from "@seismo/analyzer";
-import { describeCulprit } from "@seismo/analyzer";
+import { describeCulprit, describeEndpointChange } from "@seismo/analyzer";
 
 function pct(share: number): string {
   return `${(share * 100).toFixed(1)} %`;
@@ -87,6 +87,10 @@ function renderRegression(incident: Extract<IncidentView, { kind: "regression" }
     if (culprit.file) lines.push(`     at ${where(culprit, cwd)}`);
     if (culprit.note) lines.push(`     ${culprit.note}`);
   });
+  if (d.endpoints && d.endpoints.length > 0) {
+    lines.push("", "  Endpoints:");
+    for (const e of d.endpoints) lines.push(`  - ${describeEndpointChange(e).replaceAll("`", "")} (${e.callsB} calls vs ${e.callsA})`);
+  }
   if (!drift) lines.push("", `  All changes: seismo diff --from ${d.previousDeployment} --to ${incident.deployment} --service ${incident.service}`);
   return lines;
 }

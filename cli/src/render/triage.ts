@@ -1,5 +1,5 @@
 import type { Comparison, FunctionChange, IncidentView, SnapshotView } from "@seismo/analyzer";
-import { describeCulprit, lineToOpen } from "@seismo/analyzer";
+import { describeCulprit, describeEndpointChange, lineToOpen } from "@seismo/analyzer";
 import { renderValue } from "./snapshot.js";
 
 export interface TriageInput {
@@ -50,10 +50,13 @@ export function triage({ incident, snapshots, changes }: TriageInput): Triage {
   } else {
     const d = incident.details;
     md.push(`- ${d.windowsB} windows of ${incident.deployment || "(none)"} against ${d.windowsA} of ${d.previousDeployment || "the baseline"}; last checked ${d.checkedAt}.`);
+    for (const e of d.endpoints ?? []) md.push(`- Endpoint ${describeEndpointChange(e)}, ${e.callsB} calls against ${e.callsA}.`);
   }
 
   md.push("", "## Culprit", "");
-  if (!culprit) md.push("No single function stands out.");
+  if (!culprit && incident.kind === "regression" && (incident.details.endpoints?.length ?? 0) > 0) {
+    md.push("No function's CPU share changed beyond noise, so the endpoint's time is likely spent waiting, not computing: check its outgoing calls (`seismo endpoints --outgoing`) and database queries, and what they wait on.");
+  } else if (!culprit) md.push("No single function stands out.");
   else {
     md.push(`${describeCulprit(culprit)}: ${pct(culprit.share)} of CPU ${incident.kind === "cpu_spike" ? "during the spike" : "now"}, ${pct(culprit.baselineShare)} ${incident.kind === "cpu_spike" ? "normally" : "before"}.`);
     if (open) md.push("", `**Open \`${open}\`** (\`${openFrame?.name ?? culprit.name}\`)${culprit.hotLine && culprit.file ? `; hottest line ${culprit.hotLine}` : ""}.`);
