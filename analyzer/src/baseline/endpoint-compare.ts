@@ -28,6 +28,8 @@ export interface EndpointChange {
   errorsB: number;
   errorRateA: number;
   errorRateB: number;
+  /** Calls per window B / A: latency that rose with the traffic may be load, not code. */
+  trafficRatio: number;
 }
 
 export interface EndpointCompareSettings {
@@ -48,13 +50,13 @@ export interface EndpointCompareSettings {
 
 /**
  * Latency follows load as much as code (queueing, a slower database), so the bar is high, as
- * peers set it: +50 % with the interval's low end at +20 %, over 200 calls a side. A deployment
- * that makes an endpoint's 5xx share jump is named at 10 errors and 2 %.
+ * peers set it: twice as slow, with the interval's low end at +50 %, over 350 calls a side. A
+ * deployment that makes an endpoint's 5xx share jump is named at 10 errors and 2 %.
  */
 export const DEFAULT_ENDPOINT_COMPARE_SETTINGS: EndpointCompareSettings = {
-  minCalls: 200,
-  minRatio: 1.5,
-  minCiLow: 1.2,
+  minCalls: 350,
+  minRatio: 2,
+  minCiLow: 1.5,
   minErrors: 10,
   minErrorRate: 0.02,
   errorZ: 4,
@@ -132,6 +134,7 @@ export function compareEndpoints(
       errorsB: after.errors,
       errorRateA: rateA,
       errorRateB: rateB,
+      trafficRatio: a.length > 0 && b.length > 0 && before.calls > 0 ? after.calls / b.length / (before.calls / a.length) : 1,
     });
   }
   const rank = (c: EndpointChange): number => (c.kind === "errors" ? 2e6 + c.errorRateB : c.kind === "slower" ? 1e6 + c.ratio : c.ratio);
@@ -142,5 +145,6 @@ export function compareEndpoints(
 export function describeEndpointChange(c: EndpointChange): string {
   const pct = (r: number): string => `${r >= 1 ? "+" : ""}${Math.round((r - 1) * 100)}`;
   if (c.kind === "errors") return `\`${c.method} ${c.route}\` 5xx ${(c.errorRateA * 100).toFixed(1)} % → ${(c.errorRateB * 100).toFixed(1)} % of ${c.callsB} calls`;
-  return `\`${c.method} ${c.route}\` mean latency ${pct(c.ratio)} % (95 % CI ${pct(c.ciLow)}…${pct(c.ciHigh)} %), ${c.meanMsA.toFixed(1)} → ${c.meanMsB.toFixed(1)} ms`;
+  const traffic = c.trafficRatio >= 1.5 ? ` at ${c.trafficRatio.toFixed(1)}× the traffic` : "";
+  return `\`${c.method} ${c.route}\` mean latency ${pct(c.ratio)} % (95 % CI ${pct(c.ciLow)}…${pct(c.ciHigh)} %), ${c.meanMsA.toFixed(1)} → ${c.meanMsB.toFixed(1)} ms${traffic}`;
 }
