@@ -1,10 +1,8 @@
 import { diffDeployments, loadWindowSet } from "../query/deployments.js";
-import { endpointWindowSamples } from "../query/endpoints.js";
 import type { Db } from "../store/database.js";
 import type { Comparison, FunctionInfo } from "./compare.js";
 import { compareWindows } from "./compare.js";
 import type { EndpointChange } from "./endpoint-compare.js";
-import { compareEndpoints } from "./endpoint-compare.js";
 
 /** A check the regression watch asks for: read-only, and the costly part (loading windows, the bootstrap). */
 export type CheckJob =
@@ -34,10 +32,7 @@ export function runCheck(db: Db, job: CheckJob): CheckResult {
     if (!previous || !current) return { kind: "none" };
     const diff = diffDeployments(db, { service, from: previous.deployment, to: deployment });
     // Endpoints: the changed ones only (a slower or failing endpoint makes a regression on its own).
-    const endpoints = compareEndpoints(
-      endpointWindowSamples(db, { service, deployment: previous.deployment }),
-      endpointWindowSamples(db, { service, deployment }),
-    ).filter((c) => c.kind !== "unchanged");
+    const endpoints = diff.endpoints.filter((c) => c.kind !== "unchanged");
     return { kind: "deployment", previousDeployment: previous.deployment, firstSeenMs: current.first_ms, diff: withoutService(diff), endpoints };
   }
   const split = db
@@ -55,10 +50,11 @@ export function runCheck(db: Db, job: CheckJob): CheckResult {
   return { kind: "drift", splitMs: split.end_ms, firstBeforeMs: firstBefore.ms, baselineWindows: before.windows.length, diff };
 }
 
-function withoutService(diff: Comparison & { service: string; from: string; to: string }): Comparison {
-  const comparison: Comparison & Partial<{ service: string; from: string; to: string }> = { ...diff };
+function withoutService(diff: Comparison & { service: string; from: string; to: string; endpoints: EndpointChange[] }): Comparison {
+  const comparison: Comparison & Partial<{ service: string; from: string; to: string; endpoints: EndpointChange[] }> = { ...diff };
   delete comparison.service;
   delete comparison.from;
   delete comparison.to;
+  delete comparison.endpoints;
   return comparison;
 }

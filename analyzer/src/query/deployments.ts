@@ -1,8 +1,11 @@
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import type { Comparison, CompareSettings, FunctionInfo, WindowSample } from "../baseline/compare.js";
 import { compareWindows, DEFAULT_COMPARE_SETTINGS } from "../baseline/compare.js";
+import type { EndpointChange } from "../baseline/endpoint-compare.js";
+import { compareEndpoints } from "../baseline/endpoint-compare.js";
 import { stableFunctionKey } from "../baseline/function-key.js";
 import type { Db } from "../store/database.js";
+import { endpointWindowSamples } from "./endpoints.js";
 
 /** One row of `seismo deployments --json`. */
 export interface DeploymentSummary {
@@ -114,7 +117,8 @@ export interface DiffQuery {
 }
 
 /** Function-level comparison of two deployments of a service. */
-export function diffDeployments(db: Db, query: DiffQuery): Comparison & { service: string; from: string; to: string } {
+/** Function by function, and endpoint by endpoint (every endpoint with enough calls a side, changed ones first). */
+export function diffDeployments(db: Db, query: DiffQuery): Comparison & { service: string; from: string; to: string; endpoints: EndpointChange[] } {
   const service = query.service ?? soleServiceOf(db, query.from, query.to);
   const info = new Map<string, FunctionInfo>();
   // B first, so that function locations are taken from the newer deployment.
@@ -131,7 +135,8 @@ export function diffDeployments(db: Db, query: DiffQuery): Comparison & { servic
     }
   }
   const comparison = compareWindows(a.windows, b.windows, (key) => info.get(key) as FunctionInfo, query.settings ?? DEFAULT_COMPARE_SETTINGS);
-  return { service, from: query.from, to: query.to, ...comparison };
+  const endpoints = compareEndpoints(endpointWindowSamples(db, { service, deployment: query.from }), endpointWindowSamples(db, { service, deployment: query.to }));
+  return { service, from: query.from, to: query.to, ...comparison, endpoints };
 }
 
 function soleServiceOf(db: Db, from: string, to: string): string {

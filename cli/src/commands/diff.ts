@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import type { FunctionChange } from "@seismo/analyzer";
-import { describeChange, describeDistributionChange, diffDeployments, openDatabaseReadOnly } from "@seismo/analyzer";
+import { describeChange, describeDistributionChange, describeEndpointChange, diffDeployments, openDatabaseReadOnly } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
 import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
 
@@ -90,6 +90,11 @@ export async function diffCommand(args: string[], out: (text: string) => void): 
     if (shown.length === 0 && diff.distribution.length === 0 && diff.enough) out("No function changed by more than ±10 % with confidence.");
     for (const c of shown) out(row(c));
     for (const d of diff.distribution) out(`${d.kind.padEnd(14)} ${d.name}  ${d.file}:${d.line}: ${describeDistributionChange(d)}`);
+    const endpoints = values.all ? diff.endpoints : diff.endpoints.filter((e) => e.kind !== "unchanged");
+    if (endpoints.length > 0) {
+      out("\nEndpoints (2x slower with the interval above +50 %, or a jump in 5xx, over 350 calls a side):");
+      for (const e of endpoints) out(`${e.kind.padEnd(9)} ${describeEndpointChange(e).replaceAll("`", "")}  ${e.callsA} → ${e.callsB} calls`);
+    }
   } finally {
     db.close();
   }

@@ -341,6 +341,25 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
             ciHigh: z.number().nullable(),
           }),
         ),
+        endpoints: z
+          .array(
+            z.object({
+              method: z.string(),
+              route: z.string(),
+              kind: z.enum(["slower", "errors", "unchanged"]),
+              callsFrom: z.number(),
+              callsTo: z.number(),
+              meanMsFrom: z.number(),
+              meanMsTo: z.number(),
+              ratio: z.number().nullable().describe("mean latency to / from"),
+              ciLow: z.number().nullable(),
+              ciHigh: z.number().nullable(),
+              errorRateFrom: z.number(),
+              errorRateTo: z.number(),
+              trafficRatio: z.number().describe("calls per window to / from: latency that rose with traffic may be load"),
+            }),
+          )
+          .describe("HTTP endpoints with 350+ calls a side: slower (2x, interval above +50 %) or errors (a jump in 5xx share)"),
       },
     },
     guarded(async ({ from, to, service, limit }) =>
@@ -367,6 +386,21 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
             ratio: finite(c.ratio),
             ciLow: finite(c.ciLow),
             ciHigh: finite(c.ciHigh),
+          })),
+          endpoints: diff.endpoints.slice(0, limit ?? 20).map((e) => ({
+            method: e.method,
+            route: e.route,
+            kind: e.kind,
+            callsFrom: e.callsA,
+            callsTo: e.callsB,
+            meanMsFrom: e.meanMsA,
+            meanMsTo: e.meanMsB,
+            ratio: finite(e.ratio),
+            ciLow: finite(e.ciLow),
+            ciHigh: finite(e.ciHigh),
+            errorRateFrom: e.errorRateA,
+            errorRateTo: e.errorRateB,
+            trafficRatio: e.trafficRatio,
           })),
         });
       }),
