@@ -88,6 +88,8 @@ export interface ProfileWindow {
   endpoints?: EndpointStat[];
   /** HTTP calls the target made (node:http, fetch/undici), per method, host, route and status; absent from older daemons. */
   outgoing?: EndpointStat[];
+  /** Database queries (pg, mysql2): method = first keyword, route = statement digest, host = database, status 0 ok / 1 failed. */
+  queries?: EndpointStat[];
 }
 
 /** Requests of one method, route and status in one window, timed inside the target from request start to response finish. */

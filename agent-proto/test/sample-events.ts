@@ -67,6 +67,7 @@ export const sampleEvents: Record<SeismoEvent["kind"], SeismoEvent> = {
       sensorUs: 0,
       endpoints: [],
       outgoing: [],
+      queries: [],
       functions: [
         {
           name: "hotFunction",

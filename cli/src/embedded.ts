@@ -74,6 +74,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       redactNames: options.sampling.redactNames,
       errorCapture: options.sampling.errorCapture,
       endpoints: options.sampling.endpoints,
+      queries: options.sampling.queries,
       heartbeatMs: 30_000,
       outbox,
       log: options.log,

@@ -6,7 +6,7 @@ import { captureCommand } from "./commands/capture.js";
 import { daemonCommand } from "./commands/daemon.js";
 import { deploymentsCommand } from "./commands/deployments.js";
 import { diffCommand } from "./commands/diff.js";
-import { endpointsCommand } from "./commands/endpoints.js";
+import { endpointsCommand, queriesCommand } from "./commands/endpoints.js";
 import { headsUpCommand } from "./commands/heads-up.js";
 import { incidentsCommand } from "./commands/incidents.js";
 import { mcpCommand } from "./commands/mcp.js";
@@ -26,7 +26,8 @@ On one machine (no broker):
   run -- <command>     start an app under the sensor, with a live top-functions view
   attach <pid>         attach to a running Node.js process
   top                  the hottest functions of a recent period (--json for machines)
-  endpoints            HTTP endpoints: calls, errors, latency percentiles per route
+  endpoints            HTTP endpoints: calls, errors, latency percentiles per route (--outgoing: calls made)
+  queries              database queries (pg, mysql2): calls, failures, latency per statement
   targets              the processes sensors watch: attached, silent or ended
   incidents            CPU spikes and regressions with their culprit functions, newest first
   show <incident-id>   one incident in full: culprit, app line, call chain, evidence
@@ -53,6 +54,7 @@ const VERBS: Record<string, (args: string[], out: (text: string) => void) => Pro
   attach: attachCommand,
   top: topCommand,
   endpoints: endpointsCommand,
+  queries: queriesCommand,
   targets: targetsCommand,
   incidents: incidentsCommand,
   show: showCommand,

@@ -21,6 +21,7 @@ export const SAMPLING_OPTIONS = {
   "no-spikes": { type: "boolean" },
   "no-error-capture": { type: "boolean" },
   "no-endpoints": { type: "boolean" },
+  "no-queries": { type: "boolean" },
   redact: { type: "string" },
 } as const;
 export const NATS_OPTIONS = {
@@ -55,6 +56,8 @@ export const SAMPLING_HELP = `  --interval MS        CPU sampling interval in mi
                        stack, and its throw site captured when it is thrown again)
   --no-endpoints       do not time HTTP endpoints (by default two diagnostics-channel subscribers in
                        the app count requests per method, route and status, with their latency)
+  --no-queries         do not time database queries (by default mysql2's tracing channels are
+                       subscribed to and pg's Client.prototype.query is wrapped while attached)
   --redact NAMES       more names whose values captures must redact, comma-separated, besides the
                        built-in list (default: $SEISMO_REDACT)`;
 export const NATS_HELP = `  --nats URL           NATS server(s), comma-separated (default: $SEISMO_NATS_URL)
@@ -117,6 +120,8 @@ export interface SamplingSettings {
   errorCapture: boolean;
   /** Time HTTP endpoints in the target (method, route, status, latency). */
   endpoints: boolean;
+  /** Time database queries (pg, mysql2) in the target. */
+  queries: boolean;
 }
 
 export function samplingSettings(
@@ -132,6 +137,7 @@ export function samplingSettings(
     "no-spikes"?: boolean;
     "no-error-capture"?: boolean;
     "no-endpoints"?: boolean;
+    "no-queries"?: boolean;
     redact?: string;
   },
   verb: string,
@@ -152,6 +158,7 @@ export function samplingSettings(
     redactNames: redactNames(values.redact),
     errorCapture: !values["no-error-capture"],
     endpoints: !values["no-endpoints"],
+    queries: !values["no-queries"],
   };
 }
 

@@ -36,3 +36,5 @@ export * from "./capture/error-memory.js";
 export * from "./capture/throw-site.js";
 export * from "./target/discovery.js";
 export * from "./probes/http-probe.js";
+export * from "./probes/db-probe.js";
+export * from "./probes/probe-reads.js";

@@ -12,6 +12,8 @@ import type { InspectorSession } from "./inspector/session.js";
 import { connectInspector } from "./inspector/session.js";
 import type { Logger } from "./logger.js";
 import type { Outbox } from "./publish/outbox.js";
+import type { DbProbeSettings } from "./probes/db-probe.js";
+import { DbProbe, DEFAULT_DB_PROBE_SETTINGS } from "./probes/db-probe.js";
 import type { HttpProbeSettings } from "./probes/http-probe.js";
 import { DEFAULT_HTTP_PROBE_SETTINGS, HttpProbe } from "./probes/http-probe.js";
 import { aggregateProfile } from "./sampler/aggregate.js";
@@ -67,6 +69,8 @@ export interface SensorOptions {
   errorMemory?: ErrorMemory;
   /** HTTP endpoints (method, route, status, latency) measured in the target (default on); false turns it off. */
   endpoints?: Partial<HttpProbeSettings> | boolean;
+  /** Database queries (pg, mysql2) timed in the target per statement digest (default on); false turns it off. */
+  queries?: Partial<DbProbeSettings> | boolean;
 }
 
 export type SensorEndReason = "target-exited" | "stopped" | "connection-lost";
@@ -94,6 +98,7 @@ export class Sensor {
   private errorsWatched = false;
   private errorWatch: ErrorWatch | undefined;
   private httpProbe: HttpProbe | undefined;
+  private dbProbe: DbProbe | undefined;
   /** Windows are published in order: each waits for the one before (its endpoint read is a round trip). */
   private windowChain: Promise<void> = Promise.resolve();
   /** The pause attaching caused in the target (the recompile of optimized code), when there was one. */
@@ -225,6 +230,7 @@ export class Sensor {
     if (options.spikes !== false) await this.startSpikeWatch(options.spikes ?? DEFAULT_SPIKE_SETTINGS);
     if (options.errorCapture !== false) await this.startErrorWatch(options.errorCapture === true || options.errorCapture === undefined ? {} : options.errorCapture);
     if (options.endpoints !== false) await this.startHttpProbe(options.endpoints === true || options.endpoints === undefined ? {} : options.endpoints);
+    if (options.queries !== false) await this.startDbProbe(options.queries === true || options.queries === undefined ? {} : options.queries);
     this.heartbeatTimer = setInterval(() => this.heartbeat(), options.heartbeatMs);
     this.heartbeatTimer.unref();
     options.log.info(
@@ -233,7 +239,8 @@ export class Sensor {
         (recompileMs === undefined ? "" : `; recompiled optimized code for exact attribution (${recompileMs.toFixed(1)} ms)`) +
         (this.spikeWatch ? `; watching CPU${this.spikeWatch.loopWatched ? " and event-loop delay" : ""} for spikes` : "") +
         (this.errorsWatched ? "; watching uncaught exceptions" : "") +
-        (this.httpProbe ? "; timing HTTP endpoints and outgoing calls" : ""),
+        (this.httpProbe ? "; timing HTTP endpoints and outgoing calls" : "") +
+        (this.dbProbe ? "; timing database queries" : ""),
     );
   }
 
@@ -248,6 +255,7 @@ export class Sensor {
   private async publishWindow(raw: RawWindow, versionOf: (root: string) => string | undefined): Promise<void> {
     // The endpoints since the last read: the window's requests, give or take the read's round trip.
     const http = this.httpProbe ? await this.httpProbe.read() : undefined;
+    const queries = this.dbProbe ? await this.dbProbe.read() : undefined;
     const aggregated = aggregateProfile(raw.profile, { versionOf, samplingIntervalUs: this.options.samplingIntervalUs });
     const window: ProfileWindow = {
       windowId: `${this.target.targetId}:${raw.sequence}`,
@@ -266,6 +274,7 @@ export class Sensor {
       sensorUs: Math.round(aggregated.sensorUs),
       endpoints: http?.endpoints ?? [],
       outgoing: http?.outgoing ?? [],
+      queries: queries ?? [],
     };
     this.options.outbox.send(this.target.service, { kind: "profile", sentAtMs: Date.now(), body: window }, window.windowId);
     this.windowsPublished++;
@@ -336,6 +345,19 @@ export class Sensor {
     }
   }
 
+  /** Database queries: a failure here only loses them. */
+  private async startDbProbe(settings: Partial<DbProbeSettings>): Promise<void> {
+    const abandonedAfterMs = Math.max(DEFAULT_DB_PROBE_SETTINGS.abandonedAfterMs, 3 * this.options.windowMs);
+    const probe = new DbProbe(this.session, { ...DEFAULT_DB_PROBE_SETTINGS, abandonedAfterMs, ...settings });
+    try {
+      await probe.install();
+      await probe.read();
+      this.dbProbe = probe;
+    } catch (error) {
+      this.options.log.warn(`database queries will not be timed: ${describeError(error)}`);
+    }
+  }
+
   /** Each hello gets its own message id: JetStream would drop a repeat of the same id as a duplicate. */
   private sendHello(): void {
     if (!this.hello) return;
@@ -394,7 +416,11 @@ export class Sensor {
       await this.sampler.stop(!fragile).catch(() => undefined);
       await this.windowChain;
       // An exiting target takes the probe with it; a lost connection cannot remove it (it removes itself, unread).
-      if (reason === "stopped") await this.httpProbe?.remove();
+      if (reason === "stopped") {
+        await this.httpProbe?.remove();
+        // Puts pg's own query method back.
+        await this.dbProbe?.remove();
+      }
       if (reason === "stopped") {
         this.heartbeat(); // final figures while the target is still there to read
         await this.session.send("NodeRuntime.notifyWhenWaitingForDisconnect", { enabled: false }).catch(() => undefined);

@@ -149,6 +149,32 @@ describe("HTTP endpoints, timed inside an unmodified app", () => {
     expect(diff.stdout).toMatch(/slower\s+GET \/orders\/:id mean latency \+\d+ %/);
   }, 120_000);
 
+  it("database queries: pg and mysql2 timed per statement digest, every query once, failures apart, no value stored", async () => {
+    const db = join(tempDir(), "queries.db");
+    const run = seismo(["run", "--db", db, "--window", "1s", "--no-spikes", "--", process.execPath, join(FIXTURES, "db-app.cjs")]);
+    const port = Number((await run.waitFor(/listening (\d+)/, 20_000))[1]);
+    await run.waitFor(/attached to pid \d+.*timing database queries/, 20_000);
+    for (let i = 1; i <= 20; i++) expect(await call(port, "GET", `/orders/${1000 + i}`)).toBe(200);
+    for (let i = 0; i < 3; i++) expect(await call(port, "GET", "/broken")).toBe(500);
+    await sleep(2_500);
+    run.child.kill("SIGTERM");
+    expect((await run.exited).code, run.stderr()).toBe(0);
+    const result = await seismoRun(["queries", "--db", db, "--since", "10m", "--json"]);
+    expect(result.code, result.stderr).toBe(0);
+    const queries = (JSON.parse(result.stdout) as EndpointJson[]).map((q) => [q.host, q.method, q.route, q.calls, q.errors]);
+    expect(queries.sort()).toEqual(
+      [
+        ["mysql://127.0.0.1:3306/test", "SELECT", "SELECT ? * ? AS doubled", 20, 0],
+        ["postgresql://127.0.0.1:5432/test", "SELECT", "SELECT $1::int AS id, ? AS note", 20, 0],
+        ["postgresql://127.0.0.1:5432/test", "SELECT", "SELECT * FROM no_such_table_seismo", 3, 3],
+      ].sort(),
+    );
+    expect(result.stdout).not.toMatch(/secret-token/);
+    expect(queries.map((q) => q[2]).join(" ")).not.toMatch(/\d{4}/);
+    const table = await seismoRun(["queries", "--db", db, "--since", "10m"]);
+    expect(table.stdout).toMatch(/CALLS\s+RATE\s+ERR\s+P50\s+P95\s+P99\s+MAX\s+DATABASE\s+STATEMENT/);
+  }, 60_000);
+
   it("uses Express's own route templates, under the router's mount path", async () => {
     const db = join(tempDir(), "express.db");
     const run = seismo(["run", "--db", db, "--window", "1s", "--no-spikes", "--", process.execPath, join(FIXTURES, "express-app.cjs")]);

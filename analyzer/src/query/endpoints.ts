@@ -12,15 +12,15 @@ export interface EndpointsQuery {
   deployment?: string | undefined;
   /** Only routes containing this text. */
   route?: string | undefined;
-  /** Outgoing calls the apps made, rather than the endpoints they served (default false). */
-  outgoing?: boolean;
+  /** "in": the endpoints the apps served (default); "out": the HTTP calls they made; "db": their database queries. */
+  direction?: "in" | "out" | "db";
   limit?: number;
 }
 
 /** One row of `seismo endpoints --json`: field names are part of the CLI's contract. */
 export interface EndpointFigures {
   service: string;
-  /** Outgoing calls: the destination host[:port]; "" for endpoints. */
+  /** Outgoing calls: the destination host[:port]; queries: the database (postgresql://host:port/db); "" for endpoints. */
   host: string;
   method: string;
   route: string;
@@ -29,7 +29,10 @@ export interface EndpointFigures {
   calls: number;
   /** Calls per second over the time the service's windows cover in the period. */
   ratePerSec: number;
-  /** Responses with a 5xx status (and, for outgoing calls, calls that failed without a response: status 0), and their share of calls. */
+  /**
+   * Failures, and their share of calls: responses with a 5xx status (and, for outgoing calls,
+   * calls that failed without a response, status 0); for queries, the ones that failed (status 1).
+   */
   errors: number;
   errorRate: number;
   /** Calls per status code, e.g. { "200": 95, "404": 5 }. */
@@ -89,9 +92,10 @@ export function endpointFigures(db: Db, query: EndpointsQuery): EndpointsResult 
     .prepare(
       `SELECT w.service, e.host, e.method, e.route, e.status, e.route_template, e.count, e.total_ms, e.max_ms, e.buckets
        FROM windows w CROSS JOIN window_endpoints e ON e.window_ref = w.id -- the period's windows drive: never a scan of all history
-       WHERE ${windowFilter} AND e.direction = '${query.outgoing ? "out" : "in"}'${query.route !== undefined ? " AND instr(e.route, @route) > 0" : ""}`,
+       WHERE ${windowFilter} AND e.direction = @direction${query.route !== undefined ? " AND instr(e.route, @route) > 0" : ""}`,
     )
-    .all(stripUndefined({ ...params, route: query.route })) as Row[];
+    .all(stripUndefined({ ...params, route: query.route, direction: query.direction ?? "in" })) as Row[];
+  const failed = query.direction === "db" ? (status: number) => status === 1 : (status: number) => status >= 500 || status === 0;
   const groups = new Map<string, Group>();
   for (const row of rows) {
     const key = `${row.service}\u0000${row.host}\u0000${row.method}\u0000${row.route}`;
@@ -107,7 +111,7 @@ export function endpointFigures(db: Db, query: EndpointsQuery): EndpointsResult 
     const f = group.figures;
     f.calls += row.count;
     f.routeTemplate ||= row.route_template === 1;
-    if (row.status >= 500 || row.status === 0) f.errors += row.count;
+    if (failed(row.status)) f.errors += row.count;
     f.statuses[String(row.status)] = (f.statuses[String(row.status)] ?? 0) + row.count;
     f.maxMs = Math.max(f.maxMs, row.max_ms);
     group.totalMs += row.total_ms;

@@ -108,6 +108,7 @@ export class EventStore {
       const http = [
         ...mergeEndpointStats(window.endpoints ?? []).map((e) => ({ ...e, direction: "in", host: "" })),
         ...mergeEndpointStats(window.outgoing ?? []).map((e) => ({ ...e, direction: "out" })),
+        ...mergeEndpointStats(window.queries ?? []).map((e) => ({ ...e, direction: "db" })),
       ];
       for (const e of http) {
         this.statements.insertWindowEndpoint.run({

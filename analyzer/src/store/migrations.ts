@@ -226,11 +226,12 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 8,
     name: "endpoints",
     sql: `
-      -- HTTP requests a target answered ('in') or calls it made ('out') in a window, per method,
-      -- host (outgoing calls; '' for endpoints), route and status (EndpointStat).
+      -- HTTP requests a target answered ('in'), calls it made ('out') and database queries it ran
+      -- ('db') in a window, per method, host (the destination or database; '' for endpoints),
+      -- route (the statement digest for queries) and status (0 ok, 1 failed for queries).
       CREATE TABLE window_endpoints (
         window_ref INTEGER NOT NULL REFERENCES windows(id) ON DELETE CASCADE,
-        direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        direction TEXT NOT NULL CHECK (direction IN ('in', 'out', 'db')),
         host TEXT NOT NULL,
         method TEXT NOT NULL,
         route TEXT NOT NULL,

@@ -161,6 +161,7 @@ function sensorOptions(sampling: SamplingSettings, daemonId: string, outbox: Out
     redactNames: sampling.redactNames,
     errorCapture: sampling.errorCapture,
     endpoints: sampling.endpoints,
+    queries: sampling.queries,
     heartbeatMs: 15_000,
     outbox,
     log,

@@ -5,6 +5,15 @@ import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
 import { renderEndpointsTable } from "../render/endpoints-table.js";
 import { terminalColumns } from "../render/terminal.js";
 
+const COMMON_HELP = `  --since DURATION     how far back (default 15m): 30s, 5m, 2h, 7d
+  --service NAME       only this service
+  --deployment LABEL   only this deployment
+  --limit N            rows (default 50)
+${DB_HELP}
+  -h, --help           this help
+
+Percentiles come from log-scale histograms: within 19 % of the true value.`;
+
 export const ENDPOINTS_HELP = `Usage: seismo endpoints [--outgoing] [--since DURATION] [--service NAME] [--deployment LABEL]
                         [--route TEXT] [--limit N] [--json] [--db PATH]
 
@@ -21,20 +30,41 @@ otherwise the path without its query, with ids, UUIDs and tokens as ":id".
 Options:
   --outgoing           outgoing calls instead of served endpoints; ERR counts 5xx
                        answers and calls that failed without one (status 0)
-  --since DURATION     how far back (default 15m): 30s, 5m, 2h, 7d
-  --service NAME       only this service
-  --deployment LABEL   only this deployment
   --route TEXT         only routes containing this text
-  --limit N            rows (default 50)
   --json               a JSON array, busiest first: service, host, method, route, calls,
                        ratePerSec, errors, errorRate, statuses, meanMs, p50Ms, p95Ms,
                        p99Ms, maxMs, routeTemplate
-${DB_HELP}
-  -h, --help           this help
+${COMMON_HELP}`;
 
-Percentiles come from log-scale histograms: within 19 % of the true value.`;
+export const QUERIES_HELP = `Usage: seismo queries [--since DURATION] [--service NAME] [--deployment LABEL]
+                      [--statement TEXT] [--limit N] [--json] [--db PATH]
 
-export async function endpointsCommand(args: string[], out: (text: string) => void): Promise<number> {
+The database queries the watched apps ran over a recent period, busiest first:
+calls, rate, failures and latency percentiles, per database and statement.
+Timed inside each app from the call to its result, with no code change: mysql2
+(3.20 and later) through its own tracing channels, pg by wrapping its
+Client.prototype.query while the sensor is attached (put back on detach).
+
+A statement is a digest: literals replaced by ?, lists collapsed, comments
+dropped. No value leaves the app.
+
+Options:
+  --statement TEXT     only statements containing this text
+  --json               a JSON array, busiest first: service, host (the database),
+                       method (SELECT, INSERT...), route (the statement), calls,
+                       ratePerSec, errors (failed queries), errorRate, meanMs, p50Ms,
+                       p95Ms, p99Ms, maxMs
+${COMMON_HELP}`;
+
+export function endpointsCommand(args: string[], out: (text: string) => void): Promise<number> {
+  return figuresCommand(args, out, "endpoints");
+}
+
+export function queriesCommand(args: string[], out: (text: string) => void): Promise<number> {
+  return figuresCommand(args, out, "queries");
+}
+
+async function figuresCommand(args: string[], out: (text: string) => void, verb: "endpoints" | "queries"): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     options: {
@@ -43,37 +73,42 @@ export async function endpointsCommand(args: string[], out: (text: string) => vo
       since: { type: "string" },
       service: { type: "string" },
       deployment: { type: "string" },
-      route: { type: "string" },
       limit: { type: "string" },
       json: { type: "boolean" },
+      route: { type: "string" },
       outgoing: { type: "boolean" },
+      statement: { type: "string" },
     },
     allowPositionals: true,
   });
   if (values.help) {
-    out(ENDPOINTS_HELP);
+    out(verb === "endpoints" ? ENDPOINTS_HELP : QUERIES_HELP);
     return 0;
   }
-  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "endpoints");
+  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, verb);
+  if (verb === "queries" && (values.route !== undefined || values.outgoing)) throw usageError("--route and --outgoing are for `seismo endpoints`; filter queries with --statement.", verb);
+  if (verb === "endpoints" && values.statement !== undefined) throw usageError("--statement is for `seismo queries`; filter endpoints with --route.", verb);
   const limit = values.limit === undefined ? 50 : Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw usageError(`--limit must be a positive whole number, not "${values.limit}".`, "endpoints");
+  if (!Number.isInteger(limit) || limit < 1) throw usageError(`--limit must be a positive whole number, not "${values.limit}".`, verb);
   const sinceMs = Date.now() - parseDuration(values.since ?? "15m");
+  const direction = verb === "queries" ? "db" : values.outgoing === true ? "out" : "in";
+  const route = verb === "queries" ? values.statement : values.route;
   const db = openDatabaseReadOnly(dbPath(values.db));
   try {
-    const outgoing = values.outgoing === true;
-    const result = endpointFigures(db, { sinceMs, service: values.service, deployment: values.deployment, route: values.route, limit, outgoing });
+    const result = endpointFigures(db, { sinceMs, service: values.service, deployment: values.deployment, route, limit, direction });
+    const what = { in: ["requests", "served", "endpoint"], out: ["calls", "made", "outgoing call target"], db: ["queries", "ran", "statement"] }[direction];
     if (values.json) {
       out(JSON.stringify(result.endpoints, null, 2));
     } else if (result.endpoints.length === 0) {
       out(
         result.windows === 0 ?
           `No profile windows since ${new Date(sinceMs).toISOString()}. Try a longer --since, or check that a sensor is attached.`
-        : `No HTTP ${outgoing ? "calls" : "requests"} in ${result.windows} window(s) since ${new Date(sinceMs).toISOString()}: the apps ${outgoing ? "made" : "served"} none, or their sensors were started with --no-endpoints.`,
+        : `No ${direction === "db" ? "database" : "HTTP"} ${what[0]} in ${result.windows} window(s) since ${new Date(sinceMs).toISOString()}: the apps ${what[1]} none, or their sensors were started with ${direction === "db" ? "--no-queries" : "--no-endpoints"}.`,
       );
     } else {
       const services = new Set(result.endpoints.map((e) => e.service));
-      out(`${result.endpoints.length} ${outgoing ? "outgoing call target" : "endpoint"}(s) since ${new Date(sinceMs).toISOString()}\n`);
-      out(renderEndpointsTable(result.endpoints, { width: terminalColumns(process.stdout, 160), showService: services.size > 1, outgoing }).join("\n"));
+      out(`${result.endpoints.length} ${what[2]}(s) since ${new Date(sinceMs).toISOString()}\n`);
+      out(renderEndpointsTable(result.endpoints, { width: terminalColumns(process.stdout, 160), showService: services.size > 1, direction }).join("\n"));
     }
   } finally {
     db.close();

@@ -262,20 +262,21 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
     {
       title: "List HTTP endpoints with their latency and errors",
       description:
-        "The HTTP endpoints the services served (or, with outgoing: true, the HTTP calls they made, per destination host) over a period, busiest first: calls, rate, 5xx errors and their share, calls per status, and latency (mean, p50, p95, p99, max; ms, from request start to response finish, percentiles within 19 %). Routes are framework templates (Express) or paths with ids as ':id'. Use it for 'which endpoint is slow or failing?', then hot_functions for where its time goes.",
+        "The HTTP endpoints the services served (or, with outgoing: true, the HTTP calls they made, per destination host; with queries: true, their database queries per statement) over a period, busiest first: calls, rate, 5xx errors and their share, calls per status, and latency (mean, p50, p95, p99, max; ms, from request start to response finish, percentiles within 19 %). Routes are framework templates (Express) or paths with ids as ':id'. Use it for 'which endpoint is slow or failing?', then hot_functions for where its time goes.",
       inputSchema: {
         since: z.string().optional().describe("How far back: 30m, 6h, 7d (default 1h)"),
         service: z.string().optional(),
         deployment: z.string().optional(),
         route: z.string().optional().describe("Only routes containing this text"),
         outgoing: z.boolean().optional().describe("true: the HTTP calls the services made (node:http, fetch), per destination host; default: the endpoints they served"),
+        queries: z.boolean().optional().describe("true: the database queries they ran (pg, mysql2), per database (host) and statement digest (route; literals as ?); errors are failed queries"),
       },
       outputSchema: {
         since: z.string(),
         endpoints: z.array(
           z.object({
             service: z.string(),
-            host: z.string().describe("Outgoing calls: the destination host[:port]; empty for endpoints"),
+            host: z.string().describe("Outgoing calls: the destination host[:port]; queries: the database; empty for endpoints"),
             method: z.string(),
             route: z.string(),
             routeTemplate: z.boolean(),
@@ -296,7 +297,7 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
     guarded(async (args) =>
       withDb((db) => {
         const from = sinceMs(args.since, "1h");
-        const { endpoints } = endpointFigures(db, { sinceMs: from, service: args.service, deployment: args.deployment, route: args.route, outgoing: args.outgoing ?? false });
+        const { endpoints } = endpointFigures(db, { sinceMs: from, service: args.service, deployment: args.deployment, route: args.route, direction: args.queries ? "db" : args.outgoing ? "out" : "in" });
         return result({ since: new Date(from).toISOString(), endpoints });
       }),
     ),

@@ -12,9 +12,10 @@ function rate(perSec: number): string {
 }
 
 /** The `seismo endpoints` table, one string per line. Pure. */
-export function renderEndpointsTable(endpoints: EndpointFigures[], options: { width?: number; showService?: boolean; outgoing?: boolean } = {}): string[] {
+export function renderEndpointsTable(endpoints: EndpointFigures[], options: { width?: number; showService?: boolean; direction?: "in" | "out" | "db" } = {}): string[] {
   const width = options.width ?? 120;
-  const header = ["CALLS", "RATE", options.outgoing ? "ERR" : "5XX", "P50", "P95", "P99", "MAX", ...(options.showService ? ["SERVICE"] : []), options.outgoing ? "CALL" : "ENDPOINT"];
+  const direction = options.direction ?? "in";
+  const header = ["CALLS", "RATE", direction === "in" ? "5XX" : "ERR", "P50", "P95", "P99", "MAX", ...(options.showService ? ["SERVICE"] : []), { in: "ENDPOINT", out: "CALL", db: "DATABASE  STATEMENT" }[direction]];
   const rows = endpoints.map((e) => [
     String(e.calls),
     rate(e.ratePerSec),
@@ -24,7 +25,7 @@ export function renderEndpointsTable(endpoints: EndpointFigures[], options: { wi
     latency(e.p99Ms),
     latency(e.maxMs),
     ...(options.showService ? [e.service] : []),
-    `${e.method} ${e.host}${e.route}`,
+    direction === "db" ? `${e.host}  ${e.route}` : `${e.method} ${e.host}${e.route}`,
   ]);
   const all = [header, ...rows];
   const numeric = header.length - (options.showService ? 2 : 1);

@@ -1,7 +1,7 @@
 import type { EndpointStat } from "@seismo/agent-proto";
 import { LATENCY_BUCKETS_PER_DOUBLING, LATENCY_MAX_BUCKET, LATENCY_MIN_MS, mergeEndpointStats } from "@seismo/agent-proto";
 import type { InspectorSession } from "../inspector/session.js";
-import { withTimeout } from "../with-timeout.js";
+import { ProbeScripts } from "./probe-reads.js";
 
 // v2: reads return server and client entries. A v1 probe an older daemon left behind is not
 // reused (its reads have another shape); it removes itself once nobody reads it.
@@ -191,13 +191,6 @@ export function httpProbeInstall(settings: HttpProbeSettings): string {
 export const HTTP_PROBE_READ = `(() => { const p = globalThis[${KEY}]; return p ? p.read() : null; })()`;
 export const HTTP_PROBE_REMOVE = `(() => { const p = globalThis[${KEY}]; if (p) p.remove(); return Boolean(p); })()`;
 
-interface EvaluateResult {
-  result?: { value?: unknown };
-  exceptionDetails?: { text?: string; exception?: { description?: string } };
-}
-
-const UNANSWERED = Symbol("unanswered");
-
 /** One entry as the in-target read returns it (kept as a tuple: smaller over the wire). */
 type RawEntry = [string, string, number, boolean, number, number, number, number[], number[], string];
 
@@ -207,7 +200,8 @@ export interface HttpReading {
   outgoing: EndpointStat[];
 }
 
-function parseEntries(value: unknown): EndpointStat[] {
+/** Pure: the entries of one in-target read (HTTP or database probe); malformed ones are skipped, never thrown. */
+export function parseProbeEntries(value: unknown): EndpointStat[] {
   const stats: EndpointStat[] = [];
   if (!Array.isArray(value)) return stats;
   for (const raw of value as unknown[]) {
@@ -234,71 +228,39 @@ function parseEntries(value: unknown): EndpointStat[] {
 /** Pure: the in-target read's value; anything malformed is skipped, never thrown. Undefined when there was no probe. */
 export function parseHttpReading(value: unknown): HttpReading | undefined {
   if (!Array.isArray(value) || value.length !== 2) return undefined;
-  return { endpoints: parseEntries(value[0]), outgoing: parseEntries(value[1]) };
+  return { endpoints: parseProbeEntries(value[0]), outgoing: parseProbeEntries(value[1]) };
 }
 
 /**
- * The daemon's half of the HTTP probe: installs it over the inspector, reads
- * and resets its aggregates once per window, and removes it on detach. Every
- * call runs on the target's thread; a read is one small evaluate.
+ * The daemon's half of the HTTP probe: installs it over the inspector, reads and resets its
+ * aggregates once per window (late answers kept, see ProbeScripts), and removes it on detach.
  */
 export class HttpProbe {
-  /** A read sent and not answered in time: its answer, when it comes, belongs to the next read. */
-  private pending: Promise<EvaluateResult | undefined> | undefined;
+  private readonly scripts: ProbeScripts;
 
   constructor(
-    private readonly session: InspectorSession,
+    session: InspectorSession,
     private readonly settings: HttpProbeSettings = DEFAULT_HTTP_PROBE_SETTINGS,
-  ) {}
-
-  async install(): Promise<void> {
-    const result = await this.evaluate(httpProbeInstall(this.settings), 5_000);
-    if (result.exceptionDetails) {
-      const text = result.exceptionDetails.exception?.description ?? result.exceptionDetails.text ?? "exception";
-      throw new Error(`cannot install the HTTP probe: ${text.split("\n")[0] ?? text}`);
-    }
+  ) {
+    this.scripts = new ProbeScripts(session, "HTTP probe");
   }
 
-  /**
-   * The requests answered since the last read; undefined when the probe is gone or the target did
-   * not answer in time. A read that times out still runs in the target later (a loop blocked in a
-   * native call answers when the call returns) and resets its aggregates there: its answer is kept
-   * and handed out with the next read, so no request is lost.
-   */
+  install(): Promise<void> {
+    return this.scripts.install(httpProbeInstall(this.settings));
+  }
+
+  /** The requests served and calls made since the last read; undefined when the probe is gone or the target did not answer in time. */
   async read(timeoutMs = 2_000): Promise<HttpReading | undefined> {
-    if (this.session.closed) return undefined;
-    const waited = this.pending ? await this.answerWithin(this.pending, timeoutMs) : undefined;
-    if (waited === UNANSWERED) return undefined;
-    const late = waited;
-    this.pending = this.session.send<EvaluateResult>("Runtime.evaluate", { expression: HTTP_PROBE_READ, returnByValue: true, silent: true }).catch(() => undefined);
-    const answer = await this.answerWithin(this.pending, timeoutMs);
-    if (answer === UNANSWERED) return parseHttpReading(late?.result?.value);
-    this.pending = undefined;
-    const now = parseHttpReading(answer?.result?.value);
-    const before = parseHttpReading(late?.result?.value);
-    if (!now || !before) return now ?? before;
-    return { endpoints: mergeEndpointStats([...before.endpoints, ...now.endpoints]), outgoing: mergeEndpointStats([...before.outgoing, ...now.outgoing]) };
+    const readings = (await this.scripts.read(HTTP_PROBE_READ, timeoutMs))?.map(parseHttpReading).filter((r): r is HttpReading => r !== undefined);
+    if (!readings || readings.length === 0) return undefined;
+    if (readings.length === 1) return readings[0];
+    return {
+      endpoints: mergeEndpointStats(readings.flatMap((r) => r.endpoints)),
+      outgoing: mergeEndpointStats(readings.flatMap((r) => r.outgoing)),
+    };
   }
 
-  async remove(): Promise<void> {
-    if (this.session.closed) return;
-    await this.evaluate(HTTP_PROBE_REMOVE, 2_000).catch(() => undefined);
-  }
-
-  private async answerWithin(answer: Promise<EvaluateResult | undefined>, timeoutMs: number): Promise<EvaluateResult | undefined | typeof UNANSWERED> {
-    let timer: NodeJS.Timeout | undefined;
-    const result = await Promise.race([answer, new Promise<typeof UNANSWERED>((resolve) => (timer = setTimeout(() => resolve(UNANSWERED), timeoutMs)))]);
-    clearTimeout(timer);
-    return result;
-  }
-
-  private evaluate(expression: string, timeoutMs: number): Promise<EvaluateResult> {
-    return withTimeout(
-      // Never includeCommandLineAPI here: V8 would evaluate inside a `with` scope, and every name the
-      // probe's closures use would become a dynamic lookup on each request (measured: +11 µs per request).
-      this.session.send<EvaluateResult>("Runtime.evaluate", { expression, returnByValue: true, silent: true }),
-      timeoutMs,
-      () => new Error(`no answer within ${timeoutMs} ms`),
-    );
+  remove(): Promise<void> {
+    return this.scripts.remove(HTTP_PROBE_REMOVE);
   }
 }

@@ -1,0 +1,69 @@
+import type { InspectorSession } from "../inspector/session.js";
+import { withTimeout } from "../with-timeout.js";
+
+interface EvaluateResult {
+  result?: { value?: unknown };
+  exceptionDetails?: { text?: string; exception?: { description?: string } };
+}
+
+const UNANSWERED = Symbol("unanswered");
+
+async function within<T>(answer: Promise<T>, timeoutMs: number): Promise<T | typeof UNANSWERED> {
+  let timer: NodeJS.Timeout | undefined;
+  const result = await Promise.race([answer, new Promise<typeof UNANSWERED>((resolve) => (timer = setTimeout(() => resolve(UNANSWERED), timeoutMs)))]);
+  clearTimeout(timer);
+  return result;
+}
+
+/**
+ * Evaluates an in-target probe's scripts: install, read-and-reset, remove.
+ *
+ * A read that times out still runs in the target later (a loop blocked in a native call answers
+ * when the call returns) and resets the probe's aggregates there. So it is never sent twice: the
+ * next read first waits for it, and hands its answer out with its own. No aggregate is lost.
+ *
+ * Never with the command-line API: V8 would evaluate inside a `with` scope, and every name the
+ * probe's closures use would become a dynamic lookup on the app's hot path.
+ */
+export class ProbeScripts {
+  /** A read sent and not answered in time: its answer, when it comes, belongs to the next read. */
+  private pending: Promise<EvaluateResult | undefined> | undefined;
+
+  constructor(
+    private readonly session: InspectorSession,
+    private readonly what: string,
+  ) {}
+
+  async install(expression: string): Promise<void> {
+    const result = await this.evaluate(expression, 5_000);
+    if (result.exceptionDetails) {
+      const text = result.exceptionDetails.exception?.description ?? result.exceptionDetails.text ?? "exception";
+      throw new Error(`cannot install the ${this.what}: ${text.split("\n")[0] ?? text}`);
+    }
+  }
+
+  /**
+   * The values of the reads answered since the last call, oldest first: one, or two when a late
+   * answer came in. Undefined when the target did not answer in time or the session is closed.
+   */
+  async read(expression: string, timeoutMs: number): Promise<unknown[] | undefined> {
+    if (this.session.closed) return undefined;
+    const late = this.pending ? await within(this.pending, timeoutMs) : undefined;
+    if (late === UNANSWERED) return undefined;
+    const values = this.pending ? [late?.result?.value] : [];
+    this.pending = this.session.send<EvaluateResult>("Runtime.evaluate", { expression, returnByValue: true, silent: true }).catch(() => undefined);
+    const answer = await within(this.pending, timeoutMs);
+    if (answer === UNANSWERED) return values.length > 0 ? values : undefined;
+    this.pending = undefined;
+    return [...values, answer?.result?.value];
+  }
+
+  async remove(expression: string): Promise<void> {
+    if (this.session.closed) return;
+    await this.evaluate(expression, 2_000).catch(() => undefined);
+  }
+
+  private evaluate(expression: string, timeoutMs: number): Promise<EvaluateResult> {
+    return withTimeout(this.session.send<EvaluateResult>("Runtime.evaluate", { expression, returnByValue: true, silent: true }), timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
+  }
+}
