@@ -45,25 +45,29 @@ export function dbProbeInstall(settings: DbProbeSettings): string {
   const Module = load("node:module");
   const kStart = Symbol("seismo.queryStart");
   const kPatched = Symbol.for("seismo.dbProbe.patched");
+  const kHost = Symbol("seismo.dbHost");
   let table = new Map();
   let lastRead = performance.now();
   let active = true;
   const digests = new Map();
+  // Comments, then string, hex and number literals (not digits inside names or $1 placeholders).
+  const COMMENTS = /\\/\\*[\\s\\S]*?\\*\\/|--[^\\n]*/g;
+  const LITERALS = /[xXbBnNeE]?'(?:[^'\\\\]|\\\\.|'')*'|\\b0x[0-9a-fA-F]+\\b|(?<![\\w$])-?\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?\\b/g;
+  const SPACES = /\\s+/g;
+  const LISTS = /\\(\\s*\\?(?:\\s*,\\s*\\?)+\\s*\\)/g;
+  const ROWS = /(\\(\\?\\))(?:\\s*,\\s*\\(\\?\\))+/g;
   const digest = (sql) => {
     if (typeof sql !== "string") return "(unknown)";
     const cached = digests.get(sql);
     if (cached !== undefined) return cached;
-    const d = sql
-      .slice(0, 4096)
-      .replace(/\\/\\*[\\s\\S]*?\\*\\/|--[^\\n]*/g, " ")
-      .replace(/[xXbBnNeE]?'(?:[^'\\\\]|\\\\.|'')*'/g, "?")
-      .replace(/\\b0x[0-9a-fA-F]+\\b/g, "?")
-      .replace(/(?<![\\w$])-?\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?\\b/g, "?")
-      .replace(/\\s+/g, " ")
-      .trim()
-      .replace(/\\(\\s*\\?(?:\\s*,\\s*\\?)+\\s*\\)/g, "(?)")
-      .replace(/(\\(\\?\\))(?:\\s*,\\s*\\(\\?\\))+/g, "$1")
-      .slice(0, 500);
+    // The costly part (mysql2 inlines values, so most of its statements are new strings): each
+    // clean-up only when it can apply.
+    let d = sql.length > 4096 ? sql.slice(0, 4096) : sql;
+    if (d.indexOf("--") >= 0 || d.indexOf("/*") >= 0) d = d.replace(COMMENTS, " ");
+    // A plain replacement string, no callback: V8 keeps the replace in native code.
+    d = d.replace(LITERALS, "?").replace(SPACES, " ").trim();
+    if (d.indexOf("?,") >= 0 || d.indexOf("? ,") >= 0) d = d.replace(LISTS, "(?)").replace(ROWS, "$1");
+    d = d.slice(0, 500);
     // Parameterized statements repeat verbatim: remembered, bounded, short ones only.
     if (sql.length <= 1024) {
       if (digests.size >= 2000) digests.clear();
@@ -71,20 +75,28 @@ export function dbProbeInstall(settings: DbProbeSettings): string {
     }
     return d;
   };
+  // Two levels, database then statement: no key string to build per query.
+  let entries = 0;
   const record = (host, sql, ok, ms) => {
     if (performance.now() - lastRead > ${settings.abandonedAfterMs}) return remove();
     let route = digest(sql);
     let where = host;
-    let id = where + "\\u0000" + route;
-    let byStatus = table.get(id);
+    let byRoute = table.get(where);
+    let byStatus = byRoute === undefined ? undefined : byRoute.get(route);
     if (byStatus === undefined) {
-      if (table.size >= ${settings.maxEntries}) {
-        route = where = id = "(other)";
-        byStatus = table.get(id);
+      if (entries >= ${settings.maxEntries}) {
+        route = where = "(other)";
+        byRoute = table.get(where);
+        byStatus = byRoute === undefined ? undefined : byRoute.get(route);
+      }
+      if (byRoute === undefined) {
+        byRoute = new Map();
+        table.set(where, byRoute);
       }
       if (byStatus === undefined) {
         byStatus = [undefined, undefined];
-        table.set(id, byStatus);
+        byRoute.set(route, byStatus);
+        entries++;
       }
     }
     const status = ok ? 0 : 1;
@@ -100,6 +112,17 @@ export function dbProbeInstall(settings: DbProbeSettings): string {
     entry.buckets[ms > ${LATENCY_MIN_MS} ? Math.min(${LATENCY_MAX_BUCKET}, Math.ceil(Math.log2(ms / ${LATENCY_MIN_MS}) * ${LATENCY_BUCKETS_PER_DOUBLING})) : 0]++;
   };
 
+  // "mysql://host:port/db", built once per server and database.
+  const mysqlHosts = new Map();
+  const mysqlHost = (address, port, database) => {
+    let byPort = mysqlHosts.get(address);
+    if (byPort === undefined) mysqlHosts.set(address, (byPort = new Map()));
+    let byDatabase = byPort.get(port);
+    if (byDatabase === undefined) byPort.set(port, (byDatabase = new Map()));
+    let host = byDatabase.get(database);
+    if (host === undefined) byDatabase.set(database, (host = "mysql://" + address + (port ? ":" + port : "") + "/" + (database || "")));
+    return host;
+  };
   // mysql2: its tracing channels; the result (or error) arrives at asyncStart.
   const mysql = {
     start(ctx) {
@@ -109,7 +132,7 @@ export function dbProbeInstall(settings: DbProbeSettings): string {
       const start = ctx[kStart];
       if (start === undefined) return;
       ctx[kStart] = undefined;
-      record("mysql://" + ctx.serverAddress + (ctx.serverPort ? ":" + ctx.serverPort : "") + "/" + (ctx.database || ""), ctx.query, !ctx.error, performance.now() - start);
+      record(mysqlHost(ctx.serverAddress, ctx.serverPort, ctx.database), ctx.query, !ctx.error, performance.now() - start);
     },
   };
   const traced = dc.tracingChannel ? ["mysql2:query", "mysql2:execute"].map((name) => dc.tracingChannel(name)) : [];
@@ -130,7 +153,8 @@ export function dbProbeInstall(settings: DbProbeSettings): string {
         const text = typeof config === "string" ? config : config && typeof config.text === "string" && typeof config.submit !== "function" ? config.text : undefined;
         if (!active || text === undefined) return original.apply(this, arguments);
         const start = performance.now();
-        const host = "postgresql://" + (this.host || "") + (this.port ? ":" + this.port : "") + "/" + (this.database || "");
+        // Built once per client.
+        const host = this[kHost] || (this[kHost] = "postgresql://" + (this.host || "") + (this.port ? ":" + this.port : "") + "/" + (this.database || ""));
         const done = (ok) => record(host, text, ok, performance.now() - start);
         const args = Array.prototype.slice.call(arguments);
         const last = args.length - 1;
@@ -173,7 +197,7 @@ export function dbProbeInstall(settings: DbProbeSettings): string {
       lastRead = performance.now();
       patchPg();
       const out = [];
-      for (const byStatus of table.values()) for (const e of byStatus) {
+      for (const byRoute of table.values()) for (const byStatus of byRoute.values()) for (const e of byStatus) {
         if (e === undefined) continue;
         const indexes = [];
         const counts = [];
@@ -186,6 +210,7 @@ export function dbProbeInstall(settings: DbProbeSettings): string {
         out.push([e.method, e.route, e.status, false, e.count, e.totalMs, e.maxMs, indexes, counts, e.host]);
       }
       table = new Map();
+      entries = 0;
       return out;
     },
     digest,
