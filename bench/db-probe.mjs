@@ -35,7 +35,7 @@ async function measure(run) {
   return { cpuUs: (used.user + used.system) / n, wallUs: (wall * 1000) / n };
 }
 
-for (const [name, run] of Object.entries(drivers)) await measure(run); // warm-up
+for (const run of Object.values(drivers)) await measure(run); // warm-up
 const results = {};
 for (const name of Object.keys(drivers)) results[name] = { without: [], with: [] };
 for (let round = 1; round <= rounds; round++) {

@@ -75,12 +75,12 @@ describe("attach works on every LTS line", () => {
   it("the event-loop monitor leaves with the sensor, and never keeps the app alive", async () => {
     const app = await startFixture("finite-app.cjs", { env: { NODE_OPTIONS: "--inspect=127.0.0.1:0", RUN_MS: "9000" } });
     const url = (await app.waitFor(/(ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/))[1] as string;
-    // The event-loop monitor and the HTTP probe, as the app sees them: "object,object" while attached.
+    // The event-loop monitor, the HTTP probe and the database probe, as the app sees them.
     const monitorType = async (): Promise<unknown> => {
       const session = await connectInspector(url);
       try {
         const answer = await session.send<{ result: { value: unknown } }>("Runtime.evaluate", {
-          expression: '[typeof globalThis[Symbol.for("seismo.loopMonitor.v1")], typeof globalThis[Symbol.for("seismo.httpProbe.v1")]].join()',
+          expression: '["loopMonitor.v1", "httpProbe.v2", "dbProbe.v1"].map((name) => typeof globalThis[Symbol.for("seismo." + name)]).join()',
           returnByValue: true,
         });
         return answer.result.value;
@@ -91,10 +91,10 @@ describe("attach works on every LTS line", () => {
     const db = join(tempDir(), "monitor.db");
     const first = seismo(["attach", String(app.pid), "--db", db, "--window", "1s"]);
     await first.waitFor(/watching CPU and event-loop delay for spikes/);
-    expect(await monitorType()).toBe("object,object");
+    expect(await monitorType()).toBe("object,object,object");
     first.child.kill("SIGINT");
     expect((await first.exited).code).toBe(0);
-    expect(await monitorType()).toBe("undefined,undefined");
+    expect(await monitorType()).toBe("undefined,undefined,undefined");
 
     // Attached again when the app ends on its own: nothing of Seismo's holds it.
     const second = seismo(["attach", String(app.pid), "--db", db, "--window", "1s"]);
