@@ -38,3 +38,4 @@ export * from "./target/discovery.js";
 export * from "./probes/http-probe.js";
 export * from "./probes/db-probe.js";
 export * from "./probes/probe-reads.js";
+export * from "./probes/in-target-aggregates.js";

@@ -1,27 +1,13 @@
 import { request as httpRequest } from "node:http";
 import { join } from "node:path";
+import type { EndpointFigures } from "@seismo/analyzer";
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, FIXTURES, seismo, seismoRun, sleep, startLoad, tempDir } from "./harness.js";
 
 afterEach(cleanup);
 
-interface EndpointJson {
-  service: string;
-  host: string;
-  method: string;
-  route: string;
-  routeTemplate: boolean;
-  calls: number;
-  ratePerSec: number;
-  errors: number;
-  errorRate: number;
-  statuses: Record<string, number>;
-  meanMs: number;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
-  maxMs: number;
-}
+/** One row of `seismo endpoints --json` (and `queries --json`): the CLI prints the analyzer's figures as they are. */
+type EndpointJson = EndpointFigures;
 
 function call(port: number, method: string, path: string): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,17 +1,15 @@
 import type { EndpointStat } from "@seismo/agent-proto";
-import { LATENCY_BUCKETS_PER_DOUBLING, LATENCY_MAX_BUCKET, LATENCY_MIN_MS, mergeEndpointStats } from "@seismo/agent-proto";
+import { mergeEndpointStats } from "@seismo/agent-proto";
 import type { InspectorSession } from "../inspector/session.js";
 import { parseProbeEntries } from "./http-probe.js";
+import type { ProbeSettings } from "./in-target-aggregates.js";
+import { IN_TARGET_AGGREGATES } from "./in-target-aggregates.js";
 import { ProbeScripts } from "./probe-reads.js";
 
 const KEY = 'Symbol.for("seismo.dbProbe.v1")';
 
-export interface DbProbeSettings {
-  /** Distinct statements kept per window; past it, queries count under "(other)". */
-  maxEntries: number;
-  /** The probe removes itself at the first query after nobody has read it for this long. */
-  abandonedAfterMs: number;
-}
+/** Distinct database-and-statement pairs kept per window; past it, "(other)". */
+export type DbProbeSettings = ProbeSettings;
 
 export const DEFAULT_DB_PROBE_SETTINGS: DbProbeSettings = { maxEntries: 300, abandonedAfterMs: 60_000 };
 
@@ -39,7 +37,7 @@ export function dbProbeInstall(settings: DbProbeSettings): string {
   return `(() => {
   const key = ${KEY};
   if (globalThis[key]) return "present";
-  const load = (name) => (process.getBuiltinModule ? process.getBuiltinModule(name) : process.mainModule.require(name));
+${IN_TARGET_AGGREGATES}
   const dc = load("node:diagnostics_channel");
   const { performance } = load("node:perf_hooks");
   const Module = load("node:module");
@@ -104,12 +102,9 @@ export function dbProbeInstall(settings: DbProbeSettings): string {
     if (entry === undefined) {
       const space = route.indexOf(" ");
       const method = (space > 0 ? route.slice(0, space) : route).toUpperCase().slice(0, 16);
-      entry = byStatus[status] = { method, route, host: where, status, count: 0, totalMs: 0, maxMs: 0, buckets: new Uint32Array(${LATENCY_MAX_BUCKET + 1}) };
+      entry = byStatus[status] = newEntry(method, route, where, status, false);
     }
-    entry.count++;
-    entry.totalMs += ms;
-    if (ms > entry.maxMs) entry.maxMs = ms;
-    entry.buckets[ms > ${LATENCY_MIN_MS} ? Math.min(${LATENCY_MAX_BUCKET}, Math.ceil(Math.log2(ms / ${LATENCY_MIN_MS}) * ${LATENCY_BUCKETS_PER_DOUBLING})) : 0]++;
+    addLatency(entry, ms);
   };
 
   // "mysql://host:port/db", built once per server and database.
@@ -197,18 +192,7 @@ export function dbProbeInstall(settings: DbProbeSettings): string {
       lastRead = performance.now();
       patchPg();
       const out = [];
-      for (const byRoute of table.values()) for (const byStatus of byRoute.values()) for (const e of byStatus) {
-        if (e === undefined) continue;
-        const indexes = [];
-        const counts = [];
-        e.buckets.forEach((count, bucket) => {
-          if (count > 0) {
-            indexes.push(bucket);
-            counts.push(count);
-          }
-        });
-        out.push([e.method, e.route, e.status, false, e.count, e.totalMs, e.maxMs, indexes, counts, e.host]);
-      }
+      for (const byRoute of table.values()) for (const byStatus of byRoute.values()) for (const e of byStatus) if (e !== undefined) out.push(toTuple(e));
       table = new Map();
       entries = 0;
       return out;

@@ -1,18 +1,16 @@
 import type { EndpointStat } from "@seismo/agent-proto";
-import { LATENCY_BUCKETS_PER_DOUBLING, LATENCY_MAX_BUCKET, LATENCY_MIN_MS, mergeEndpointStats } from "@seismo/agent-proto";
+import { mergeEndpointStats } from "@seismo/agent-proto";
 import type { InspectorSession } from "../inspector/session.js";
+import type { ProbeSettings } from "./in-target-aggregates.js";
+import { IN_TARGET_AGGREGATES } from "./in-target-aggregates.js";
 import { ProbeScripts } from "./probe-reads.js";
 
 // v2: reads return server and client entries. A v1 probe an older daemon left behind is not
 // reused (its reads have another shape); it removes itself once nobody reads it.
 const KEY = 'Symbol.for("seismo.httpProbe.v2")';
 
-export interface HttpProbeSettings {
-  /** Distinct method/route/status entries kept per window; requests past it count under route "(other)". */
-  maxEntries: number;
-  /** The probe removes itself at the first request after nobody has read it for this long (a daemon killed with SIGKILL). */
-  abandonedAfterMs: number;
-}
+/** Distinct routes (endpoints) and host-and-route pairs (calls) kept per window; past it, "(other)". */
+export type HttpProbeSettings = ProbeSettings;
 
 export const DEFAULT_HTTP_PROBE_SETTINGS: HttpProbeSettings = { maxEntries: 300, abandonedAfterMs: 60_000 };
 
@@ -42,7 +40,7 @@ export function httpProbeInstall(settings: HttpProbeSettings): string {
   return `(() => {
   const key = ${KEY};
   if (globalThis[key]) return "present";
-  const load = (name) => (process.getBuiltinModule ? process.getBuiltinModule(name) : process.mainModule.require(name));
+${IN_TARGET_AGGREGATES}
   const dc = load("node:diagnostics_channel");
   const { performance } = load("node:perf_hooks");
   // The start time rides on the response under a private symbol: a WeakMap costs more per request.
@@ -92,13 +90,10 @@ export function httpProbeInstall(settings: HttpProbeSettings): string {
     const code = method * 1000 + status;
     let entry = byCode.get(code);
     if (entry === undefined) {
-      entry = { method: METHOD_NAMES[method], route, host, status, template: isTemplate, count: 0, totalMs: 0, maxMs: 0, buckets: new Uint32Array(${LATENCY_MAX_BUCKET + 1}) };
+      entry = newEntry(METHOD_NAMES[method], route, host, status, isTemplate);
       byCode.set(code, entry);
     }
-    entry.count++;
-    entry.totalMs += ms;
-    if (ms > entry.maxMs) entry.maxMs = ms;
-    entry.buckets[ms > ${LATENCY_MIN_MS} ? Math.min(${LATENCY_MAX_BUCKET}, Math.ceil(Math.log2(ms / ${LATENCY_MIN_MS}) * ${LATENCY_BUCKETS_PER_DOUBLING})) : 0]++;
+    addLatency(entry, ms);
   };
   const onCallStart = ({ request }) => {
     if (request) request[kStart] = performance.now();
@@ -163,17 +158,7 @@ export function httpProbeInstall(settings: HttpProbeSettings): string {
       lastRead = performance.now();
       const flat = (from) => {
         const out = [];
-        for (const byCode of from.values()) for (const e of byCode.values()) {
-          const indexes = [];
-          const counts = [];
-          e.buckets.forEach((count, bucket) => {
-            if (count > 0) {
-              indexes.push(bucket);
-              counts.push(count);
-            }
-          });
-          out.push([e.method, e.route, e.status, e.template, e.count, e.totalMs, e.maxMs, indexes, counts, e.host]);
-        }
+        for (const byCode of from.values()) for (const e of byCode.values()) out.push(toTuple(e));
         return out;
       };
       const reading = [flat(table), flat(calls)];
