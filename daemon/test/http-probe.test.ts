@@ -3,8 +3,8 @@ import type { AddressInfo } from "node:net";
 import { runInThisContext } from "node:vm";
 import { latencyQuantile } from "@seismo/agent-proto";
 import { afterEach, describe, expect, it } from "vitest";
-import type { InspectorSession } from "../src/index.js";
 import { DEFAULT_HTTP_PROBE_SETTINGS, HttpProbe, httpProbeInstall, parseHttpReading, HTTP_PROBE_READ, HTTP_PROBE_REMOVE } from "../src/index.js";
+import { BlockedTarget } from "./blocked-target.js";
 
 /** The in-target script runs here, in this process: real node:http, real diagnostics_channel. */
 const inThisProcess = (expression: string): unknown => runInThisContext(expression);
@@ -122,34 +122,9 @@ describe("the HTTP probe's in-target script", () => {
   });
 });
 
-/** A target (our own interface) whose main thread is inside a native call until `release()`. */
-class BlockedTarget implements InspectorSession {
-  sends = 0;
-  closed = false;
-  private readonly waiting: Array<() => void> = [];
-  private answers = 0;
-
-  send<T>(): Promise<T> {
-    this.sends++;
-    return new Promise<T>((resolve) =>
-      this.waiting.push(() => resolve({ result: { value: [[["GET", "/r", 200, false, ++this.answers, 5, 5, [30], [1], ""]], []] } } as T)),
-    );
-  }
-
-  release(): void {
-    for (const answer of this.waiting.splice(0)) answer();
-  }
-
-  on(): void {}
-  onClose(): void {}
-  async close(): Promise<void> {
-    this.closed = true;
-  }
-}
-
 describe("the HTTP probe, when the target does not answer a read in time", () => {
   it("sends no second read while one waits, and hands the late answer out with the next read: nothing is lost", async () => {
-    const target = new BlockedTarget();
+    const target = new BlockedTarget((n) => [[["GET", "/r", 200, false, n, 5, 5, [30], [1], ""]], []]);
     const probe = new HttpProbe(target);
     expect(await probe.read(30)).toBeUndefined();
     expect(await probe.read(30)).toBeUndefined();

@@ -1,33 +1,13 @@
 import { describe, expect, it } from "vitest";
-import type { InspectorSession } from "../src/index.js";
 import { LoopMonitor } from "../src/index.js";
+import { BlockedTarget } from "./blocked-target.js";
 
-/** A target (our own interface) whose main thread is inside a native call until `release()`. */
-class BlockedTarget implements InspectorSession {
-  sends = 0;
-  closed = false;
-  private readonly waiting: Array<() => void> = [];
-
-  send<T>(): Promise<T> {
-    this.sends++;
-    return new Promise<T>((resolve) => this.waiting.push(() => resolve({ result: { value: [250, 3_400, 3_500] } } as T)));
-  }
-
-  /** The native call returns: the queued reads are answered, with the stall the target measured. */
-  release(): void {
-    for (const answer of this.waiting.splice(0)) answer();
-  }
-
-  on(): void {}
-  onClose(): void {}
-  async close(): Promise<void> {
-    this.closed = true;
-  }
-}
+/** The stall the target measured, given when the native call returns. */
+const blocked = (): BlockedTarget => new BlockedTarget(() => [250, 3_400, 3_500]);
 
 describe("the event-loop monitor, when the target does not answer", () => {
   it("reads an unanswered request as a stalled loop, waits on it rather than queueing more, then takes the real answer", async () => {
-    const target = new BlockedTarget();
+    const target = blocked();
     const monitor = new LoopMonitor(target);
     const first = await monitor.read(60);
     expect(first).toMatchObject({ answered: false, p99Ms: 0 });
@@ -42,7 +22,7 @@ describe("the event-loop monitor, when the target does not answer", () => {
   });
 
   it("says nothing once the session is closed", async () => {
-    const target = new BlockedTarget();
+    const target = blocked();
     const monitor = new LoopMonitor(target);
     await target.close();
     expect(await monitor.read(20)).toBeUndefined();
