@@ -8,11 +8,14 @@ const jitter = (): number => {
   return 1 + 0.3 * (seed / 2_147_483_648 - 0.5);
 };
 
+/** "GET /x" as the key compareEndpoints reads: method, host (none for an endpoint), route. */
+const keyOf = (text: string): string => text.replace(" ", "\u0000\u0000");
+
 /** `windows` windows of one process; each endpoint: [calls per window, mean ms, 5xx per window]. */
 function side(windows: number, endpoints: Record<string, [number, number, number]>, group = "p1"): EndpointWindowSample[] {
   return Array.from({ length: windows }, () => ({
     group,
-    endpoints: new Map(Object.entries(endpoints).map(([key, [calls, meanMs, errors]]) => [key, { calls, totalMs: calls * meanMs * jitter(), errors }])),
+    endpoints: new Map(Object.entries(endpoints).map(([key, [calls, meanMs, errors]]) => [keyOf(key), { calls, totalMs: calls * meanMs * jitter(), errors }])),
   }));
 }
 
@@ -41,13 +44,19 @@ describe("endpoint comparison between deployments", () => {
     // Twice the calls per window: said, since latency that rose with traffic may be load.
     const busier = compareEndpoints(a, side(30, { "GET /orders/:id": [40, 24, 0] }));
     expect(describeEndpointChange(busier[0]!)).toMatch(/ at 2\.0× the traffic$/);
+    // A query, 3x slower: named with its database.
+    const query = (ms: number): EndpointWindowSample[] =>
+      Array.from({ length: 30 }, () => ({ endpoints: new Map([["SELECT\u0000postgresql://db:5432/shop\u0000SELECT * FROM orders WHERE id = $1", { calls: 20, totalMs: 20 * ms * jitter(), errors: 0 }]]) }));
+    const [slowQuery] = compareEndpoints(query(2), query(6), undefined, "db");
+    expect(slowQuery).toMatchObject({ direction: "db", method: "SELECT", host: "postgresql://db:5432/shop", kind: "slower" });
+    expect(describeEndpointChange(slowQuery!)).toMatch(/^query `SELECT \* FROM orders WHERE id = \$1` on postgresql:\/\/db:5432\/shop mean latency \+\d+ %/);
   });
 
   it("does not name an endpoint whose interval reaches down to noise, however large its average change", () => {
     // 2.5x on average, but the latency swings from window to window by ±90 %: the interval says it may be less.
     let flip = 0;
     const noisy = (mean: number): EndpointWindowSample[] =>
-      Array.from({ length: 24 }, () => ({ group: "p", endpoints: new Map([["GET /x", { calls: 15, totalMs: 15 * mean * (flip++ % 2 ? 1.9 : 0.1), errors: 0 }]]) }));
+      Array.from({ length: 24 }, () => ({ group: "p", endpoints: new Map([[keyOf("GET /x"), { calls: 15, totalMs: 15 * mean * (flip++ % 2 ? 1.9 : 0.1), errors: 0 }]]) }));
     const [change] = compareEndpoints(noisy(10), noisy(25));
     expect(change?.ratio).toBeGreaterThan(2);
     expect(change?.ciLow).toBeLessThan(1.5);

@@ -4,12 +4,17 @@ import { groupsOf, normalQuantile, resample, seededRandom, spread } from "./comp
 export interface EndpointWindowSample {
   /** The process the window came from: the bootstrap draws processes, then windows within them. */
   group?: string;
-  /** "METHOD route" → what the window saw of it. */
+  /** "method\0host\0route" → what the window saw of it (host empty for served endpoints). */
   endpoints: Map<string, { calls: number; totalMs: number; errors: number }>;
 }
 
 export interface EndpointChange {
+  /** "in": an endpoint the service served; "out": an HTTP call it made; "db": a database query it ran. */
+  direction: "in" | "out" | "db";
   method: string;
+  /** Outgoing calls: the destination; queries: the database; "" for endpoints. */
+  host: string;
+  /** The route, or for a query its statement digest. */
   route: string;
   /**
    * "slower": its mean latency rose by at least `minRatio`, with the 95 % interval's low end above
@@ -85,6 +90,7 @@ export function compareEndpoints(
   a: EndpointWindowSample[],
   b: EndpointWindowSample[],
   settings: EndpointCompareSettings = DEFAULT_ENDPOINT_COMPARE_SETTINGS,
+  direction: EndpointChange["direction"] = "in",
 ): EndpointChange[] {
   const keys = new Set<string>();
   for (const w of [...a, ...b]) for (const k of w.endpoints.keys()) keys.add(k);
@@ -118,10 +124,12 @@ export function compareEndpoints(
       after.errors >= settings.minErrors && rateB >= settings.minErrorRate && errorZ >= settings.errorZ ? "errors"
       : ratio >= settings.minRatio && ciLow >= settings.minCiLow ? "slower"
       : "unchanged";
-    const space = key.indexOf(" ");
+    const [method = "", host = "", route = ""] = key.split("\u0000");
     changes.push({
-      method: key.slice(0, space),
-      route: key.slice(space + 1),
+      direction,
+      method,
+      host,
+      route,
       kind,
       callsA: before.calls,
       callsB: after.calls,
@@ -141,10 +149,20 @@ export function compareEndpoints(
   return changes.sort((x, y) => rank(y) - rank(x));
 }
 
-/** "`GET /orders/:id` mean latency +85 % (95 % CI +60…+110 %), 12.1 → 22.4 ms" or "`POST /checkout` 5xx 0.1 % → 8.0 % of 1,204 calls" */
+/**
+ * "`GET /orders/:id` mean latency +85 % (95 % CI +60…+110 %), 12.1 → 22.4 ms",
+ * "query `SELECT * FROM orders WHERE id = $1` on postgresql://db:5432/shop mean latency ...",
+ * "`POST /checkout` 5xx 0.1 % → 8.0 % of 1,204 calls"
+ */
 export function describeEndpointChange(c: EndpointChange): string {
   const pct = (r: number): string => `${r >= 1 ? "+" : ""}${Math.round((r - 1) * 100)}`;
-  if (c.kind === "errors") return `\`${c.method} ${c.route}\` 5xx ${(c.errorRateA * 100).toFixed(1)} % → ${(c.errorRateB * 100).toFixed(1)} % of ${c.callsB} calls`;
+  const what =
+    c.direction === "db" ? `query \`${c.route}\` on ${c.host}`
+    : c.direction === "out" ? `call \`${c.method} ${c.host}${c.route}\``
+    : `\`${c.method} ${c.route}\``;
+  if (c.kind === "errors") {
+    return `${what} ${c.direction === "in" ? "5xx" : "failed"} ${(c.errorRateA * 100).toFixed(1)} % → ${(c.errorRateB * 100).toFixed(1)} % of ${c.callsB} calls`;
+  }
   const traffic = c.trafficRatio >= 1.5 ? ` at ${c.trafficRatio.toFixed(1)}× the traffic` : "";
-  return `\`${c.method} ${c.route}\` mean latency ${pct(c.ratio)} % (95 % CI ${pct(c.ciLow)}…${pct(c.ciHigh)} %), ${c.meanMsA.toFixed(1)} → ${c.meanMsB.toFixed(1)} ms${traffic}`;
+  return `${what} mean latency ${pct(c.ratio)} % (95 % CI ${pct(c.ciLow)}…${pct(c.ciHigh)} %), ${c.meanMsA.toFixed(1)} → ${c.meanMsB.toFixed(1)} ms${traffic}`;
 }

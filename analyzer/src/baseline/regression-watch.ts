@@ -251,8 +251,13 @@ export function regressionSummary(
 
 /** "Regression in shop: `GET /orders/:id` mean latency +85 % (95 % CI +60…+110 %), 12.1 → 22.4 ms since deployment v42 (vs v41); no function's CPU share changed beyond noise." */
 export function endpointRegressionSummary(service: string, since: string, versus: string, endpoints: EndpointChange[]): string {
-  const more = endpoints.length > 1 ? ` (and ${endpoints.length - 1} more)` : "";
-  return `Regression in ${service}: ${describeEndpointChange(endpoints[0] as EndpointChange)} since ${since} (${versus})${more}; no function's CPU share changed beyond noise: the time may be spent waiting (a database, a downstream call), not computing.`;
+  const served = endpoints.find((e) => e.direction === "in");
+  const waited = endpoints.find((e) => e.direction !== "in");
+  const lead = (served ?? waited) as EndpointChange;
+  const more = endpoints.length > (served && waited ? 2 : 1) ? ` (and ${endpoints.length - (served && waited ? 2 : 1)} more)` : "";
+  // A served endpoint that got slower with a query or call that got slower too: that is where it waits.
+  const where = served && waited ? `, waiting on the ${describeEndpointChange(waited)}` : "";
+  return `Regression in ${service}: ${describeEndpointChange(lead)} since ${since} (${versus})${where}${more}; no function's CPU share changed beyond noise: the time may be spent waiting (a database, a downstream call), not computing.`;
 }
 
 /**

@@ -2,7 +2,7 @@ import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import type { Comparison, CompareSettings, FunctionInfo, WindowSample } from "../baseline/compare.js";
 import { compareWindows, DEFAULT_COMPARE_SETTINGS } from "../baseline/compare.js";
 import type { EndpointChange } from "../baseline/endpoint-compare.js";
-import { compareEndpoints } from "../baseline/endpoint-compare.js";
+import { compareEndpoints, DEFAULT_ENDPOINT_COMPARE_SETTINGS } from "../baseline/endpoint-compare.js";
 import { stableFunctionKey } from "../baseline/function-key.js";
 import type { Db } from "../store/database.js";
 import { endpointWindowSamples } from "./endpoints.js";
@@ -117,7 +117,10 @@ export interface DiffQuery {
 }
 
 /** Function-level comparison of two deployments of a service. */
-/** Function by function, and endpoint by endpoint (every endpoint with enough calls a side, changed ones first). */
+/**
+ * Function by function, then endpoint by endpoint: the endpoints served, the HTTP calls made and
+ * the queries run, each with enough calls a side (changed ones first within each).
+ */
 export function diffDeployments(db: Db, query: DiffQuery): Comparison & { service: string; from: string; to: string; endpoints: EndpointChange[] } {
   const service = query.service ?? soleServiceOf(db, query.from, query.to);
   const info = new Map<string, FunctionInfo>();
@@ -135,7 +138,16 @@ export function diffDeployments(db: Db, query: DiffQuery): Comparison & { servic
     }
   }
   const comparison = compareWindows(a.windows, b.windows, (key) => info.get(key) as FunctionInfo, query.settings ?? DEFAULT_COMPARE_SETTINGS);
-  const endpoints = compareEndpoints(endpointWindowSamples(db, { service, deployment: query.from }), endpointWindowSamples(db, { service, deployment: query.to }));
+  const endpoints = (["in", "out", "db"] as const).flatMap((direction) =>
+    compareEndpoints(
+      endpointWindowSamples(db, { service, deployment: query.from, direction }),
+      endpointWindowSamples(db, { service, deployment: query.to, direction }),
+      DEFAULT_ENDPOINT_COMPARE_SETTINGS,
+      direction,
+    ),
+  );
+  // Changed ones first, whatever their kind of dependency (the sort is stable: each keeps its order).
+  endpoints.sort((x, y) => Number(y.kind !== "unchanged") - Number(x.kind !== "unchanged"));
   return { service, from: query.from, to: query.to, ...comparison, endpoints };
 }
 

@@ -141,27 +141,40 @@ function stripUndefined(params: Record<string, unknown>): Record<string, unknown
   return Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined));
 }
 
-/** Every window of one deployment of a service, with its served endpoints ("METHOD route"), for compareEndpoints. */
-export function endpointWindowSamples(db: Db, query: { service: string; deployment: string }): EndpointWindowSample[] {
+/**
+ * Every window of one deployment of a service, with its served endpoints (or its outgoing calls,
+ * or its queries) keyed "method\0host\0route", for compareEndpoints.
+ */
+export function endpointWindowSamples(db: Db, query: { service: string; deployment: string; direction?: "in" | "out" | "db" }): EndpointWindowSample[] {
+  const direction = query.direction ?? "in";
+  const failed = direction === "db" ? (status: number) => status === 1 : (status: number) => status >= 500 || status === 0;
   const windows = db
     .prepare("SELECT id, target_id FROM windows WHERE service = @service AND deployment = @deployment ORDER BY end_ms")
-    .all(query) as Array<{ id: number; target_id: string }>;
+    .all({ service: query.service, deployment: query.deployment }) as Array<{ id: number; target_id: string }>;
   const byId = new Map<number, EndpointWindowSample>(windows.map((w) => [w.id, { group: w.target_id, endpoints: new Map() }]));
   const rows = db
     .prepare(
-      `SELECT e.window_ref, e.method, e.route, e.status, e.count, e.total_ms
+      `SELECT e.window_ref, e.method, e.host, e.route, e.status, e.count, e.total_ms
        FROM windows w CROSS JOIN window_endpoints e ON e.window_ref = w.id
-       WHERE w.service = @service AND w.deployment = @deployment AND e.direction = 'in'`,
+       WHERE w.service = @service AND w.deployment = @deployment AND e.direction = @direction`,
     )
-    .all(query) as Array<{ window_ref: number; method: string; route: string; status: number; count: number; total_ms: number }>;
+    .all({ service: query.service, deployment: query.deployment, direction }) as Array<{
+    window_ref: number;
+    method: string;
+    host: string;
+    route: string;
+    status: number;
+    count: number;
+    total_ms: number;
+  }>;
   for (const row of rows) {
     const sample = byId.get(row.window_ref);
     if (!sample) continue;
-    const key = `${row.method} ${row.route}`;
+    const key = `${row.method}\u0000${row.host}\u0000${row.route}`;
     const seen = sample.endpoints.get(key) ?? { calls: 0, totalMs: 0, errors: 0 };
     seen.calls += row.count;
     seen.totalMs += row.total_ms;
-    if (row.status >= 500) seen.errors += row.count;
+    if (failed(row.status)) seen.errors += row.count;
     sample.endpoints.set(key, seen);
   }
   return [...byId.values()];

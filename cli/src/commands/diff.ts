@@ -92,7 +92,7 @@ export async function diffCommand(args: string[], out: (text: string) => void): 
     for (const d of diff.distribution) out(`${d.kind.padEnd(14)} ${d.name}  ${d.file}:${d.line}: ${describeDistributionChange(d)}`);
     const endpoints = values.all ? diff.endpoints : diff.endpoints.filter((e) => e.kind !== "unchanged");
     if (endpoints.length > 0) {
-      out("\nEndpoints (2x slower with the interval above +50 %, or a jump in 5xx, over 350 calls a side):");
+      out("\nEndpoints, outgoing calls and queries (2x slower with the interval above +50 %, or a jump in failures, over 350 calls a side):");
       for (const e of endpoints) out(`${e.kind.padEnd(9)} ${describeEndpointChange(e).replaceAll("`", "")}  ${e.callsA} → ${e.callsB} calls`);
     }
   } finally {

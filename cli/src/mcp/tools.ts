@@ -345,8 +345,10 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
         endpoints: z
           .array(
             z.object({
+              direction: z.enum(["in", "out", "db"]).describe("in: an endpoint served; out: an HTTP call made; db: a database query"),
               method: z.string(),
-              route: z.string(),
+              host: z.string().describe("out: the destination; db: the database; empty for endpoints"),
+              route: z.string().describe("the route, or for a query its statement digest"),
               kind: z.enum(["slower", "errors", "unchanged"]),
               callsFrom: z.number(),
               callsTo: z.number(),
@@ -360,7 +362,7 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
               trafficRatio: z.number().describe("calls per window to / from: latency that rose with traffic may be load"),
             }),
           )
-          .describe("HTTP endpoints with 350+ calls a side: slower (2x, interval above +50 %) or errors (a jump in 5xx share)"),
+          .describe("HTTP endpoints served, HTTP calls made and database queries run, with 350+ calls a side: slower (2x, interval above +50 %) or errors (a jump in the share of failures)"),
       },
     },
     guarded(async ({ from, to, service, limit }) =>
@@ -389,7 +391,9 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
             ciHigh: finite(c.ciHigh),
           })),
           endpoints: diff.endpoints.slice(0, limit ?? 20).map((e) => ({
+            direction: e.direction,
             method: e.method,
+            host: e.host,
             route: e.route,
             kind: e.kind,
             callsFrom: e.callsA,
