@@ -55,7 +55,7 @@ export function triage({ incident, snapshots, changes }: TriageInput): Triage {
 
   md.push("", "## Culprit", "");
   if (!culprit && incident.kind === "regression" && (incident.details.endpoints?.length ?? 0) > 0) {
-    md.push("No function's CPU share changed beyond noise, so the endpoint's time is likely spent waiting, not computing: check its outgoing calls (`seismo endpoints --outgoing`) and database queries, and what they wait on.");
+    md.push("No function's CPU share changed beyond noise, so the endpoint's time is likely spent waiting, not computing: check its outgoing calls (`seismo endpoints --outgoing`) and database queries (`seismo queries`), and what they wait on; the evidence above names any that got slower too.");
   } else if (!culprit) md.push("No single function stands out.");
   else {
     md.push(`${describeCulprit(culprit)}: ${pct(culprit.share)} of CPU ${incident.kind === "cpu_spike" ? "during the spike" : "now"}, ${pct(culprit.baselineShare)} ${incident.kind === "cpu_spike" ? "normally" : "before"}.`);
