@@ -54,6 +54,22 @@ describe("comparing deployments", () => {
     expect(compareWindows(a, windows(60, costs, 200, 5), info).changes.filter((c) => c.kind !== "unchanged")).toEqual([]);
   });
 
+  it("under twice the load, the first step of a request reading +22 % in identical code is within the widened interval; the same +22 % at the same load is named", () => {
+    // What a busy machine did to identical code at 50 and 100 req/s: the first step read +15 to +26 %.
+    const six = { parseOrder: 300, renderInvoice: 300, computeTax: 300, checkStock: 300, reserveItems: 300, sendReceipt: 300 };
+    const a = windows(45, six, 50, 11);
+    const busier = compareWindows(a, windows(45, { ...six, parseOrder: 366 }, 100, 12), info);
+    expect(busier.loadRatio).toBeGreaterThan(1.9);
+    expect(busier.processSpread).toBeGreaterThanOrEqual(0.1);
+    const parse = busier.changes.find((c) => c.key === "parseOrder");
+    expect(parse?.ratio).toBeGreaterThan(1.15);
+    expect(parse?.kind).toBe("unchanged");
+    // The same reading at the same load is a change: the floor applies only when the load moved.
+    const same = compareWindows(a, windows(45, { ...six, parseOrder: 366 }, 50, 12), info);
+    expect(same.loadRatio).toBeLessThan(1.5);
+    expect(same.changes.find((c) => c.key === "parseOrder")?.kind).toBe("slower");
+  });
+
   it("reports a function never seen before that takes a real share, and stays silent with too few windows", () => {
     const a = windows(30, costs, 100, 6);
     const b = windows(30, { ...costs, auditLog: 400 }, 100, 7);
@@ -140,9 +156,13 @@ describe("the spread between processes, with one process a side", () => {
     const result = compareWindows(a, b, info);
     expect(result.changes.filter((c) => c.kind !== "unchanged")).toEqual([]);
     expect(result.processSpread).toBeGreaterThan(0.05);
-    // With several processes a side, the bootstrap sees the spread itself: no estimate is added.
-    const grouped = compareWindows(a.map((w, i) => ({ ...w, group: `p${i % 2}` })), b.map((w, i) => ({ ...w, group: `q${i % 2}` })), info);
-    expect(grouped.processSpread).toBe(0);
+    // With several processes a side, the bootstrap sees the spread itself: no estimate is added,
+    // only the floor for a load that moved (here it doubled)...
+    const groups = (windowsOf: WindowSample[], name: string): WindowSample[] => windowsOf.map((w, i) => ({ ...w, group: `${name}${i % 2}` }));
+    const grouped = compareWindows(groups(a, "p"), groups(b, "q"), info);
+    expect(grouped.processSpread).toBe(0.1);
+    // ...and none at the same load.
+    expect(compareWindows(groups(a, "p"), groups(windows(60, scaled(drift), 100, 41), "q"), info).processSpread).toBe(0);
   });
 
   it("still names a function made 30 % slower when the others drift by a few percent", () => {

@@ -79,6 +79,11 @@ export interface Comparison {
    * interval includes it. 0 when not estimated (several processes a side, or too few functions).
    */
   processSpread: number;
+  /**
+   * CPU per window, B / A: how much busier one side was. From `loadShiftRatio` apart, every
+   * interval includes at least `loadShiftSpread` (see CompareSettings), and processSpread says so.
+   */
+  loadRatio: number;
   /** Largest changes first (by how far the CI is from no change). */
   changes: FunctionChange[];
   /** Changes the averages hide: rare slow paths and costs that swing from window to window (100+ windows a side). */
@@ -98,11 +103,33 @@ export interface CompareSettings {
    * false alarm.
    */
   alpha: number;
+  /**
+   * When one side's CPU per window is this many times the other's (either way)...
+   */
+  loadShiftRatio: number;
+  /**
+   * ...the spread between processes is taken as at least this (log scale: 0.1 ≈ ±10 %), with one
+   * process a side or several. Load moves what a profile reads, not only what the code costs: on a
+   * busy 2-core machine, the first step of a request in identical code read +15 % to +26 % (5 runs)
+   * at twice the traffic. V8's sampler thread competes with the app for the CPU and samples late
+   * after each wake-up, and the share of wake-ups falls as traffic rises. A bias of the load,
+   * shared by every process of a side, which no resampling of processes can see.
+   */
+  loadShiftSpread: number;
   resamples: number;
   seed: number;
 }
 
-export const DEFAULT_COMPARE_SETTINGS: CompareSettings = { minWindows: 12, minShare: 0.005, minRatio: 1.1, alpha: 0.01, resamples: 400, seed: 42 };
+export const DEFAULT_COMPARE_SETTINGS: CompareSettings = {
+  minWindows: 12,
+  minShare: 0.005,
+  minRatio: 1.1,
+  alpha: 0.01,
+  loadShiftRatio: 1.5,
+  loadShiftSpread: 0.1,
+  resamples: 400,
+  seed: 42,
+};
 
 /** Small, fast, seeded PRNG (mulberry32). */
 export function seededRandom(seed: number): () => number {
@@ -336,7 +363,9 @@ export function compareWindows(
       functions.map((f) => f.logRatio),
       functions.map((f) => f.variance),
     );
-  const processVariance = (key: string): number => (singleProcess && enough ? spreadOf(spreadFrom.filter((f) => f.key !== key)) : 0);
+  const loadRatio = totalCpuA > 0 && totalCpuB > 0 && a.length > 0 && b.length > 0 ? totalCpuB / b.length / (totalCpuA / a.length) : 1;
+  const loadFloor = Math.abs(Math.log(loadRatio)) >= Math.log(settings.loadShiftRatio) ? settings.loadShiftSpread ** 2 : 0;
+  const processVariance = (key: string): number => Math.max(loadFloor, singleProcess && enough ? spreadOf(spreadFrom.filter((f) => f.key !== key)) : 0);
   const changes: FunctionChange[] = [];
   for (const c of candidates) {
     const selfSumA = sum(c.selfA);
@@ -378,7 +407,8 @@ export function compareWindows(
     groupsB: groupsB.length,
     enough,
     compared: candidates.length,
-    processSpread: singleProcess && enough ? Math.sqrt(spreadOf(spreadFrom)) : 0,
+    processSpread: Math.sqrt(Math.max(loadFloor, singleProcess && enough ? spreadOf(spreadFrom) : 0)),
+    loadRatio,
     changes,
     distribution: enough ? distributionChanges(a, b, info, candidates, { ...DEFAULT_DISTRIBUTION_SETTINGS, alpha: settings.alpha }) : [],
   };

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import type { FunctionChange } from "@seismo/analyzer";
-import { describeChange, describeDistributionChange, describeEndpointChange, diffDeployments, openDatabaseReadOnly } from "@seismo/analyzer";
+import { DEFAULT_COMPARE_SETTINGS, describeChange, describeDistributionChange, describeEndpointChange, diffDeployments, openDatabaseReadOnly } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
 import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
 
@@ -80,7 +80,14 @@ export async function diffCommand(args: string[], out: (text: string) => void): 
       `${diff.service}: ${diff.from || "(none)"} (${diff.windowsA} windows${processes(diff.groupsA)}) → ${diff.to || "(none)"} (${diff.windowsB} windows${processes(diff.groupsB)})`,
     );
     if (!diff.enough) out("Not enough windows on one side yet (12 each) to say anything with confidence.");
-    if (diff.processSpread > 0) {
+    const loadShifted = Math.abs(Math.log(diff.loadRatio)) >= Math.log(DEFAULT_COMPARE_SETTINGS.loadShiftRatio);
+    if (loadShifted) {
+      out(
+        `The load differs: ${diff.to || "(none)"} used ${diff.loadRatio.toFixed(1)}x the CPU per window of ${diff.from || "(none)"}. ` +
+          `A profile reads the same code differently under another load, so the intervals include a spread of at least ±${Math.round((Math.exp(DEFAULT_COMPARE_SETTINGS.loadShiftSpread) - 1) * 100)} %.`,
+      );
+    }
+    if (diff.processSpread > 0 && !(loadShifted && diff.processSpread <= DEFAULT_COMPARE_SETTINGS.loadShiftSpread)) {
       out(
         `The same function moves about ±${Math.round((Math.exp(diff.processSpread) - 1) * 100)} % between two processes here ` +
           "(from the spread of the unchanged functions); the intervals include it.",

@@ -330,7 +330,8 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
         processes: z.object({ from: z.number(), to: z.number() }),
         processSpread: z
           .number()
-          .describe("how far (log-scale standard deviation; 0.1 ≈ ±10 %) the same function moves between processes of the same code, estimated from the functions; the intervals include it; 0 when not estimated"),
+          .describe("how far (log-scale standard deviation; 0.1 ≈ ±10 %) the same function moves between processes of the same code, estimated from the functions (at least 0.1 when the load differs 1.5x); the intervals include it; 0 when not estimated"),
+        loadRatio: z.number().describe("CPU per window, to / from: a load that differs 1.5x or more widens every interval"),
         changes: z.array(
           z.object({
             ...location,
@@ -377,6 +378,7 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
           windows: { from: diff.windowsA, to: diff.windowsB },
           processes: { from: diff.groupsA, to: diff.groupsB },
           processSpread: diff.processSpread,
+          loadRatio: diff.loadRatio,
           changes: diff.changes.slice(0, limit ?? 20).map((c) => ({
             name: c.name,
             file: c.file || null,
