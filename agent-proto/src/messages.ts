@@ -107,6 +107,8 @@ export interface EndpointStat {
   routeTemplate: boolean;
   /** Outgoing calls: the destination host[:port]; "" for the target's own endpoints. */
   host: string;
+  /** Under heavy traffic, one request in this many was timed and the figures are scaled up by it; absent or 0 or 1: every one. */
+  sampledEvery?: number;
 }
 
 export interface LineCalls {

@@ -40,7 +40,7 @@ describe("codec compatibility", () => {
   it("reads endpoints and outgoing calls (added later) from old bytes as none, and new bytes back exactly", () => {
     const old = decodeEvent(golden("profile"), "profile");
     expect(old.kind === "profile" && old.body.endpoints).toEqual([]);
-    const endpoint = { method: "GET", route: "/orders/:id", status: 200, count: 3, totalMs: 7.5, maxMs: 4.25, bucketIndexes: [44, 50], bucketCounts: [2, 1], routeTemplate: true, host: "" };
+    const endpoint = { method: "GET", route: "/orders/:id", status: 200, count: 3, totalMs: 7.5, maxMs: 4.25, bucketIndexes: [44, 50], bucketCounts: [2, 1], routeTemplate: true, host: "", sampledEvery: 4 };
     const call = { ...endpoint, route: "/v1/charges/:id", host: "api.stripe.com", status: 0, routeTemplate: false };
     const withField = { ...sampleEvents.profile, body: { ...sampleEvents.profile.body, endpoints: [endpoint], outgoing: [call] } } as typeof sampleEvents.profile;
     const decoded = decodeEvent(encodeEvent(withField), "profile");

@@ -109,6 +109,30 @@ describe("the HTTP probe's in-target script", () => {
     }
   });
 
+  it("under heavy traffic times one request in N, and counts each timed one N times", async () => {
+    const server = createServer((_req, res) => res.end());
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      inThisProcess(httpProbeInstall({ ...DEFAULT_HTTP_PROBE_SETTINGS, maxTimedPerSecond: 5 }));
+      inThisProcess(HTTP_PROBE_READ);
+      const started = Date.now();
+      for (let i = 0; i < 20; i++) await get(port, "/a");
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1_000 - (Date.now() - started))));
+      // 20 requests in about a second, every one timed: 4x the 5 a second allowed, so from now on one in about 4.
+      expect(parseHttpReading(inThisProcess(HTTP_PROBE_READ))?.endpoints).toMatchObject([{ route: "/a", count: 20 }]);
+      for (let i = 0; i < 20; i++) await get(port, "/a");
+      const [sampled] = parseHttpReading(inThisProcess(HTTP_PROBE_READ))?.endpoints ?? [];
+      const every = sampled?.sampledEvery ?? 1;
+      expect(every).toBeGreaterThanOrEqual(2);
+      expect(every).toBeLessThanOrEqual(4);
+      expect(sampled?.count).toBe(every * Math.floor(20 / every));
+      expect(sampled?.bucketCounts.reduce((n, c) => n + c, 0)).toBe(sampled?.count);
+    } finally {
+      server.close();
+    }
+  });
+
   it("caps distinct routes per window: the rest count under (other), nothing is dropped", async () => {
     const server = createServer((_req, res) => res.end());
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -127,7 +151,7 @@ describe("the HTTP probe's in-target script", () => {
 
 describe("the HTTP probe, when the target does not answer a read in time", () => {
   it("sends no second read while one waits, and hands the late answer out with the next read: nothing is lost", async () => {
-    const target = new BlockedTarget((n) => [[["GET", "/r", 200, false, n, 5, 5, [30], [1], ""]], []]);
+    const target = new BlockedTarget((n) => [[["GET", "/r", 200, false, n, 5, 5, [30], [1], ""]], [], 1]);
     const probe = new HttpProbe(target);
     expect(await probe.read(30)).toBeUndefined();
     expect(await probe.read(30)).toBeUndefined();

@@ -26,6 +26,8 @@ export interface EndpointFigures {
   route: string;
   /** True when the route is the framework's template (Express), false when normalized from paths. */
   routeTemplate: boolean;
+  /** True when, under heavy traffic, only one request in N was timed in some window: the figures are estimates. */
+  estimated: boolean;
   calls: number;
   /** Calls per second over the time the service's windows cover in the period. */
   ratePerSec: number;
@@ -59,6 +61,7 @@ interface Row {
   route: string;
   status: number;
   route_template: number;
+  sampled_every: number;
   count: number;
   total_ms: number;
   max_ms: number;
@@ -90,7 +93,7 @@ export function endpointFigures(db: Db, query: EndpointsQuery): EndpointsResult 
   const spanOf = new Map(spans.map((s) => [s.service, s.span_ms]));
   const rows = db
     .prepare(
-      `SELECT w.service, e.host, e.method, e.route, e.status, e.route_template, e.count, e.total_ms, e.max_ms, e.buckets
+      `SELECT w.service, e.host, e.method, e.route, e.status, e.route_template, e.sampled_every, e.count, e.total_ms, e.max_ms, e.buckets
        FROM windows w CROSS JOIN window_endpoints e ON e.window_ref = w.id -- the period's windows drive: never a scan of all history
        WHERE ${windowFilter} AND e.direction = @direction${query.route !== undefined ? " AND instr(e.route, @route) > 0" : ""}`,
     )
@@ -102,7 +105,7 @@ export function endpointFigures(db: Db, query: EndpointsQuery): EndpointsResult 
     let group = groups.get(key);
     if (!group) {
       group = {
-        figures: { service: row.service, host: row.host, method: row.method, route: row.route, routeTemplate: false, calls: 0, errors: 0, statuses: {}, maxMs: 0 },
+        figures: { service: row.service, host: row.host, method: row.method, route: row.route, routeTemplate: false, estimated: false, calls: 0, errors: 0, statuses: {}, maxMs: 0 },
         totalMs: 0,
         histogram: new Map(),
       };
@@ -111,6 +114,7 @@ export function endpointFigures(db: Db, query: EndpointsQuery): EndpointsResult 
     const f = group.figures;
     f.calls += row.count;
     f.routeTemplate ||= row.route_template === 1;
+    f.estimated ||= row.sampled_every > 1;
     if (failed(row.status)) f.errors += row.count;
     f.statuses[String(row.status)] = (f.statuses[String(row.status)] ?? 0) + row.count;
     f.maxMs = Math.max(f.maxMs, row.max_ms);

@@ -123,6 +123,7 @@ export class EventStore {
           totalMs: e.totalMs,
           maxMs: e.maxMs,
           buckets: JSON.stringify(e.bucketIndexes.map((b, i) => [b, e.bucketCounts[i] ?? 0])),
+          sampledEvery: Math.max(1, e.sampledEvery ?? 1),
         });
       }
       return "stored";
@@ -236,8 +237,8 @@ function prepare(db: Db) {
       INSERT INTO window_functions (window_ref, function_id, self_samples, total_samples, self_us, total_us, hot_lines)
       VALUES (@windowRef, @functionId, @selfSamples, @totalSamples, @selfUs, @totalUs, @hotLines)`),
     insertWindowEndpoint: p(`
-      INSERT INTO window_endpoints (window_ref, direction, host, method, route, status, route_template, count, total_ms, max_ms, buckets)
-      VALUES (@windowRef, @direction, @host, @method, @route, @status, @template, @count, @totalMs, @maxMs, @buckets)`),
+      INSERT INTO window_endpoints (window_ref, direction, host, method, route, status, route_template, count, total_ms, max_ms, buckets, sampled_every)
+      VALUES (@windowRef, @direction, @host, @method, @route, @status, @template, @count, @totalMs, @maxMs, @buckets, @sampledEvery)`),
     insertRejected: p(`
       INSERT INTO rejected_messages (received_at_ms, subject, code, reason, size, head)
       VALUES (@at, @subject, @code, @reason, @size, @head)`),

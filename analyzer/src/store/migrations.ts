@@ -243,6 +243,8 @@ export const MIGRATIONS: readonly Migration[] = [
         max_ms REAL NOT NULL,
         -- JSON [[bucket, count], ...]: the latency histogram (agent-proto latency.ts)
         buckets TEXT NOT NULL,
+        -- Under heavy traffic one request in this many was timed; the figures are scaled up by it
+        sampled_every INTEGER NOT NULL DEFAULT 1,
         PRIMARY KEY (window_ref, direction, host, method, route, status)
       ) WITHOUT ROWID;
     `,

@@ -280,6 +280,7 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
             method: z.string(),
             route: z.string(),
             routeTemplate: z.boolean(),
+            estimated: z.boolean().describe("true when heavy traffic made the probe time one request in N: figures scaled up, estimates"),
             calls: z.number(),
             ratePerSec: z.number(),
             errors: z.number().describe("Responses with a 5xx status; for outgoing calls also calls that failed without a response (status 0)"),

@@ -17,7 +17,8 @@ export function renderEndpointsTable(endpoints: EndpointFigures[], options: { wi
   const direction = options.direction ?? "in";
   const header = ["CALLS", "RATE", direction === "in" ? "5XX" : "ERR", "P50", "P95", "P99", "MAX", ...(options.showService ? ["SERVICE"] : []), { in: "ENDPOINT", out: "CALL", db: "DATABASE  STATEMENT" }[direction]];
   const rows = endpoints.map((e) => [
-    String(e.calls),
+    // "~": estimated, one request in N timed under heavy traffic.
+    `${e.estimated ? "~" : ""}${e.calls}`,
     rate(e.ratePerSec),
     e.errors === 0 ? "0" : `${(e.errorRate * 100).toFixed(e.errorRate < 0.1 ? 1 : 0)}%`,
     latency(e.p50Ms),

@@ -104,7 +104,7 @@ ${IN_TARGET_AGGREGATES}
       const method = (space > 0 ? route.slice(0, space) : route).toUpperCase().slice(0, 16);
       entry = byStatus[status] = newEntry(method, route, where, status, false);
     }
-    addLatency(entry, ms);
+    addLatency(entry, ms, 1);
   };
 
   // "mysql://host:port/db", built once per server and database.

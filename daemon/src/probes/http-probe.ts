@@ -10,9 +10,16 @@ import { ProbeScripts } from "./probe-reads.js";
 const KEY = 'Symbol.for("seismo.httpProbe.v2")';
 
 /** Distinct routes (endpoints) and host-and-route pairs (calls) kept per window; past it, "(other)". */
-export type HttpProbeSettings = ProbeSettings;
+export interface HttpProbeSettings extends ProbeSettings {
+  /**
+   * Served requests timed per second at most. Past it, one request in N is timed (N set at each
+   * read from the rate just seen) and its figures count N times: the probe's cost stays near
+   * this many times its +4.8 µs a request (bench/RESULTS.md): about 0.5 % of a core at 1,000.
+   */
+  maxTimedPerSecond: number;
+}
 
-export const DEFAULT_HTTP_PROBE_SETTINGS: HttpProbeSettings = { maxEntries: 300, abandonedAfterMs: 60_000 };
+export const DEFAULT_HTTP_PROBE_SETTINGS: HttpProbeSettings = { maxEntries: 300, abandonedAfterMs: 60_000, maxTimedPerSecond: 1_000 };
 
 /**
  * The in-target half: subscribes to Node's own HTTP server channels
@@ -54,6 +61,21 @@ ${IN_TARGET_AGGREGATES}
   let table = new Map();
   let calls = new Map();
   let lastRead = performance.now();
+  // Sampling of served requests under heavy traffic: one in sampleEvery is timed and counts for
+  // sampleEvery (see HttpProbeSettings). The rate is re-read every 1,024 requests and at each read.
+  let sampleEvery = 1;
+  let largestEvery = 1;
+  let tick = 0;
+  let sinceAdjust = 0;
+  let adjustedAt = performance.now();
+  const adjust = () => {
+    const now = performance.now();
+    const rate = now > adjustedAt ? (sinceAdjust * 1000) / (now - adjustedAt) : 0;
+    sinceAdjust = 0;
+    adjustedAt = now;
+    sampleEvery = rate > ${settings.maxTimedPerSecond} ? Math.ceil(rate / ${settings.maxTimedPerSecond}) : 1;
+    if (sampleEvery > largestEvery) largestEvery = sampleEvery;
+  };
   const normalize = (url) => {
     const end = url.indexOf("?");
     let path = end >= 0 ? url.slice(0, end) : url;
@@ -74,7 +96,7 @@ ${IN_TARGET_AGGREGATES}
   };
   // Two levels, key (route, or host and route) then method and status as one number: no key
   // string to build and hash per server request.
-  const record = (into, key, route, isTemplate, host, method, status, ms) => {
+  const record = (into, key, route, isTemplate, host, method, status, ms, weight) => {
     let byCode = into.get(key);
     if (byCode === undefined) {
       if (into.size >= ${settings.maxEntries}) {
@@ -93,7 +115,7 @@ ${IN_TARGET_AGGREGATES}
       entry = newEntry(METHOD_NAMES[method], route, host, status, isTemplate);
       byCode.set(code, entry);
     }
-    addLatency(entry, ms);
+    addLatency(entry, ms, weight);
   };
   const onCallStart = ({ request }) => {
     if (request) request[kStart] = performance.now();
@@ -112,11 +134,13 @@ ${IN_TARGET_AGGREGATES}
       host = typeof header === "string" ? header : typeof request.host === "string" ? request.host : "";
     }
     const route = normalize(typeof request.path === "string" ? request.path : "/");
-    record(calls, host + " " + route, route, false, host.slice(0, 253), METHODS.get(request.method) ?? 0, status, now - start);
+    record(calls, host + " " + route, route, false, host.slice(0, 253), METHODS.get(request.method) ?? 0, status, now - start, 1);
   };
   const onCallResponse = ({ request, response }) => onCallEnd(request, response && typeof response.statusCode === "number" ? response.statusCode : 0);
   const onCallError = ({ request }) => onCallEnd(request, 0);
   const onStart = ({ response }) => {
+    if (++sinceAdjust >= 1024) adjust();
+    if (sampleEvery > 1 && ++tick % sampleEvery !== 0) return;
     if (response) response[kStart] = performance.now();
   };
   const onFinish = ({ request, response }) => {
@@ -136,7 +160,7 @@ ${IN_TARGET_AGGREGATES}
     } else {
       route = normalize(typeof request.url === "string" ? request.url : "/");
     }
-    record(table, route, route, isTemplate, "", method, status, ms);
+    record(table, route, route, isTemplate, "", method, status, ms, sampleEvery);
   };
   const CHANNELS = [
     ["http.server.request.start", onStart],
@@ -156,12 +180,16 @@ ${IN_TARGET_AGGREGATES}
   const probe = {
     read() {
       lastRead = performance.now();
+      // The window's largest N, then the rate for the next one.
+      const sampledEvery = largestEvery;
+      adjust();
+      largestEvery = sampleEvery;
       const flat = (from) => {
         const out = [];
         for (const byCode of from.values()) for (const e of byCode.values()) out.push(toTuple(e));
         return out;
       };
-      const reading = [flat(table), flat(calls)];
+      const reading = [flat(table), flat(calls), sampledEvery];
       table = new Map();
       calls = new Map();
       return reading;
@@ -212,8 +240,11 @@ export function parseProbeEntries(value: unknown): EndpointStat[] {
 
 /** Pure: the in-target read's value; anything malformed is skipped, never thrown. Undefined when there was no probe. */
 export function parseHttpReading(value: unknown): HttpReading | undefined {
-  if (!Array.isArray(value) || value.length !== 2) return undefined;
-  return { endpoints: parseProbeEntries(value[0]), outgoing: parseProbeEntries(value[1]) };
+  if (!Array.isArray(value) || value.length !== 3) return undefined;
+  const every = Number.isInteger(value[2]) && (value[2] as number) > 1 ? (value[2] as number) : 1;
+  // Under heavy traffic one served request in N was timed, and counted N times in the target.
+  const endpoints = parseProbeEntries(value[0]).map((e) => (every === 1 ? e : { ...e, sampledEvery: every }));
+  return { endpoints, outgoing: parseProbeEntries(value[1]) };
 }
 
 /**

@@ -17,11 +17,12 @@ export interface ProbeSettings {
 export const IN_TARGET_AGGREGATES = `
   const load = (name) => (process.getBuiltinModule ? process.getBuiltinModule(name) : process.mainModule.require(name));
   const newEntry = (method, route, host, status, template) => ({ method, route, host, status, template, count: 0, totalMs: 0, maxMs: 0, buckets: new Uint32Array(${LATENCY_MAX_BUCKET + 1}) });
-  const addLatency = (entry, ms) => {
-    entry.count++;
-    entry.totalMs += ms;
+  // weight: how many requests this one stands for (1, or N when one in N is timed).
+  const addLatency = (entry, ms, weight) => {
+    entry.count += weight;
+    entry.totalMs += ms * weight;
     if (ms > entry.maxMs) entry.maxMs = ms;
-    entry.buckets[ms > ${LATENCY_MIN_MS} ? Math.min(${LATENCY_MAX_BUCKET}, Math.ceil(Math.log2(ms / ${LATENCY_MIN_MS}) * ${LATENCY_BUCKETS_PER_DOUBLING})) : 0]++;
+    entry.buckets[ms > ${LATENCY_MIN_MS} ? Math.min(${LATENCY_MAX_BUCKET}, Math.ceil(Math.log2(ms / ${LATENCY_MIN_MS}) * ${LATENCY_BUCKETS_PER_DOUBLING})) : 0] += weight;
   };
   const toTuple = (e) => {
     const indexes = [];
