@@ -3,8 +3,9 @@ import { runInThisContext } from "node:vm";
 import type PgModule from "pg";
 import type MysqlPromise from "mysql2/promise";
 import type MysqlCallbacks from "mysql2";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DB_PROBE_READ, DB_PROBE_REMOVE, dbProbeInstall, DEFAULT_DB_PROBE_SETTINGS, parseProbeEntries } from "../src/index.js";
+import { requireDatabases } from "../../test/databases.js";
 
 // Real drivers against the machine's real PostgreSQL and MariaDB (README, "Developing"). Loaded
 // with require so that they sit in the module cache, where the probe looks for pg, as in an app.
@@ -17,6 +18,7 @@ const mysqlCallbacks = require("mysql2") as typeof MysqlCallbacks;
 const inThisProcess = (expression: string): unknown => runInThisContext(expression);
 const read = () => parseProbeEntries(inThisProcess(DB_PROBE_READ));
 
+beforeAll(requireDatabases);
 afterEach(() => {
   inThisProcess(DB_PROBE_REMOVE);
 });

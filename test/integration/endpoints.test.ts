@@ -2,6 +2,7 @@ import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import type { EndpointFigures } from "@seismo/analyzer";
 import { afterEach, describe, expect, it } from "vitest";
+import { requireDatabases } from "../databases.js";
 import { cleanup, FIXTURES, seismo, seismoRun, sleep, startLoad, tempDir } from "./harness.js";
 
 afterEach(cleanup);
@@ -98,6 +99,7 @@ describe("HTTP endpoints, timed inside an unmodified app", () => {
   }, 60_000);
 
   it("a deployment whose query waits longer, computing the same: a regression naming the endpoint and the query it waits on, no function", async () => {
+    await requireDatabases();
     const db = join(tempDir(), "endpoint-regression.db");
     const deploy = (label: string, waitMs: number) =>
       seismo(["run", "--db", db, "--window", "1s", "--no-spikes", "--deployment", label, "--", process.execPath, join(FIXTURES, "db-app.cjs")], {
@@ -141,6 +143,7 @@ describe("HTTP endpoints, timed inside an unmodified app", () => {
   }, 120_000);
 
   it("database queries: pg and mysql2 timed per statement digest, every query once, failures apart, no value stored", async () => {
+    await requireDatabases();
     const db = join(tempDir(), "queries.db");
     const run = seismo(["run", "--db", db, "--window", "1s", "--no-spikes", "--", process.execPath, join(FIXTURES, "db-app.cjs")]);
     const port = Number((await run.waitFor(/listening (\d+)/, 20_000))[1]);
