@@ -16,6 +16,7 @@ import type { DbProbeSettings } from "./probes/db-probe.js";
 import { DbProbe, DEFAULT_DB_PROBE_SETTINGS } from "./probes/db-probe.js";
 import type { HttpProbeSettings } from "./probes/http-probe.js";
 import { DEFAULT_HTTP_PROBE_SETTINGS, HttpProbe } from "./probes/http-probe.js";
+import type { ProbeSettings } from "./probes/in-target-aggregates.js";
 import { aggregateProfile } from "./sampler/aggregate.js";
 import { packageVersionReader } from "./sampler/package-versions.js";
 import type { RawWindow } from "./sampler/sampler.js";
@@ -229,8 +230,14 @@ export class Sensor {
     this.heartbeatCpu.read(); // a first reading, so the first heartbeat already has a CPU figure
     if (options.spikes !== false) await this.startSpikeWatch(options.spikes ?? DEFAULT_SPIKE_SETTINGS);
     if (options.errorCapture !== false) await this.startErrorWatch(options.errorCapture === true || options.errorCapture === undefined ? {} : options.errorCapture);
-    if (options.endpoints !== false) await this.startHttpProbe(options.endpoints === true || options.endpoints === undefined ? {} : options.endpoints);
-    if (options.queries !== false) await this.startDbProbe(options.queries === true || options.queries === undefined ? {} : options.queries);
+    if (options.endpoints !== false) {
+      const settings = this.probeSettings(DEFAULT_HTTP_PROBE_SETTINGS, options.endpoints === true || options.endpoints === undefined ? {} : options.endpoints);
+      this.httpProbe = await this.startProbe(new HttpProbe(this.session, settings), "HTTP endpoints");
+    }
+    if (options.queries !== false) {
+      const settings = this.probeSettings(DEFAULT_DB_PROBE_SETTINGS, options.queries === true || options.queries === undefined ? {} : options.queries);
+      this.dbProbe = await this.startProbe(new DbProbe(this.session, settings), "database queries");
+    }
     this.heartbeatTimer = setInterval(() => this.heartbeat(), options.heartbeatMs);
     this.heartbeatTimer.unref();
     options.log.info(
@@ -330,32 +337,25 @@ export class Sensor {
     await watch.rearm();
   }
 
-  /** HTTP endpoints: a failure here only loses them (a target without node:diagnostics_channel, say). */
-  private async startHttpProbe(settings: Partial<HttpProbeSettings>): Promise<void> {
-    // Read once a window: a probe unread for three windows (at least a minute) belongs to a daemon that died.
-    const abandonedAfterMs = Math.max(DEFAULT_HTTP_PROBE_SETTINGS.abandonedAfterMs, 3 * this.options.windowMs);
-    const probe = new HttpProbe(this.session, { ...DEFAULT_HTTP_PROBE_SETTINGS, abandonedAfterMs, ...settings });
+  /**
+   * Installs an in-target probe and starts its first window; undefined when it cannot be
+   * installed (a target without diagnostics_channel, say): a failure here only loses what it times.
+   */
+  private async startProbe<P extends { install(): Promise<void>; read(): Promise<unknown> }>(probe: P, what: string): Promise<P | undefined> {
     try {
       await probe.install();
-      // Requests answered before now belong to nobody's window (a re-attach finds the old probe's).
+      // What it saw before now belongs to nobody's window (a re-attach finds the old probe's).
       await probe.read();
-      this.httpProbe = probe;
+      return probe;
     } catch (error) {
-      this.options.log.warn(`HTTP endpoints will not be timed: ${describeError(error)}`);
+      this.options.log.warn(`${what} will not be timed: ${describeError(error)}`);
+      return undefined;
     }
   }
 
-  /** Database queries: a failure here only loses them. */
-  private async startDbProbe(settings: Partial<DbProbeSettings>): Promise<void> {
-    const abandonedAfterMs = Math.max(DEFAULT_DB_PROBE_SETTINGS.abandonedAfterMs, 3 * this.options.windowMs);
-    const probe = new DbProbe(this.session, { ...DEFAULT_DB_PROBE_SETTINGS, abandonedAfterMs, ...settings });
-    try {
-      await probe.install();
-      await probe.read();
-      this.dbProbe = probe;
-    } catch (error) {
-      this.options.log.warn(`database queries will not be timed: ${describeError(error)}`);
-    }
+  /** A probe's settings: read once a window, so one unread for three windows (at least a minute) belongs to a daemon that died. */
+  private probeSettings<T extends ProbeSettings>(defaults: T, overrides: Partial<T>): T {
+    return { ...defaults, abandonedAfterMs: Math.max(defaults.abandonedAfterMs, 3 * this.options.windowMs), ...overrides };
   }
 
   /** Each hello gets its own message id: JetStream would drop a repeat of the same id as a duplicate. */
