@@ -66,6 +66,12 @@ export interface FunctionStat {
   selfUs: number;
   totalUs: number;
   hotLines: HotLine[];
+  /** Seismo's inference: self samples V8 charged to a caller (inlined code) that the daemon moved here; absent from older daemons. */
+  inlinedSamples: number;
+  /** Self samples left here that may be inlined code of `inlineCandidates` (their lines fit several functions). */
+  uncertainSamples: number;
+  /** "name (file:line)" of what the uncertain samples may be. */
+  inlineCandidates: string[];
 }
 
 export interface ProfileWindow {
@@ -136,6 +142,14 @@ export interface ProfileNode {
   /** Index into BurstProfile.frames. */
   frame: number;
   positionTicks: HotLine[];
+  /** Seismo's inference: a call the daemon inferred (inlined code), not in V8's tree. */
+  synthetic: boolean;
+  /** Self samples moved here from the caller V8 charged them to. */
+  inlinedSamples: number;
+  /** Self samples left here that may be inlined code of `candidateFrames`. */
+  uncertainSamples: number;
+  /** Indexes into BurstProfile.frames. */
+  candidateFrames: number[];
 }
 
 export interface BurstProfile {

@@ -47,7 +47,7 @@ describe("culprit analysis on recorded spikes", () => {
     const slug = burst.frames.findIndex((f) => f.functionName === "isValidSlug");
     const runner = burst.nodes.find((n) => n.frame === slug) as BurstProfile["nodes"][number];
     burst.frames.push({ ...(burst.frames[slug] as BurstProfile["frames"][number]), functionName: "RegExp: ^([a-z0-9]+-?)+$", scriptUrl: "", filePath: "", line: 0, column: 0, scriptId: "0", lineCalls: [] });
-    const regexNode = { id: 1_000_000, parentId: runner.id, frame: burst.frames.length - 1, positionTicks: [] };
+    const regexNode = { id: 1_000_000, parentId: runner.id, frame: burst.frames.length - 1, positionTicks: [], synthetic: false, inlinedSamples: 0, uncertainSamples: 0, candidateFrames: [] };
     burst.nodes.push(regexNode);
     burst.samples = burst.samples.map((id) => (id === runner.id ? regexNode.id : id));
     const analysis = analyzeSpike(burst, r.baseline, { loopBlocked: true });

@@ -24,6 +24,9 @@ function fn(name: string, line: number, selfUs: number): FunctionStat {
     selfUs,
     totalUs: selfUs,
     hotLines: [],
+    inlinedSamples: 0,
+    uncertainSamples: 0,
+    inlineCandidates: [],
   };
 }
 

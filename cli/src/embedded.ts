@@ -70,6 +70,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
       samplingIntervalUs: options.sampling.samplingIntervalUs,
       windowMs: options.sampling.windowMs,
       recompileOnAttach: options.sampling.recompileOnAttach,
+      deinline: options.sampling.deinline,
       spikes: options.sampling.spikes,
       redactNames: options.sampling.redactNames,
       errorCapture: options.sampling.errorCapture,

@@ -15,6 +15,7 @@ export const SAMPLING_OPTIONS = {
   service: { type: "string" },
   deployment: { type: "string" },
   "keep-optimized-code": { type: "boolean" },
+  "as-v8-charged": { type: "boolean" },
   "burst-interval": { type: "string" },
   "burst-duration": { type: "string" },
   "burst-cooldown": { type: "string" },
@@ -48,6 +49,9 @@ export const SAMPLING_HELP = `  --interval MS        CPU sampling interval in mi
                        else the pod's version or pod-template-hash label, else a fingerprint of the app's code)
   --keep-optimized-code  skip the one-off recompile on attach (a pause of a few ms to tens of ms);
                        functions inlined before attaching are then charged to their callers
+  --as-v8-charged      publish CPU time exactly as V8's profiler charges it: inlined functions'
+                       time stays on the function they were inlined into (by default Seismo moves it
+                       back to them from their source lines, and marks what it cannot tell apart)
   --burst-interval MS  sampling interval of the profile taken during a CPU spike (default 0.5)
   --burst-duration D   how long that profile runs (default 2s, at most 10s)
   --burst-cooldown D   no new spike profile sooner than this after the last (default 60s)
@@ -113,6 +117,8 @@ export interface SamplingSettings {
   service: string | undefined;
   deployment: string | undefined;
   recompileOnAttach: boolean;
+  /** Give inlined functions their time back (see the daemon's attribution/deinline.ts). */
+  deinline: boolean;
   spikes: SpikeSettings | false;
   /** Extra names redacted in captured values. */
   redactNames: string[];
@@ -131,6 +137,7 @@ export function samplingSettings(
     service?: string;
     deployment?: string;
     "keep-optimized-code"?: boolean;
+    "as-v8-charged"?: boolean;
     "burst-interval"?: string;
     "burst-duration"?: string;
     "burst-cooldown"?: string;
@@ -154,6 +161,7 @@ export function samplingSettings(
     service: values.service,
     deployment: values.deployment,
     recompileOnAttach: !values["keep-optimized-code"],
+    deinline: !values["as-v8-charged"],
     spikes: values["no-spikes"] ? false : spikeSettings(values, verb),
     redactNames: redactNames(values.redact),
     errorCapture: !values["no-error-capture"],

@@ -17,7 +17,9 @@ import { DbProbe, DEFAULT_DB_PROBE_SETTINGS } from "./probes/db-probe.js";
 import type { HttpProbeSettings } from "./probes/http-probe.js";
 import { DEFAULT_HTTP_PROBE_SETTINGS, HttpProbe } from "./probes/http-probe.js";
 import type { ProbeSettings } from "./probes/in-target-aggregates.js";
+import { InlineAttribution } from "./attribution/inline-attribution.js";
 import { aggregateProfile } from "./sampler/aggregate.js";
+import type { CpuProfile } from "./sampler/cpu-profile.js";
 import { packageVersionReader } from "./sampler/package-versions.js";
 import type { RawWindow } from "./sampler/sampler.js";
 import { Sampler } from "./sampler/sampler.js";
@@ -30,6 +32,7 @@ import { mainScript, redactArgv, resolveIdentity, TARGET_FACTS_EXPRESSION, targe
 import { readPodLabels } from "./target/pod-labels.js";
 import { processExists, processStartMs, readEnviron, readProcStatus } from "./target/proc.js";
 import { sourceLineReader } from "./target/source-lines.js";
+import { targetScriptFiles } from "./target/script-files.js";
 import { SEISMO_VERSION } from "./version.js";
 
 export interface SensorOptions {
@@ -72,6 +75,11 @@ export interface SensorOptions {
   endpoints?: Partial<HttpProbeSettings> | boolean;
   /** Database queries (pg, mysql2) timed in the target per statement digest (default on); false turns it off. */
   queries?: Partial<DbProbeSettings> | boolean;
+  /**
+   * Give inlined functions their own time back (default on; see attribution/deinline.ts).
+   * false publishes the figures exactly as V8's profiler charged them.
+   */
+  deinline?: boolean;
 }
 
 export type SensorEndReason = "target-exited" | "stopped" | "connection-lost";
@@ -104,6 +112,8 @@ export class Sensor {
   private windowChain: Promise<void> = Promise.resolve();
   /** The pause attaching caused in the target (the recompile of optimized code), when there was one. */
   attachPauseMs: number | undefined;
+  /** De-inlining of this target's profiles; undefined when turned off. */
+  readonly attribution: InlineAttribution | undefined;
 
   private constructor(
     private readonly session: InspectorSession,
@@ -119,6 +129,7 @@ export class Sensor {
     },
   ) {
     this.heartbeatCpu = new CpuMeter(target.pid);
+    this.attribution = options.deinline === false ? undefined : new InlineAttribution(targetScriptFiles(processExists(target.pid) ? target.pid : undefined));
     this.captures = new Captures({
       connect: () => (options.connect ?? connectInspector)(extras.url),
       readFile: extras.readFile,
@@ -263,7 +274,7 @@ export class Sensor {
     // The endpoints since the last read: the window's requests, give or take the read's round trip.
     const http = this.httpProbe ? await this.httpProbe.read() : undefined;
     const queries = this.dbProbe ? await this.dbProbe.read() : undefined;
-    const aggregated = aggregateProfile(raw.profile, { versionOf, samplingIntervalUs: this.options.samplingIntervalUs });
+    const aggregated = aggregateProfile(this.attributed(raw.profile), { versionOf, samplingIntervalUs: this.options.samplingIntervalUs });
     const window: ProfileWindow = {
       windowId: `${this.target.targetId}:${raw.sequence}`,
       target: this.target,
@@ -288,6 +299,17 @@ export class Sensor {
     this.options.onWindow?.(window);
   }
 
+  /** The profile with inlined functions' time given back to them, or as V8 gave it when that is off or fails. */
+  private attributed(profile: CpuProfile): CpuProfile {
+    if (!this.attribution) return profile;
+    try {
+      return this.attribution.apply(profile).profile;
+    } catch (error) {
+      this.options.log.warn(`inlined functions are left as V8 charged them in this profile: ${describeError(error)}`);
+      return profile;
+    }
+  }
+
   private async startSpikeWatch(settings: SpikeSettings): Promise<void> {
     const { options, extras } = this;
     const watch = new SpikeWatch(
@@ -304,6 +326,7 @@ export class Sensor {
           options.onSpike?.(spike);
         },
         versionOf: extras.versionOf,
+        attributed: (profile) => this.attributed(profile),
         sourceLine: sourceLineReader(extras.readFile),
         log: options.log,
       },

@@ -26,6 +26,9 @@ const fn = (name: string, selfUs: number): FunctionStat => ({
   selfUs,
   totalUs: selfUs,
   hotLines: [],
+  inlinedSamples: 0,
+  uncertainSamples: 0,
+  inlineCandidates: [],
 });
 
 /** A database with deployments v1 and v2 of "shop", v2 making renderInvoice 40 % slower. */

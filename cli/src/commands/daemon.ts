@@ -157,6 +157,7 @@ function sensorOptions(sampling: SamplingSettings, daemonId: string, outbox: Out
     samplingIntervalUs: sampling.samplingIntervalUs,
     windowMs: sampling.windowMs,
     recompileOnAttach: sampling.recompileOnAttach,
+    deinline: sampling.deinline,
     spikes: sampling.spikes,
     redactNames: sampling.redactNames,
     errorCapture: sampling.errorCapture,

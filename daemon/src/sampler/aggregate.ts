@@ -62,6 +62,9 @@ interface Accumulator {
   selfUs: number;
   totalUs: number;
   lineTicks: Map<number, number>;
+  inlinedSamples: number;
+  uncertainSamples: number;
+  candidates: Map<string, CallFrame>;
 }
 
 /**
@@ -191,7 +194,7 @@ export function aggregateProfile(profile: CpuProfile, options: AggregateOptions 
     const key = functionKey(frame);
     let acc = byKey.get(key);
     if (!acc) {
-      acc = { frame, selfSamples: 0, totalSamples: 0, selfUs: 0, totalUs: 0, lineTicks: new Map() };
+      acc = { frame, selfSamples: 0, totalSamples: 0, selfUs: 0, totalUs: 0, lineTicks: new Map(), inlinedSamples: 0, uncertainSamples: 0, candidates: new Map() };
       byKey.set(key, acc);
     }
     return acc;
@@ -223,6 +226,11 @@ export function aggregateProfile(profile: CpuProfile, options: AggregateOptions 
     const acc = byKey.get(functionKey(node.callFrame));
     if (!acc) continue;
     for (const tick of node.positionTicks) acc.lineTicks.set(tick.line, (acc.lineTicks.get(tick.line) ?? 0) + tick.ticks);
+    if (node.attribution) {
+      acc.inlinedSamples += node.attribution.inlinedSamples;
+      acc.uncertainSamples += node.attribution.uncertainSamples;
+      for (const candidate of node.attribution.candidates) acc.candidates.set(functionKey(candidate), candidate);
+    }
   }
 
   const functions = [...byKey.values()].map((acc) => toFunctionStat(acc, maxHotLines, options.versionOf));
@@ -254,5 +262,25 @@ function toFunctionStat(acc: Accumulator, maxHotLines: number, versionOf?: Packa
     selfUs: Math.round(acc.selfUs),
     totalUs: Math.round(acc.totalUs),
     hotLines,
+    inlinedSamples: acc.inlinedSamples,
+    uncertainSamples: acc.uncertainSamples,
+    inlineCandidates: [...acc.candidates.values()].slice(0, MAX_CANDIDATES).map(describeCandidate),
   };
+}
+
+/** Candidates named per function at most: enough to say what the time may be. */
+const MAX_CANDIDATES = 4;
+
+/** "price (lib/pricing.js:3)": how a candidate is named on the wire and in every surface. */
+export function describeCandidate(frame: CallFrame): string {
+  const path = filePathOfScriptUrl(frame.url) || frame.url;
+  const short = shortPath(path);
+  return `${frame.functionName || "(anonymous)"} (${short}:${frame.lineNumber + 1})`;
+}
+
+/** From node_modules on for a dependency, else the last two segments. */
+function shortPath(path: string): string {
+  const at = path.lastIndexOf("/node_modules/");
+  if (at >= 0) return path.slice(at + "/node_modules/".length);
+  return path.split("/").slice(-2).join("/");
 }

@@ -25,6 +25,19 @@ export interface ProfileNode {
   hitCount?: number;
   children?: number[];
   positionTicks?: PositionTick[];
+  /** Seismo's inference, never V8's (see attribution/deinline.ts); absent on nodes as V8 gave them. */
+  attribution?: NodeAttribution;
+}
+
+/** What de-inlining changed on a node, so that every surface can tell inference from measurement. */
+export interface NodeAttribution {
+  /** The node is not in V8's tree: Seismo inferred an inlined call and added it. */
+  synthetic: boolean;
+  /** Self samples moved here from the caller V8 charged them to (code inlined into it). */
+  inlinedSamples: number;
+  /** Self samples left here that may be inlined code of `candidates`: their lines cannot tell. */
+  uncertainSamples: number;
+  candidates: CallFrame[];
 }
 
 export interface CpuProfile {

@@ -31,19 +31,27 @@ export function toBurstProfile(profile: CpuProfile, options: BurstProfileOptions
   const parentOf = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
 
-  const nodes: ProfileNode[] = profile.nodes.map((node) => {
-    const key = frameKey(node.callFrame);
+  const indexOf = (frame: CallFrame): number => {
+    const key = frameKey(frame);
     let index = frameIndex.get(key);
     if (index === undefined) {
       index = frames.length;
       frameIndex.set(key, index);
-      frames.push(toFrame(node.callFrame, options.versionOf));
+      frames.push(toFrame(frame, options.versionOf));
     }
+    return index;
+  };
+  const nodes: ProfileNode[] = profile.nodes.map((node) => {
+    const attribution = node.attribution;
     return {
       id: node.id,
       parentId: parentOf.get(node.id) ?? 0,
-      frame: index,
+      frame: indexOf(node.callFrame),
       positionTicks: (node.positionTicks ?? []).map((tick) => ({ line: tick.line, samples: tick.ticks })),
+      synthetic: attribution?.synthetic ?? false,
+      inlinedSamples: attribution?.inlinedSamples ?? 0,
+      uncertainSamples: attribution?.uncertainSamples ?? 0,
+      candidateFrames: attribution?.candidates.map(indexOf) ?? [],
     };
   });
 

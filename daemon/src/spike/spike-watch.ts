@@ -42,6 +42,8 @@ export interface SpikeWatchDeps {
   windowIntervalUs: number;
   publish: (spike: Spike, messageId: string) => void;
   versionOf: PackageVersionLookup;
+  /** The profile with inlined functions' time given back to them (the sensor's de-inlining); identity when off. */
+  attributed?: (profile: CpuProfile) => CpuProfile;
   sourceLine: SourceLineLookup;
   log: Logger;
 }
@@ -158,7 +160,7 @@ export class SpikeWatch {
         durationMs: settings.burstDurationMs,
         signal: this.abort.signal,
       });
-      profile = toBurstProfile(raw, { versionOf: deps.versionOf, sourceLine: deps.sourceLine });
+      profile = toBurstProfile(deps.attributed?.(raw) ?? raw, { versionOf: deps.versionOf, sourceLine: deps.sourceLine });
       this.stats.bursts++;
     } catch (error) {
       this.stats.burstErrors++;
@@ -195,7 +197,8 @@ export class SpikeWatch {
     let profile: Spike["profile"];
     let burstError = "";
     if (window) {
-      profile = toBurstProfile(sliceProfile(window.profile, window, fromMs), { versionOf: deps.versionOf, sourceLine: deps.sourceLine });
+      const slice = sliceProfile(window.profile, window, fromMs);
+      profile = toBurstProfile(deps.attributed?.(slice) ?? slice, { versionOf: deps.versionOf, sourceLine: deps.sourceLine });
       this.stats.nativeBlocks++;
       deps.log.info(`profile of pid ${deps.target.pid}'s native call: ${profile.samples.length} samples from the rolling window`);
     } else {
