@@ -1,6 +1,6 @@
 import type { TopResult } from "@seismo/analyzer";
 import { describe, expect, it } from "vitest";
-import { renderTopTable, summarizeTop } from "../src/render/top-table.js";
+import { attributionNotes, renderTopTable, summarizeTop } from "../src/render/top-table.js";
 
 const result: TopResult = {
   sinceMs: 0,
@@ -23,6 +23,9 @@ const result: TopResult = {
       samples: 75,
       totalSamples: 80,
       hotLines: [],
+      inlinedShare: 0,
+      uncertainShare: 0,
+      inlineCandidates: [],
     },
     {
       name: "_encipher",
@@ -40,6 +43,9 @@ const result: TopResult = {
       samples: 25,
       totalSamples: 25,
       hotLines: [],
+      inlinedShare: 0,
+      uncertainShare: 0,
+      inlineCandidates: [],
     },
   ],
 };
@@ -59,5 +65,36 @@ describe("renderTopTable", () => {
   it("summarizes in one line", () => {
     expect(summarizeTop(result, "/app")).toBe("hotFunction (src/server.js:11) 75.0% · _encipher (bcryptjs/umd/index.js:796) 25.0%");
     expect(summarizeTop({ ...result, functions: [] })).toBe("no CPU samples yet");
+  });
+});
+
+describe("inferred attribution is marked, never shown as V8's", () => {
+  const marked: TopResult = {
+    ...result,
+    functions: [
+      { ...(result.functions[0] as TopResult["functions"][number]), name: "checksum", inlinedShare: 0.97 },
+      {
+        ...(result.functions[1] as TopResult["functions"][number]),
+        name: "handle",
+        file: "/app/src/server.js",
+        line: 30,
+        package: null,
+        uncertainShare: 0.4,
+        inlineCandidates: ["tax (src/server.js:2)", "price (src/pricing.js:3)"],
+      },
+    ],
+  };
+
+  it("marks moved time with * and uncertain time with ?, and says what both mean", () => {
+    const lines = renderTopTable(marked, { cwd: "/app" });
+    expect(lines[1]).toMatch(/checksum \*\s+src\/server\.js:11/);
+    expect(lines[2]).toMatch(/handle \?\s+src\/server\.js:30/);
+    const notes = attributionNotes(marked, "/app");
+    expect(notes[0]).toMatch(/^\* inlined: V8 charged this time to the function it was inlined into/);
+    expect(notes[1]).toBe("? handle (src/server.js:30): 40.0% of its self time may be inlined code of tax (src/server.js:2) or price (src/pricing.js:3); its lines cannot tell");
+  });
+
+  it("adds no notes when nothing is marked", () => {
+    expect(attributionNotes(result)).toEqual([]);
   });
 });

@@ -34,6 +34,15 @@ export interface TopFunction {
   samples: number;
   totalSamples: number;
   hotLines: HotLineFigure[];
+  /**
+   * Seismo's inference, not V8's: the part (0..1) of `samples` that V8 charged to a caller this
+   * function was inlined into, moved here by the daemon from their source lines.
+   */
+  inlinedShare: number;
+  /** The part (0..1) of `samples` that may be inlined code of `inlineCandidates`: their lines fit several functions. */
+  uncertainShare: number;
+  /** "name (file:line)" of the functions the uncertain samples may belong to. */
+  inlineCandidates: string[];
 }
 
 export interface TopResult {
@@ -57,7 +66,12 @@ interface Row {
   total_us: number;
   self_samples: number;
   total_samples: number;
+  inlined_samples: number;
+  uncertain_samples: number;
 }
+
+/** Candidates named per function: enough to say what uncertain time may be. */
+const MAX_CANDIDATES = 6;
 
 /** The hottest functions by self time over a period, with shares of the period's CPU time. */
 export function topFunctions(db: Db, query: TopQuery): TopResult {
@@ -78,7 +92,8 @@ export function topFunctions(db: Db, query: TopQuery): TopResult {
     .prepare(
       `SELECT f.function_id, w.service, f.name, f.script_url, f.file_path, f.line, f.col, f.package_name, f.package_version,
               SUM(wf.self_us) AS self_us, SUM(wf.total_us) AS total_us,
-              SUM(wf.self_samples) AS self_samples, SUM(wf.total_samples) AS total_samples
+              SUM(wf.self_samples) AS self_samples, SUM(wf.total_samples) AS total_samples,
+              SUM(wf.inlined_samples) AS inlined_samples, SUM(wf.uncertain_samples) AS uncertain_samples
        FROM windows w
        CROSS JOIN window_functions wf ON wf.window_ref = w.id -- the period's windows drive: never a scan of all history
        JOIN functions f ON f.function_id = wf.function_id
@@ -92,17 +107,23 @@ export function topFunctions(db: Db, query: TopQuery): TopResult {
   // Hot lines of the chosen functions in one pass over the period's windows
   // (by window, then the (window_ref, function_id) key), never a scan of a function's whole history.
   const hotLines = new Map<string, Map<number, number>>();
+  const candidates = new Map<string, Set<string>>();
   if (rows.length > 0) {
     const ids = rows.map((r) => r.function_id);
     const lineRows = db
       .prepare(
-        `SELECT w.service, wf.function_id, wf.hot_lines
+        `SELECT w.service, wf.function_id, wf.hot_lines, wf.inline_candidates
          FROM windows w CROSS JOIN window_functions wf ON wf.window_ref = w.id
          WHERE ${windowFilter} AND wf.function_id IN (${ids.map(() => "?").join(",")})`,
       )
-      .all(params, ...ids) as Array<{ service: string; function_id: number; hot_lines: string }>;
-    for (const { service, function_id, hot_lines } of lineRows) {
+      .all(params, ...ids) as Array<{ service: string; function_id: number; hot_lines: string; inline_candidates: string }>;
+    for (const { service, function_id, hot_lines, inline_candidates } of lineRows) {
       const key = `${service}\u0000${function_id}`;
+      if (inline_candidates !== "[]") {
+        let names = candidates.get(key);
+        if (!names) candidates.set(key, (names = new Set()));
+        for (const name of JSON.parse(inline_candidates) as string[]) if (names.size < MAX_CANDIDATES) names.add(name);
+      }
       let lines = hotLines.get(key);
       if (!lines) hotLines.set(key, (lines = new Map()));
       for (const [line, samples] of JSON.parse(hot_lines) as Array<[number, number]>) lines.set(line, (lines.get(line) ?? 0) + samples);
@@ -110,7 +131,8 @@ export function topFunctions(db: Db, query: TopQuery): TopResult {
   }
   const cpuUs = totals.cpu_us;
   const functions = rows.map((row): TopFunction => {
-    const lines = hotLines.get(`${row.service}\u0000${row.function_id}`) ?? new Map<number, number>();
+    const key = `${row.service}\u0000${row.function_id}`;
+    const lines = hotLines.get(key) ?? new Map<number, number>();
     return {
       name: row.name,
       file: row.file_path || row.script_url,
@@ -130,6 +152,9 @@ export function topFunctions(db: Db, query: TopQuery): TopResult {
         .map(([line, samples]) => ({ line, samples }))
         .sort((a, b) => b.samples - a.samples || a.line - b.line)
         .slice(0, 5),
+      inlinedShare: row.self_samples > 0 ? Math.min(1, row.inlined_samples / row.self_samples) : 0,
+      uncertainShare: row.self_samples > 0 ? Math.min(1, row.uncertain_samples / row.self_samples) : 0,
+      inlineCandidates: [...(candidates.get(key) ?? [])],
     };
   });
   return { sinceMs: query.sinceMs, windows: totals.windows, cpuMs: cpuUs / 1_000, functions };

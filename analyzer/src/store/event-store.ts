@@ -103,6 +103,9 @@ export class EventStore {
           selfUs: f.selfUs,
           totalUs: f.totalUs,
           hotLines: JSON.stringify(f.hotLines.map((h) => [h.line, h.samples])),
+          inlinedSamples: f.inlinedSamples ?? 0,
+          uncertainSamples: f.uncertainSamples ?? 0,
+          inlineCandidates: JSON.stringify(f.inlineCandidates ?? []),
         });
       }
       const http = [
@@ -234,8 +237,8 @@ function prepare(db: Db) {
       ON CONFLICT(identity) DO NOTHING`),
     functionByIdentity: p("SELECT function_id FROM functions WHERE identity = @identity"),
     insertWindowFunction: p(`
-      INSERT INTO window_functions (window_ref, function_id, self_samples, total_samples, self_us, total_us, hot_lines)
-      VALUES (@windowRef, @functionId, @selfSamples, @totalSamples, @selfUs, @totalUs, @hotLines)`),
+      INSERT INTO window_functions (window_ref, function_id, self_samples, total_samples, self_us, total_us, hot_lines, inlined_samples, uncertain_samples, inline_candidates)
+      VALUES (@windowRef, @functionId, @selfSamples, @totalSamples, @selfUs, @totalUs, @hotLines, @inlinedSamples, @uncertainSamples, @inlineCandidates)`),
     insertWindowEndpoint: p(`
       INSERT INTO window_endpoints (window_ref, direction, host, method, route, status, route_template, count, total_ms, max_ms, buckets, sampled_every)
       VALUES (@windowRef, @direction, @host, @method, @route, @status, @template, @count, @totalMs, @maxMs, @buckets, @sampledEvery)`),

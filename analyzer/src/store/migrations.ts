@@ -249,6 +249,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 9,
+    name: "inlined attribution",
+    sql: `
+      -- Seismo's inference, not V8's (daemon attribution/deinline.ts): self samples the daemon moved
+      -- to this function from the caller V8 charged them to (its code was inlined there), and self
+      -- samples left on it that may be inlined code of inline_candidates (JSON ["name (file:line)"]).
+      ALTER TABLE window_functions ADD COLUMN inlined_samples INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE window_functions ADD COLUMN uncertain_samples INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE window_functions ADD COLUMN inline_candidates TEXT NOT NULL DEFAULT '[]';
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -3,7 +3,7 @@ import { openDatabaseReadOnly, parseDuration, topFunctions } from "@seismo/analy
 import { usageError } from "../cli-error.js";
 import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
 import { terminalColumns } from "../render/terminal.js";
-import { renderTopTable } from "../render/top-table.js";
+import { attributionNotes, renderTopTable } from "../render/top-table.js";
 
 export const TOP_HELP = `Usage: seismo top [--since DURATION] [--service NAME] [--limit N] [--json] [--db PATH]
 
@@ -19,7 +19,14 @@ Options:
 ${DB_HELP}
   -h, --help           this help
 
-Shares are of all sampled CPU time in the period, idle and GC excluded.`;
+Shares are of all sampled CPU time in the period, idle and GC excluded.
+
+V8's profiler charges a function that was inlined to the function it was
+inlined into. Seismo gives that time back from the source lines V8 reports:
+"name *" marks a function with time moved back to it (inlinedShare in
+--json), "name ?" one whose time may partly be inlined code it cannot name
+for sure (uncertainShare, inlineCandidates). --as-v8-charged on run, attach
+and daemon keeps V8's own figures.`;
 
 export async function topCommand(args: string[], out: (text: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -52,6 +59,8 @@ export async function topCommand(args: string[], out: (text: string) => void): P
     } else {
       out(`${result.windows} window(s), ${(result.cpuMs / 1_000).toFixed(1)} s of CPU since ${new Date(sinceMs).toISOString()}\n`);
       out(renderTopTable(result, { width: terminalColumns(process.stdout, 160), cwd: process.cwd() }).join("\n"));
+      const notes = attributionNotes(result, process.cwd());
+      if (notes.length > 0) out(`\n${notes.join("\n")}`);
     }
   } finally {
     db.close();

@@ -33,6 +33,33 @@ function packageOf(fn: TopFunction): string {
   return fn.packageVersion ? `${fn.package}@${fn.packageVersion}` : fn.package;
 }
 
+/** Below this share of a function's self time, what de-inlining did is not worth a mark. */
+const MARK_SHARE = 0.05;
+
+/** "checksum *" when Seismo moved inlined time here, "handle ?" when part of its time may be inlined code it cannot name. */
+export function markedName(fn: Pick<TopFunction, "name" | "inlinedShare" | "uncertainShare">): string {
+  const marks = (fn.inlinedShare >= MARK_SHARE ? "*" : "") + (fn.uncertainShare >= MARK_SHARE ? "?" : "");
+  return marks ? `${fn.name} ${marks}` : fn.name;
+}
+
+/**
+ * What the marks mean, for the rows that carry one: inferred figures are told apart from V8's.
+ * Empty when no row is marked.
+ */
+export function attributionNotes(result: TopResult, cwd?: string): string[] {
+  const notes: string[] = [];
+  if (result.functions.some((fn) => fn.inlinedShare >= MARK_SHARE)) {
+    notes.push("* inlined: V8 charged this time to the function it was inlined into; Seismo moved it back by its source lines (--as-v8-charged: V8's figures)");
+  }
+  for (const fn of result.functions) {
+    if (fn.uncertainShare < MARK_SHARE) continue;
+    const where = locationOf(fn, cwd);
+    const what = fn.inlineCandidates.length > 0 ? `inlined code of ${fn.inlineCandidates.join(" or ")}` : "inlined code of another script";
+    notes.push(`? ${fn.name}${where ? ` (${where})` : ""}: ${percent(fn.uncertainShare)} of its self time may be ${what}; its lines cannot tell`);
+  }
+  return notes;
+}
+
 /** The `seismo top` table, one string per line. Pure, so the live view and the verb print the same thing. */
 export function renderTopTable(result: TopResult, options: TableOptions = {}): string[] {
   const width = options.width ?? 120;
@@ -41,7 +68,7 @@ export function renderTopTable(result: TopResult, options: TableOptions = {}): s
     percent(fn.selfShare),
     percent(fn.totalShare),
     milliseconds(fn.selfMs),
-    fn.name,
+    markedName(fn),
     locationOf(fn, options.cwd),
     packageOf(fn),
   ]);
@@ -69,7 +96,7 @@ export function summarizeTop(result: TopResult, cwd?: string): string {
     .slice(0, 3)
     .map((fn) => {
       const where = locationOf(fn, cwd);
-      return `${fn.name}${where ? ` (${where})` : ""} ${percent(fn.selfShare)}`;
+      return `${markedName(fn)}${where ? ` (${where})` : ""} ${percent(fn.selfShare)}`;
     })
     .join(" · ");
 }
