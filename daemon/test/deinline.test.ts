@@ -177,3 +177,29 @@ function observedFrom(caller: CallFrame): ObservedCalls {
   ]));
   return observed;
 }
+
+describe("lines that fit two functions", () => {
+  it("are split by how each spends its time where V8 showed it un-inlined (an estimate)", () => {
+    // tax made to span lines 2-16 of server.js, so its lines overlap price's 12-16 in pricing.js.
+    const server = buildFunctionTable(SERVER_SOURCE.replace("function tax(v) {", "function tax(v) {" + "\n".repeat(10)));
+    const caller = { ...HANDLE, lineNumber: 16 };
+    const observed = new ObservedCalls();
+    // Before inlining: price spent 90 % on its line 14 and 10 % on 15; tax 80 % on 4, 20 % on 14.
+    observed.learn(profileOf([
+      [1, ROOT, 0, {}],
+      [2, caller, 1, { 19: 2 }],
+      [3, PRICE, 2, { 14: 90, 15: 10 }],
+      [4, TAX, 2, { 4: 80, 14: 20 }],
+    ]));
+    // Inlined: line 4 is tax's alone (weight 50), line 15 price's alone once tax is seen never to
+    // use it (weight 100), so line 14 splits 10 : 90.
+    const { profile, stats } = deinlineProfile(profileOf([
+      [1, ROOT, 0, {}],
+      [2, caller, 1, { 19: 5, 4: 40, 14: 100, 15: 10 }],
+    ]), { tableOf: (url) => (url === SERVER ? server : tables.get(url)) }, observed);
+    expect(selfOf(profile, "tax")).toBe(50);
+    expect(selfOf(profile, "price")).toBe(100);
+    expect(selfOf(profile, "handle")).toBe(5);
+    expect(stats.uncertainSamples).toBe(0);
+  });
+});

@@ -1,6 +1,7 @@
 import type { CallFrame, CpuProfile, PositionTick, ProfileNode } from "../sampler/cpu-profile.js";
 import type { FunctionTable, ScriptFunction } from "./function-table.js";
 import { AMBIGUOUS, TOP_LEVEL } from "./function-table.js";
+import { apportionLines } from "./apportion.js";
 import type { ObservedCalls } from "./observed-calls.js";
 import { frameKey, isScriptFrame } from "./observed-calls.js";
 
@@ -18,11 +19,16 @@ import { frameKey, isScriptFrame } from "./observed-calls.js";
  *
  * The line has no script: for code inlined from another script it is that
  * script's line, and it may fall in an unrelated function of the caller's own.
- * Same-script lines are exact unless an observed callee in another script
- * (ObservedCalls) also covers the line. A line that fits one function of
- * another script reached through observed calls goes to it. Anything else
- * stays on the node, counted in `uncertainSamples` with its candidates, so no
- * surface presents a guess as a fact.
+ * So each line gets its candidates: the function of the caller's script that
+ * owns it (the caller's own code, or a callee), and the functions of other
+ * scripts that the caller was seen calling (ObservedCalls, transitively) and
+ * that cover the line. A same-script function the caller neither calls by name
+ * nor was seen calling is not a candidate when another script's is. A line
+ * with one candidate is exact. Lines with several are split by how each
+ * candidate spends its time where V8 shows it un-inlined (apportion.ts), an
+ * estimate; what even that cannot split stays on the node, counted in
+ * `uncertainSamples` with its candidates, so no surface presents a guess as a
+ * fact.
  */
 export interface DeinlineSources {
   /** The function table of a script URL; undefined when its source cannot be read or parsed. */
@@ -48,12 +54,28 @@ export interface DeinlineResult {
 /** Inlining nests at most this deep in what Seismo looks for (TurboFan's own limit is higher, but rare past 3). */
 const MAX_PATH = 4;
 
-type Decision = { kind: "self" } | { kind: "move"; path: CallFrame[] } | { kind: "uncertain"; candidates: CallFrame[] };
+/** What a line's ticks may be: the node's own code (no path), or a function reached through `path`. */
+interface Candidate {
+  key: string;
+  /** The calls from the node to the function; empty for the node's own code. */
+  path: CallFrame[];
+  /** Share of the function's own ticks on this line where V8 showed it (ObservedCalls.lineShare). */
+  lineShare?: number;
+}
+
+const SELF = "\u0000self";
 
 interface Bucket {
   path: CallFrame[];
   ticks: PositionTick[];
   tickCount: number;
+}
+
+interface Split {
+  own: PositionTick[];
+  uncertain: PositionTick[];
+  candidates: Map<string, CallFrame>;
+  buckets: Map<string, Bucket>;
 }
 
 export function deinlineProfile(profile: CpuProfile, sources: DeinlineSources, observed: ObservedCalls): DeinlineResult {
@@ -71,7 +93,7 @@ export function deinlineProfile(profile: CpuProfile, sources: DeinlineSources, o
   const nodes: ProfileNode[] = profile.nodes.map((node) => ({ ...node, ...(node.children ? { children: [...node.children] } : {}) }));
   const byId = new Map(nodes.map((node) => [node.id, node]));
   let nextId = nodes.reduce((max, node) => Math.max(max, node.id), 0) + 1;
-  const splits = new Map<number, { own: PositionTick[]; uncertain: PositionTick[]; candidates: Map<string, CallFrame>; buckets: Map<string, Bucket> }>();
+  const splits = new Map<number, Split>();
 
   for (const node of nodes) {
     const frame = node.callFrame;
@@ -83,20 +105,31 @@ export function deinlineProfile(profile: CpuProfile, sources: DeinlineSources, o
       stats.framesUnmatched++;
       continue;
     }
-    const decide = decider(frame, own, table, tableOf, observed);
-    const split = { own: [] as PositionTick[], uncertain: [] as PositionTick[], candidates: new Map<string, CallFrame>(), buckets: new Map<string, Bucket>() };
-    for (const tick of node.positionTicks) {
-      const decision = decide(tick.line);
-      if (decision.kind === "self") split.own.push(tick);
-      else if (decision.kind === "uncertain") {
-        split.uncertain.push(tick);
-        for (const candidate of decision.candidates) split.candidates.set(frameKey(candidate), candidate);
-      } else {
-        const key = decision.path.map(frameKey).join("\u0001");
+    const candidatesOf = lineCandidates(frame, own, table, tableOf, observed);
+    const lines = node.positionTicks.map((tick) => ({ line: tick.line, ticks: tick.ticks, candidates: candidatesOf(tick.line) }));
+    const byKey = new Map<string, Candidate>();
+    for (const line of lines) for (const candidate of line.candidates) byKey.set(candidate.key, candidate);
+    const split: Split = { own: [], uncertain: [], candidates: new Map(), buckets: new Map() };
+    for (const allocation of apportionLines(lines)) {
+      for (const [key, ticks] of allocation.given) {
+        if (ticks <= 0) continue;
+        const tick = { line: allocation.line, ticks };
+        if (key === SELF) {
+          split.own.push(tick);
+          continue;
+        }
+        const path = (byKey.get(key) as Candidate).path;
         let bucket = split.buckets.get(key);
-        if (!bucket) split.buckets.set(key, (bucket = { path: decision.path, ticks: [], tickCount: 0 }));
+        if (!bucket) split.buckets.set(key, (bucket = { path, ticks: [], tickCount: 0 }));
         bucket.ticks.push(tick);
-        bucket.tickCount += tick.ticks;
+        bucket.tickCount += ticks;
+      }
+      if (allocation.uncertain > 0) {
+        split.uncertain.push({ line: allocation.line, ticks: allocation.uncertain });
+        for (const key of allocation.uncertainKeys) {
+          const target = byKey.get(key)?.path.at(-1);
+          if (target) split.candidates.set(key, target);
+        }
       }
     }
     if (split.buckets.size > 0 || split.uncertain.length > 0) splits.set(node.id, split);
@@ -130,7 +163,7 @@ export function deinlineProfile(profile: CpuProfile, sources: DeinlineSources, o
       at.positionTicks = mergeTicks(at.positionTicks ?? [], bucket.ticks);
       return at;
     });
-    node.positionTicks = [...split.own, ...split.uncertain];
+    node.positionTicks = mergeTicks(split.own, split.uncertain);
 
     // Spread the moved samples evenly over the node's own sample times (V8 does not say which sample had which line).
     const counts = [hits - movedCounts.reduce((a, b) => a + b, 0), ...movedCounts];
@@ -172,38 +205,39 @@ function isTopLevel(frame: CallFrame): boolean {
   return frame.url !== "" && frame.functionName === "" && frame.lineNumber === 0 && frame.columnNumber === 0;
 }
 
-/** Decides, per tick line of one node, whose code the line is. */
-function decider(
+/** For one node, what each of its tick lines may be (see the rules at the top of this file). */
+function lineCandidates(
   frame: CallFrame,
   own: ScriptFunction | undefined,
   table: FunctionTable,
   tableOf: (url: string) => FunctionTable | undefined,
   observed: ObservedCalls,
-): (line: number) => Decision {
+): (line: number) => Candidate[] {
   const ownIndex = own?.index ?? TOP_LEVEL;
   const ownKey = frameKey(frame);
-  const frameOf = (fn: ScriptFunction, url: string): CallFrame => {
-    const key = frameKey({ url, lineNumber: fn.line, columnNumber: fn.column });
-    return (
-      observed.frame(key) ?? {
-        functionName: fn.name,
-        url,
-        scriptId: (url === frame.url ? frame.scriptId : observed.scriptIdOf(url)) ?? "",
-        lineNumber: fn.line,
-        columnNumber: fn.column,
-      }
-    );
-  };
   const keyOf = (fn: ScriptFunction, url: string): string => frameKey({ url, lineNumber: fn.line, columnNumber: fn.column });
+  const frameOf = (fn: ScriptFunction, url: string): CallFrame =>
+    observed.frame(keyOf(fn, url)) ?? {
+      functionName: fn.name,
+      url,
+      scriptId: (url === frame.url ? frame.scriptId : observed.scriptIdOf(url)) ?? "",
+      lineNumber: fn.line,
+      columnNumber: fn.column,
+    };
+  const candidate = (fn: ScriptFunction, url: string, path: CallFrame[], line: number): Candidate => {
+    const key = keyOf(fn, url);
+    const share = observed.lineShare(key, line, fn.startLine, fn.endLine);
+    return share === undefined ? { key, path } : { key, path, lineShare: share };
+  };
 
   let reach: Map<string, string[]> | undefined;
   const reachable = (): Map<string, string[]> => (reach ??= observed.reachable(ownKey, MAX_PATH));
   const framesOfPath = (path: string[]): CallFrame[] => path.map((key) => observed.frame(key)).filter((f): f is CallFrame => f !== undefined);
 
-  /** Functions of other scripts, reached through observed calls, that cover the line. */
-  const crossCandidates = (line: number): Array<{ frame: CallFrame; path: CallFrame[] }> => {
-    const found: Array<{ frame: CallFrame; path: CallFrame[] }> = [];
-    const byScript = new Map<string, Array<[string, string[]]>>();
+  let byScript: Map<string, Array<[string, string[]]>> | undefined;
+  const reachedScripts = (): Map<string, Array<[string, string[]]>> => {
+    if (byScript) return byScript;
+    byScript = new Map();
     for (const entry of reachable()) {
       const calleeFrame = observed.frame(entry[0]);
       if (!calleeFrame || calleeFrame.url === frame.url) continue;
@@ -211,7 +245,13 @@ function decider(
       list.push(entry);
       byScript.set(calleeFrame.url, list);
     }
-    for (const [url, entries] of byScript) {
+    return byScript;
+  };
+
+  /** Functions of other scripts, reached through observed calls, that cover the line. */
+  const crossCandidates = (line: number): Candidate[] => {
+    const found: Candidate[] = [];
+    for (const [url, entries] of reachedScripts()) {
       const other = tableOf(url);
       if (!other) continue;
       const owner = other.ownerOfLine(line);
@@ -220,7 +260,7 @@ function decider(
       const key = keyOf(fn, url);
       const direct = entries.find(([reached]) => reached === key);
       if (direct) {
-        found.push({ frame: frameOf(fn, url), path: framesOfPath(direct[1]) });
+        found.push(candidate(fn, url, framesOfPath(direct[1]), line));
         continue;
       }
       // Not seen itself, but nested in or called by name from a function that was.
@@ -229,7 +269,7 @@ function decider(
         const reachedFn = r ? other.functionAt(r.lineNumber, r.columnNumber) : undefined;
         return reachedFn !== undefined && (other.within(owner, reachedFn.index) || (fn.name !== "" && reachedFn.calls.has(fn.name)));
       });
-      if (via) found.push({ frame: frameOf(fn, url), path: [...framesOfPath(via[1]), frameOf(fn, url)] });
+      if (via) found.push(candidate(fn, url, [...framesOfPath(via[1]), frameOf(fn, url)], line));
     }
     return found;
   };
@@ -260,46 +300,46 @@ function decider(
     return undefined;
   };
 
-  const sameScriptPath = (target: number): CallFrame[] => {
+  const sameScript = (target: number, line: number): Candidate => {
     const fn = table.functions[target] as ScriptFunction;
     const observedPath = reachable().get(keyOf(fn, frame.url));
-    if (observedPath) return framesOfPath(observedPath);
-    const found = staticPath(target);
-    return (found ?? [target]).map((index) => frameOf(table.functions[index] as ScriptFunction, frame.url));
+    const path = observedPath ? framesOfPath(observedPath) : (staticPath(target) ?? [target]).map((index) => frameOf(table.functions[index] as ScriptFunction, frame.url));
+    return candidate(fn, frame.url, path, line);
+  };
+  const self: Candidate = { key: SELF, path: [] };
+
+  /** Drops candidates whose observed line shares rule the line out, unless that would leave none. */
+  const plausible = (candidates: Candidate[]): Candidate[] => {
+    if (candidates.length < 2) return candidates;
+    const kept = candidates.filter((c) => c.lineShare === undefined || c.lineShare > 0);
+    return kept.length > 0 ? kept : candidates;
   };
 
-  const decisions = new Map<number, Decision>();
+  const decisions = new Map<number, Candidate[]>();
   return (line) => {
-    const known = decisions.get(line);
-    if (known) return known;
-    const decision = decideLine(line);
-    decisions.set(line, decision);
-    return decision;
+    let known = decisions.get(line);
+    if (!known) decisions.set(line, (known = plausible(candidatesOn(line))));
+    return known;
   };
 
-  function decideLine(line: number): Decision {
+  function candidatesOn(line: number): Candidate[] {
     const owner = table.ownerOfLine(line);
     const cross = crossCandidates(line);
-    const crossFrames = cross.map((c) => c.frame);
-    if (owner === ownIndex) return cross.length > 0 ? { kind: "uncertain", candidates: crossFrames } : { kind: "self" };
+    if (owner === ownIndex) return [self, ...cross];
     if (owner === AMBIGUOUS) {
-      const deepest = table.deepestOnLine(line).filter((index) => index !== ownIndex);
-      return { kind: "uncertain", candidates: [...deepest.map((index) => frameOf(table.functions[index] as ScriptFunction, frame.url)), ...crossFrames] };
+      const deepest = table.deepestOnLine(line).map((index) => (index === ownIndex ? self : sameScript(index, line)));
+      return [...deepest, ...cross];
     }
-    if (owner === TOP_LEVEL) {
-      if (cross.length === 1) return { kind: "move", path: (cross[0] as { path: CallFrame[] }).path };
-      return { kind: "uncertain", candidates: crossFrames };
-    }
+    if (owner === TOP_LEVEL) return cross;
     const fn = table.functions[owner] as ScriptFunction;
     if (table.sharedLine(line)) {
-      // The line holds the nested function's header or closing brace and its parent's code.
-      const parent = fn.parent === ownIndex ? [] : [frameOf(table.functions[fn.parent] as ScriptFunction, frame.url)];
-      return { kind: "uncertain", candidates: [frameOf(fn, frame.url), ...parent, ...crossFrames] };
+      // The line holds the nested function's header or closing brace, and its parent's code.
+      const parent = fn.parent === ownIndex ? self : sameScript(fn.parent, line);
+      return [sameScript(owner, line), parent, ...cross];
     }
-    if (cross.length === 0) return { kind: "move", path: sameScriptPath(owner) };
+    if (cross.length === 0) return [sameScript(owner, line)];
     const sameReachable = reachable().has(keyOf(fn, frame.url)) || staticPath(owner) !== undefined || table.within(owner, ownIndex);
-    if (!sameReachable && cross.length === 1) return { kind: "move", path: (cross[0] as { path: CallFrame[] }).path };
-    return { kind: "uncertain", candidates: sameReachable ? [frameOf(fn, frame.url), ...crossFrames] : crossFrames };
+    return sameReachable ? [sameScript(owner, line), ...cross] : cross;
   }
 }
 

@@ -11,6 +11,9 @@ export function isScriptFrame(frame: CallFrame): boolean {
 
 const DEFAULT_MAX_FUNCTIONS = 20_000;
 const MAX_CALLEES = 64;
+const MAX_SIGNATURE_LINES = 256;
+/** Fewer own ticks than this and a function's line shares say too little to rule a line out. */
+export const MIN_SIGNATURE_TICKS = 20;
 
 /**
  * The calls V8 has shown between script functions, learned from every profile
@@ -24,6 +27,9 @@ export class ObservedCalls {
   private readonly callees = new Map<string, Set<string>>();
   private readonly frames = new Map<string, CallFrame>();
   private readonly scriptIds = new Map<string, string>();
+  /** Ticks per line of each function's own nodes: how it spends its time where V8 shows it. */
+  private readonly signatures = new Map<string, Map<number, number>>();
+  private readonly totals = new Map<string, number>();
 
   constructor(private readonly maxFunctions = DEFAULT_MAX_FUNCTIONS) {}
 
@@ -34,6 +40,7 @@ export class ObservedCalls {
       const caller = node.callFrame;
       if (!isScriptFrame(caller)) continue;
       const callerKey = this.remember(caller);
+      this.learnLines(callerKey, node.positionTicks);
       for (const childId of node.children ?? []) {
         const child = byId.get(childId)?.callFrame;
         if (!child || !isScriptFrame(child)) continue;
@@ -80,6 +87,39 @@ export class ObservedCalls {
     }
     paths.delete(key);
     return paths;
+  }
+
+  /**
+   * The share (0..1) of the function's own ticks, within lines first..last, that were on `line`
+   * when V8 showed it; undefined with fewer than MIN_SIGNATURE_TICKS such ticks. The range keeps
+   * out lines of code inlined into it, which V8 charges to its node too.
+   */
+  lineShare(key: string, line: number, first: number, last: number): number | undefined {
+    const lines = this.signatures.get(key);
+    if (!lines) return undefined;
+    const totalKey = `${key}\u0000${first}\u0000${last}`;
+    let total = this.totals.get(totalKey);
+    if (total === undefined) {
+      total = 0;
+      for (const [at, ticks] of lines) if (at >= first && at <= last) total += ticks;
+      this.totals.set(totalKey, total);
+    }
+    if (total < MIN_SIGNATURE_TICKS) return undefined;
+    return line >= first && line <= last ? (lines.get(line) ?? 0) / total : 0;
+  }
+
+  private learnLines(key: string, ticks: ReadonlyArray<{ line: number; ticks: number }> | undefined): void {
+    if (!ticks?.length) return;
+    let lines = this.signatures.get(key);
+    if (!lines) {
+      if (this.signatures.size >= this.maxFunctions) return;
+      this.signatures.set(key, (lines = new Map()));
+    }
+    for (const tick of ticks) {
+      if (!lines.has(tick.line) && lines.size >= MAX_SIGNATURE_LINES) continue;
+      lines.set(tick.line, (lines.get(tick.line) ?? 0) + tick.ticks);
+    }
+    this.totals.clear();
   }
 
   private remember(frame: CallFrame): string {
