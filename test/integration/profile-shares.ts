@@ -1,0 +1,100 @@
+import { join } from "node:path";
+import { expect } from "vitest";
+import { seismo, seismoRun, startLoad, tempDir } from "./harness.js";
+
+/** One row of `seismo top --json`, the fields these tests read. */
+export interface TopRow {
+  name: string;
+  file: string;
+  line: number;
+  selfShare: number;
+  totalShare: number;
+  samples: number;
+  inlinedShare: number;
+  uncertainShare: number;
+  inlineCandidates: string[];
+  generatedFile?: string;
+  generatedLine?: number;
+}
+
+export interface SharesRun {
+  rows: TopRow[];
+  /** What the target and the sensor printed (the target's --trace-turbo-inlining lines among them). */
+  output: string;
+  db: string;
+}
+
+export interface SharesOptions {
+  node: string;
+  /** The script and its arguments, after the node flags. */
+  script: string[];
+  nodeFlags?: string[];
+  seismoFlags?: string[];
+  env?: Record<string, string>;
+  loadMs?: number;
+  perSecond?: number;
+  path?: string;
+}
+
+/**
+ * Runs an app under `seismo run` with steady load, then reads `seismo top --json`: the
+ * shares Seismo reports per function for that work.
+ */
+export async function sharesUnderLoad(options: SharesOptions): Promise<SharesRun> {
+  const db = join(tempDir(), "shares.db");
+  const run = seismo(
+    ["run", "--db", db, "--window", "2s", "--interval", "2", "--no-spikes", ...(options.seismoFlags ?? []), "--", options.node, ...(options.nodeFlags ?? []), ...options.script],
+    { NODE_OPTIONS: "", ...options.env },
+  );
+  const port = Number((await run.waitFor(/listening (\d+)/))[1]);
+  await run.waitFor(/attached to pid/);
+  const load = startLoad(port, options.perSecond ?? 200, options.path ?? "/");
+  await new Promise((resolve) => setTimeout(resolve, options.loadMs ?? 8_000));
+  await load.stop();
+  // Ctrl-C: the app stops (its exit code passed through: 0 when it handles SIGINT, else 130)
+  // and the sensor stores its last window.
+  run.child.kill("SIGINT");
+  const { code } = await run.exited;
+  expect([0, 130], run.stderr()).toContain(code);
+  const top = await seismoRun(["top", "--db", db, "--since", "10m", "--limit", "60", "--json"]);
+  expect(top.code, top.stderr).toBe(0);
+  return { rows: JSON.parse(top.stdout) as TopRow[], output: run.stdout() + run.stderr(), db };
+}
+
+/** The row of the function declared at file:line (a file's ending is enough). */
+export function rowAt(rows: TopRow[], file: string, line: number): TopRow | undefined {
+  return rows.find((row) => row.file.endsWith(file) && row.line === line);
+}
+
+/** Self share of the function at file:line, 0 when it has no row. */
+export function shareAt(rows: TopRow[], file: string, line: number): number {
+  return rowAt(rows, file, line)?.selfShare ?? 0;
+}
+
+/** "Inlining ... <SharedFunctionInfo name> into ..." lines of --trace-turbo-inlining: which functions V8 inlined. */
+export function inlinedByV8(output: string): Set<string> {
+  const names = new Set<string>();
+  for (const match of output.matchAll(/^Inlining .*?<SharedFunctionInfo ([\w$.]+)>\} into/gm)) names.add(match[1] as string);
+  return names;
+}
+
+/**
+ * The function's part of the time spent in the app's own files (those ending in one of `files`):
+ * the same work in both runs, whatever the HTTP stack and the JIT cost around it that run.
+ */
+export function appShareAt(rows: TopRow[], files: string[], file: string, line: number): number {
+  const app = rows.filter((row) => files.some((f) => row.file.endsWith(f))).reduce((sum, row) => sum + row.selfShare, 0);
+  return app > 0 ? shareAt(rows, file, line) / app : 0;
+}
+
+/** Shares as a table for the test log: what was compared with what. */
+export function describeShares(label: string, files: string[], functions: Array<[string, string, number]>, measured: TopRow[], truth: TopRow[]): string {
+  const pct = (value: number): string => `${(value * 100).toFixed(1).padStart(5)} %`;
+  return [
+    `${label}: share of the app's own time (of all CPU)`,
+    ...functions.map(
+      ([name, file, line]) =>
+        `  ${name.padEnd(14)} seismo ${pct(appShareAt(measured, files, file, line))} (${pct(shareAt(measured, file, line))})   --no-turbo-inlining ${pct(appShareAt(truth, files, file, line))} (${pct(shareAt(truth, file, line))})`,
+    ),
+  ].join("\n");
+}
