@@ -71,10 +71,14 @@ export function shareAt(rows: TopRow[], file: string, line: number): number {
   return rowAt(rows, file, line)?.selfShare ?? 0;
 }
 
-/** "Inlining ... <SharedFunctionInfo name> into ..." lines of --trace-turbo-inlining: which functions V8 inlined. */
+/**
+ * The functions --trace-turbo-inlining says V8 inlined ("Inlining 0x… {0x… <SharedFunctionInfo
+ * name>} into …"). Not anchored to a line's start: TurboFan compiles on background threads, and
+ * two of them tracing at once interleave their lines.
+ */
 export function inlinedByV8(output: string): Set<string> {
   const names = new Set<string>();
-  for (const match of output.matchAll(/^Inlining .*?<SharedFunctionInfo ([\w$.]+)>\} into/gm)) names.add(match[1] as string);
+  for (const match of output.matchAll(/Inlining 0x[0-9a-f]+ \{0x[0-9a-f]+ <SharedFunctionInfo ([\w$.]+)>/g)) names.add(match[1] as string);
   return names;
 }
 
@@ -97,4 +101,19 @@ export function describeShares(label: string, files: string[], functions: Array<
         `  ${name.padEnd(14)} seismo ${pct(appShareAt(measured, files, file, line))} (${pct(shareAt(measured, file, line))})   --no-turbo-inlining ${pct(appShareAt(truth, files, file, line))} (${pct(shareAt(truth, file, line))})`,
     ),
   ].join("\n");
+}
+
+/**
+ * A run in which V8 inlined every one of `names` (--trace-turbo-inlining), trying up to `tries`
+ * times: whether TurboFan inlines a call depends on what it met first and on its budget, and a
+ * run where it did not proves nothing about de-inlining. The last run is returned either way.
+ */
+export async function runWhereV8Inlined(options: SharesOptions, names: string[], tries = 3): Promise<SharesRun> {
+  let run: SharesRun | undefined;
+  for (let attempt = 0; attempt < tries; attempt++) {
+    run = await sharesUnderLoad({ ...options, nodeFlags: ["--trace-turbo-inlining", ...(options.nodeFlags ?? [])] });
+    const inlined = inlinedByV8(run.output);
+    if (names.every((name) => inlined.has(name))) return run;
+  }
+  return run as SharesRun;
 }
