@@ -72,6 +72,10 @@ export interface FunctionStat {
   uncertainSamples: number;
   /** "name (file:line)" of what the uncertain samples may be. */
   inlineCandidates: string[];
+  /** Where V8 ran it when a source map placed it at its original file (above); "" and 0 without a map. */
+  generatedFile: string;
+  generatedLine: number;
+  generatedColumn: number;
 }
 
 export interface ProfileWindow {
@@ -133,6 +137,10 @@ export interface ProfileFrame {
   packageVersion: string;
   scriptId: string;
   lineCalls: LineCalls[];
+  /** Where V8 ran it when a source map placed it at its original file; "" and 0 without a map. */
+  generatedFile: string;
+  generatedLine: number;
+  generatedColumn: number;
 }
 
 export interface ProfileNode {

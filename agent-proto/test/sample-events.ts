@@ -88,6 +88,9 @@ export const sampleEvents: Record<SeismoEvent["kind"], SeismoEvent> = {
           inlinedSamples: 0,
           uncertainSamples: 0,
           inlineCandidates: [],
+        generatedFile: "",
+        generatedLine: 0,
+        generatedColumn: 0,
         },
         {
           name: "_encipher",
@@ -105,6 +108,9 @@ export const sampleEvents: Record<SeismoEvent["kind"], SeismoEvent> = {
           inlinedSamples: 0,
           uncertainSamples: 0,
           inlineCandidates: [],
+        generatedFile: "",
+        generatedLine: 0,
+        generatedColumn: 0,
         },
       ],
     },
@@ -130,7 +136,7 @@ export const sampleEvents: Record<SeismoEvent["kind"], SeismoEvent> = {
       burstError: "",
       profile: {
         frames: [
-          { functionName: "(root)", scriptUrl: "", filePath: "", line: 0, column: 0, packageName: "", packageVersion: "", scriptId: "0", lineCalls: [] },
+          { functionName: "(root)", scriptUrl: "", filePath: "", line: 0, column: 0, packageName: "", packageVersion: "", scriptId: "0", lineCalls: [], generatedFile: "", generatedLine: 0, generatedColumn: 0 },
           {
             functionName: "importSnapshot",
             scriptUrl: "file:///app/src/import.js",
@@ -141,6 +147,9 @@ export const sampleEvents: Record<SeismoEvent["kind"], SeismoEvent> = {
             packageVersion: "",
             scriptId: "87",
             lineCalls: [{ line: 14, builtins: ["JSON.parse"] }],
+            generatedFile: "",
+            generatedLine: 0,
+            generatedColumn: 0,
           },
           {
             functionName: "_encipher",
@@ -152,6 +161,9 @@ export const sampleEvents: Record<SeismoEvent["kind"], SeismoEvent> = {
             packageVersion: "3.0.3",
             scriptId: "91",
             lineCalls: [],
+            generatedFile: "",
+            generatedLine: 0,
+            generatedColumn: 0,
           },
         ],
         nodes: [

@@ -27,6 +27,9 @@ function fn(name: string, line: number, selfUs: number): FunctionStat {
     inlinedSamples: 0,
     uncertainSamples: 0,
     inlineCandidates: [],
+  generatedFile: "",
+  generatedLine: 0,
+  generatedColumn: 0,
   };
 }
 

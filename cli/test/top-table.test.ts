@@ -26,6 +26,8 @@ const result: TopResult = {
       inlinedShare: 0,
       uncertainShare: 0,
       inlineCandidates: [],
+      generatedFile: null,
+      generatedLine: null,
     },
     {
       name: "_encipher",
@@ -46,6 +48,8 @@ const result: TopResult = {
       inlinedShare: 0,
       uncertainShare: 0,
       inlineCandidates: [],
+      generatedFile: null,
+      generatedLine: null,
     },
   ],
 };

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
-import type { Hello, ProfileWindow, Snapshot, Spike, TargetRef } from "@seismo/agent-proto";
+import type { FunctionStat, Hello, ProfileWindow, Snapshot, Spike, TargetRef } from "@seismo/agent-proto";
 import { describeError, ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import { Captures } from "./capture/captures.js";
 import type { ErrorWatchSettings } from "./capture/error-watch.js";
@@ -18,7 +18,10 @@ import type { HttpProbeSettings } from "./probes/http-probe.js";
 import { DEFAULT_HTTP_PROBE_SETTINGS, HttpProbe } from "./probes/http-probe.js";
 import type { ProbeSettings } from "./probes/in-target-aggregates.js";
 import { InlineAttribution } from "./attribution/inline-attribution.js";
-import { aggregateProfile } from "./sampler/aggregate.js";
+import { toOriginalBurst, toOriginalStats } from "./attribution/original-stats.js";
+import { ScriptTables } from "./attribution/script-tables.js";
+import { SourceMaps } from "./attribution/source-maps.js";
+import { aggregateProfile, describeCandidate, describeLocation } from "./sampler/aggregate.js";
 import type { CpuProfile } from "./sampler/cpu-profile.js";
 import { packageVersionReader } from "./sampler/package-versions.js";
 import type { RawWindow } from "./sampler/sampler.js";
@@ -114,6 +117,10 @@ export class Sensor {
   attachPauseMs: number | undefined;
   /** De-inlining of this target's profiles; undefined when turned off. */
   readonly attribution: InlineAttribution | undefined;
+  /** The target's scripts' function tables, shared by de-inlining and source mapping. */
+  private readonly tables: ScriptTables;
+  /** The target's source maps: locations are published at the code people wrote. */
+  readonly sourceMaps: SourceMaps;
 
   private constructor(
     private readonly session: InspectorSession,
@@ -129,7 +136,10 @@ export class Sensor {
     },
   ) {
     this.heartbeatCpu = new CpuMeter(target.pid);
-    this.attribution = options.deinline === false ? undefined : new InlineAttribution(targetScriptFiles(processExists(target.pid) ? target.pid : undefined));
+    const files = targetScriptFiles(processExists(target.pid) ? target.pid : undefined);
+    this.tables = new ScriptTables(files);
+    this.sourceMaps = new SourceMaps(files);
+    this.attribution = options.deinline === false ? undefined : new InlineAttribution(this.tables);
     this.captures = new Captures({
       connect: () => (options.connect ?? connectInspector)(extras.url),
       readFile: extras.readFile,
@@ -274,7 +284,14 @@ export class Sensor {
     // The endpoints since the last read: the window's requests, give or take the read's round trip.
     const http = this.httpProbe ? await this.httpProbe.read() : undefined;
     const queries = this.dbProbe ? await this.dbProbe.read() : undefined;
-    const aggregated = aggregateProfile(this.attributed(raw.profile), { versionOf, samplingIntervalUs: this.options.samplingIntervalUs });
+    const aggregated = aggregateProfile(this.attributed(raw.profile), {
+      versionOf,
+      samplingIntervalUs: this.options.samplingIntervalUs,
+      describeFrame: (frame) => {
+        const original = this.sourceMaps.originalFunction(frame.url, frame.lineNumber, frame.columnNumber, this.tables.tableOf(frame.url)?.functionAt(frame.lineNumber, frame.columnNumber));
+        return original ? describeLocation(original.name ?? frame.functionName, original.filePath || original.url, original.line) : describeCandidate(frame);
+      },
+    });
     const window: ProfileWindow = {
       windowId: `${this.target.targetId}:${raw.sequence}`,
       target: this.target,
@@ -287,7 +304,7 @@ export class Sensor {
       idleUs: Math.round(aggregated.idleUs),
       gcUs: Math.round(aggregated.gcUs),
       programUs: Math.round(aggregated.programUs),
-      functions: aggregated.functions,
+      functions: this.located(aggregated.functions, versionOf),
       truncatedFunctions: 0,
       sensorUs: Math.round(aggregated.sensorUs),
       endpoints: http?.endpoints ?? [],
@@ -297,6 +314,16 @@ export class Sensor {
     this.options.outbox.send(this.target.service, { kind: "profile", sentAtMs: Date.now(), body: window }, window.windowId);
     this.windowsPublished++;
     this.options.onWindow?.(window);
+  }
+
+  /** Functions at the code people wrote, through source maps; as V8 placed them when mapping fails. */
+  private located(functions: FunctionStat[], versionOf: (root: string) => string | undefined): FunctionStat[] {
+    try {
+      return toOriginalStats(functions, this.sourceMaps, (url) => this.tables.tableOf(url), versionOf);
+    } catch (error) {
+      this.options.log.warn(`functions are shown at their generated location in this window: ${describeError(error)}`);
+      return functions;
+    }
   }
 
   /** The profile with inlined functions' time given back to them, or as V8 gave it when that is off or fails. */
@@ -327,6 +354,14 @@ export class Sensor {
         },
         versionOf: extras.versionOf,
         attributed: (profile) => this.attributed(profile),
+        located: (burst) => {
+          try {
+            return toOriginalBurst(burst, this.sourceMaps, (url) => this.tables.tableOf(url), extras.versionOf);
+          } catch (error) {
+            this.options.log.warn(`the spike profile is shown at generated locations: ${describeError(error)}`);
+            return burst;
+          }
+        },
         sourceLine: sourceLineReader(extras.readFile),
         log: options.log,
       },

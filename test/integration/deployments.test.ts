@@ -29,6 +29,9 @@ const fn = (name: string, selfUs: number): FunctionStat => ({
   inlinedSamples: 0,
   uncertainSamples: 0,
   inlineCandidates: [],
+generatedFile: "",
+generatedLine: 0,
+generatedColumn: 0,
 });
 
 /** A database with deployments v1 and v2 of "shop", v2 making renderInvoice 40 % slower. */

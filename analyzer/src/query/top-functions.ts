@@ -43,6 +43,9 @@ export interface TopFunction {
   uncertainShare: number;
   /** "name (file:line)" of the functions the uncertain samples may belong to. */
   inlineCandidates: string[];
+  /** Where V8 ran it, when a source map placed it at `file`:`line` (dist/*.js, a bundle); null without a map. */
+  generatedFile: string | null;
+  generatedLine: number | null;
 }
 
 export interface TopResult {
@@ -68,6 +71,8 @@ interface Row {
   total_samples: number;
   inlined_samples: number;
   uncertain_samples: number;
+  generated_file: string;
+  generated_line: number;
 }
 
 /** Candidates named per function: enough to say what uncertain time may be. */
@@ -91,6 +96,7 @@ export function topFunctions(db: Db, query: TopQuery): TopResult {
   const rows = db
     .prepare(
       `SELECT f.function_id, w.service, f.name, f.script_url, f.file_path, f.line, f.col, f.package_name, f.package_version,
+              f.generated_file, f.generated_line,
               SUM(wf.self_us) AS self_us, SUM(wf.total_us) AS total_us,
               SUM(wf.self_samples) AS self_samples, SUM(wf.total_samples) AS total_samples,
               SUM(wf.inlined_samples) AS inlined_samples, SUM(wf.uncertain_samples) AS uncertain_samples
@@ -155,6 +161,8 @@ export function topFunctions(db: Db, query: TopQuery): TopResult {
       inlinedShare: row.self_samples > 0 ? Math.min(1, row.inlined_samples / row.self_samples) : 0,
       uncertainShare: row.self_samples > 0 ? Math.min(1, row.uncertain_samples / row.self_samples) : 0,
       inlineCandidates: [...(candidates.get(key) ?? [])],
+      generatedFile: row.generated_file || null,
+      generatedLine: row.generated_file ? row.generated_line : null,
     };
   });
   return { sinceMs: query.sinceMs, windows: totals.windows, cpuMs: cpuUs / 1_000, functions };

@@ -21,6 +21,7 @@ export function functionIdentity(f: { scriptUrl: string; name: string; line: num
 export class EventStore {
   private readonly statements: ReturnType<typeof prepare>;
   private readonly functionIds = new Map<string, number>();
+  private readonly generatedAt = new Map<number, string>();
   readonly spikes: SpikeStore;
 
   constructor(private readonly db: Db) {
@@ -190,7 +191,10 @@ export class EventStore {
   private functionId(f: ProfileWindow["functions"][number]): number {
     const identity = functionIdentity(f);
     const cached = this.functionIds.get(identity);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) {
+      this.noteGenerated(cached, f);
+      return cached;
+    }
     this.statements.insertFunction.run({
       identity,
       name: f.name,
@@ -204,7 +208,18 @@ export class EventStore {
     const row = this.statements.functionByIdentity.get({ identity }) as { function_id: number };
     if (this.functionIds.size > 200_000) this.functionIds.clear();
     this.functionIds.set(identity, row.function_id);
+    this.noteGenerated(row.function_id, f);
     return row.function_id;
+  }
+
+  /** Keeps where V8 last ran a source-mapped function (a rebuild moves it; its identity stays). */
+  private noteGenerated(functionId: number, f: ProfileWindow["functions"][number]): void {
+    if (!f.generatedFile) return;
+    const at = `${f.generatedFile}:${f.generatedLine}:${f.generatedColumn}`;
+    if (this.generatedAt.get(functionId) === at) return;
+    this.statements.updateGenerated.run({ functionId, file: f.generatedFile, line: f.generatedLine, column: f.generatedColumn });
+    if (this.generatedAt.size > 200_000) this.generatedAt.clear();
+    this.generatedAt.set(functionId, at);
   }
 }
 
@@ -236,6 +251,7 @@ function prepare(db: Db) {
       VALUES (@identity, @name, @scriptUrl, @filePath, @line, @col, @packageName, @packageVersion)
       ON CONFLICT(identity) DO NOTHING`),
     functionByIdentity: p("SELECT function_id FROM functions WHERE identity = @identity"),
+    updateGenerated: p("UPDATE functions SET generated_file = @file, generated_line = @line, generated_column = @column WHERE function_id = @functionId"),
     insertWindowFunction: p(`
       INSERT INTO window_functions (window_ref, function_id, self_samples, total_samples, self_us, total_us, hot_lines, inlined_samples, uncertain_samples, inline_candidates)
       VALUES (@windowRef, @functionId, @selfSamples, @totalSamples, @selfUs, @totalUs, @hotLines, @inlinedSamples, @uncertainSamples, @inlineCandidates)`),

@@ -251,7 +251,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 9,
-    name: "inlined attribution",
+    name: "inlined attribution and source maps",
     sql: `
       -- Seismo's inference, not V8's (daemon attribution/deinline.ts): self samples the daemon moved
       -- to this function from the caller V8 charged them to (its code was inlined there), and self
@@ -259,6 +259,11 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE window_functions ADD COLUMN inlined_samples INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE window_functions ADD COLUMN uncertain_samples INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE window_functions ADD COLUMN inline_candidates TEXT NOT NULL DEFAULT '[]';
+      -- When a source map placed the function at its original file (the row's file and line): where
+      -- V8 last ran it, in the generated file (dist/*.js, a bundle); '' and 0 without a map.
+      ALTER TABLE functions ADD COLUMN generated_file TEXT NOT NULL DEFAULT '';
+      ALTER TABLE functions ADD COLUMN generated_line INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE functions ADD COLUMN generated_column INTEGER NOT NULL DEFAULT 0;
     `,
   },
 ];

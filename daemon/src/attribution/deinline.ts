@@ -307,18 +307,33 @@ function lineCandidates(
     return candidate(fn, frame.url, path, line);
   };
   const self: Candidate = { key: SELF, path: [] };
+  /** A function of the node's script it calls (statically, by name), was seen calling, or nests. */
+  const reachableInScript = (index: number): boolean =>
+    table.within(index, ownIndex) || reachable().has(keyOf(table.functions[index] as ScriptFunction, frame.url)) || staticPath(index) !== undefined;
 
-  /** Drops candidates whose observed line shares rule the line out, unless that would leave none. */
-  const plausible = (candidates: Candidate[]): Candidate[] => {
+  /** The script a candidate's line is in: the node's own, or its function's. */
+  const trivialFor = (c: Candidate, line: number): boolean => {
+    const target = c.path.at(-1);
+    const url = target ? target.url : frame.url;
+    return (url === frame.url ? table : tableOf(url))?.trivialLine(line) ?? false;
+  };
+  /**
+   * Drops candidates whose observed line shares rule the line out, then those whose own script
+   * has no code on that line (only `});`), unless that would leave none.
+   */
+  const plausible = (line: number, candidates: Candidate[]): Candidate[] => {
     if (candidates.length < 2) return candidates;
-    const kept = candidates.filter((c) => c.lineShare === undefined || c.lineShare > 0);
-    return kept.length > 0 ? kept : candidates;
+    const sampled = candidates.filter((c) => c.lineShare === undefined || c.lineShare > 0);
+    const kept = sampled.length > 0 ? sampled : candidates;
+    if (kept.length < 2) return kept;
+    const coded = kept.filter((c) => !trivialFor(c, line));
+    return coded.length > 0 ? coded : kept;
   };
 
   const decisions = new Map<number, Candidate[]>();
   return (line) => {
     let known = decisions.get(line);
-    if (!known) decisions.set(line, (known = plausible(candidatesOn(line))));
+    if (!known) decisions.set(line, (known = plausible(line, candidatesOn(line))));
     return known;
   };
 
@@ -327,8 +342,11 @@ function lineCandidates(
     const cross = crossCandidates(line);
     if (owner === ownIndex) return [self, ...cross];
     if (owner === AMBIGUOUS) {
-      const deepest = table.deepestOnLine(line).map((index) => (index === ownIndex ? self : sameScript(index, line)));
-      return [...deepest, ...cross];
+      // Functions side by side on the line (a minified bundle puts all of them on one): the node's
+      // own code when it covers the line, and those of them it calls, by name or as V8 showed.
+      const covering = table.functionsOnLine(line);
+      const callees = covering.filter((index) => index !== ownIndex && !table.within(ownIndex, index) && reachableInScript(index));
+      return [...(covering.includes(ownIndex) ? [self] : []), ...callees.map((index) => sameScript(index, line)), ...cross];
     }
     if (owner === TOP_LEVEL) return cross;
     const fn = table.functions[owner] as ScriptFunction;
@@ -338,7 +356,7 @@ function lineCandidates(
       return [sameScript(owner, line), parent, ...cross];
     }
     if (cross.length === 0) return [sameScript(owner, line)];
-    const sameReachable = reachable().has(keyOf(fn, frame.url)) || staticPath(owner) !== undefined || table.within(owner, ownIndex);
+    const sameReachable = reachableInScript(owner);
     return sameReachable ? [sameScript(owner, line), ...cross] : cross;
   }
 }

@@ -18,6 +18,9 @@ export interface ScriptFunction {
   /** 0-based line and column of the parameter list, where V8's call frames place a function. */
   line: number;
   column: number;
+  /** 0-based line and column of the identifier the name comes from (where a source map names it), else of the function. */
+  nameLine: number;
+  nameColumn: number;
   /** 1-based lines, inclusive: the whole function, header to closing brace. */
   startLine: number;
   endLine: number;
@@ -40,6 +43,8 @@ export interface FunctionTable {
   ownerOfLine(line: number): number;
   /** Every function at the deepest level on the line (more than one when AMBIGUOUS). */
   deepestOnLine(line: number): number[];
+  /** Every function that covers the line, at any depth (a minified bundle's line: most of them). */
+  functionsOnLine(line: number): readonly number[];
   /** True when the owner starts or ends on the line, so its parent has code there too. */
   sharedLine(line: number): boolean;
   /** The function V8 reports at this 0-based position (its parameter list), if any. */
@@ -48,11 +53,19 @@ export interface FunctionTable {
   within(inner: number, outer: number): boolean;
   /** Functions of that name in the script. */
   named(name: string): readonly ScriptFunction[];
+  /**
+   * True when the 1-based line holds no code of its own: blank, a comment, or only closing
+   * brackets and separators (`});`). V8 rarely samples such a line (a function's implicit return
+   * sits on its closing brace), so on a line shared with another script it is the other's code.
+   */
+  trivialLine(line: number): boolean;
 }
 
 type AnyNode = Node & Record<string, unknown>;
 
 const FUNCTION_TYPES = new Set(["FunctionDeclaration", "FunctionExpression", "ArrowFunctionExpression"]);
+/** Blank, a line comment, or closing brackets and separators only. */
+const TRIVIAL_LINE = /^[\s})\];,]*(\/\/.*)?$/;
 
 /** Parses a script (CommonJS, ES module, or a bundle); undefined when it is not JavaScript acorn can read. */
 export function buildFunctionTable(source: string): FunctionTable | undefined {
@@ -70,14 +83,18 @@ export function buildFunctionTable(source: string): FunctionTable | undefined {
     if (FUNCTION_TYPES.has(node.type)) {
       const header = headerOffset(node, source);
       const headerLine = lineOf(header);
+      const named = nameOf(node, parentNode);
+      const nameLine = lineOf(named.at);
       const index = functions.length;
       const own = new Set<string>();
       calls.push(own);
       functions.push({
         index,
-        name: nameOf(node, parentNode),
+        name: named.name,
         line: headerLine,
         column: header - (lineStarts[headerLine] as number),
+        nameLine,
+        nameColumn: named.at - (lineStarts[nameLine] as number),
         startLine: lineOf(node.start) + 1,
         endLine: lineOf(Math.max(node.start, node.end - 1)) + 1,
         parent: enclosing,
@@ -102,23 +119,31 @@ export function buildFunctionTable(source: string): FunctionTable | undefined {
   visit(ast, undefined, TOP_LEVEL, 0);
 
   const lineCount = lineStarts.length;
-  // Per line, the deepest functions covering it. Work is the sum of the functions' line spans.
+  // Per line, the innermost function covering it, when the functions on it nest in one another;
+  // AMBIGUOUS when two of them do not (siblings side by side). Functions come parents first.
+  const isWithin = (inner: number, outer: number): boolean => {
+    for (let at = inner; at >= 0; at = (functions[at] as ScriptFunction).parent) if (at === outer) return true;
+    return false;
+  };
   const owner = new Int32Array(lineCount + 1).fill(TOP_LEVEL);
-  const ownerDepth = new Int32Array(lineCount + 1).fill(-1);
   const extra = new Map<number, number[]>();
   for (const fn of functions) {
     for (let line = fn.startLine; line <= fn.endLine; line++) {
-      const at = ownerDepth[line] as number;
-      if (fn.depth > at) {
+      const at = owner[line] as number;
+      if (at === TOP_LEVEL || (at >= 0 && isWithin(fn.index, at))) {
         owner[line] = fn.index;
-        ownerDepth[line] = fn.depth;
-        extra.delete(line);
-      } else if (fn.depth === at) {
-        const others = extra.get(line) ?? [owner[line] as number];
-        others.push(fn.index);
-        extra.set(line, others);
-        owner[line] = AMBIGUOUS;
+        continue;
       }
+      if (at === AMBIGUOUS) {
+        const list = extra.get(line) as number[];
+        // Nested in one of the side-by-side functions: it takes that one's place.
+        const parentAt = list.findIndex((other) => isWithin(fn.index, other));
+        if (parentAt >= 0) list[parentAt] = fn.index;
+        else list.push(fn.index);
+        continue;
+      }
+      extra.set(line, [at, fn.index]);
+      owner[line] = AMBIGUOUS;
     }
   }
   const byName = new Map<string, ScriptFunction[]>();
@@ -129,6 +154,12 @@ export function buildFunctionTable(source: string): FunctionTable | undefined {
     byName.set(fn.name, list);
   }
 
+  const trivial = new Uint8Array(lineCount + 2);
+  for (let line = 1; line <= lineCount; line++) {
+    const text = source.slice(lineStarts[line - 1] as number, (lineStarts[line] as number | undefined) ?? source.length);
+    if (TRIVIAL_LINE.test(text)) trivial[line] = 1;
+  }
+  const onLine = new Map<number, number[]>();
   const ownerOfLine = (line: number): number => (line >= 1 && line <= lineCount ? (owner[line] as number) : TOP_LEVEL);
   return {
     functions,
@@ -138,6 +169,15 @@ export function buildFunctionTable(source: string): FunctionTable | undefined {
       const at = ownerOfLine(line);
       if (at === AMBIGUOUS) return [...(extra.get(line) ?? [])];
       return at >= 0 ? [at] : [];
+    },
+    functionsOnLine: (line) => {
+      let found = onLine.get(line);
+      if (!found) {
+        found = functions.filter((fn) => fn.startLine <= line && line <= fn.endLine).map((fn) => fn.index);
+        if (onLine.size > 4_096) onLine.clear();
+        onLine.set(line, found);
+      }
+      return found;
     },
     sharedLine: (line) => {
       const at = ownerOfLine(line);
@@ -156,6 +196,7 @@ export function buildFunctionTable(source: string): FunctionTable | undefined {
       return false;
     },
     named: (name) => byName.get(name) ?? [],
+    trivialLine: (line) => line >= 1 && line <= lineCount && trivial[line] === 1,
   };
 }
 
@@ -213,28 +254,36 @@ function headerOffset(node: AnyNode, source: string): number {
   return first && node.type === "ArrowFunctionExpression" ? first.start : node.start;
 }
 
-/** The name V8 infers: the declaration's, or that of the variable, property or member it is assigned to. */
-function nameOf(node: AnyNode, parent: AnyNode | undefined): string {
+/** The name V8 infers, and where its identifier is: the declaration's, or that of the variable, property or member it is assigned to. */
+function nameOf(node: AnyNode, parent: AnyNode | undefined): { name: string; at: number } {
   const id = node.id as AnyNode | null | undefined;
-  if (id && typeof id.name === "string") return id.name;
-  if (!parent) return "";
+  if (id && typeof id.name === "string") return { name: id.name, at: id.start };
+  const none = { name: "", at: node.start };
+  if (!parent) return none;
   switch (parent.type) {
-    case "VariableDeclarator":
-      return parent.init === node ? identifierName(parent.id as AnyNode) : "";
+    case "VariableDeclarator": {
+      const target = parent.id as AnyNode;
+      return parent.init === node ? { name: identifierName(target), at: target.start } : none;
+    }
     case "Property":
     case "MethodDefinition":
     case "PropertyDefinition": {
-      if (parent.value !== node) return "";
-      const key = keyName(parent.key as AnyNode);
+      if (parent.value !== node) return none;
+      const keyNode = parent.key as AnyNode;
+      const key = keyName(keyNode);
       const kind = parent.kind;
-      return kind === "get" || kind === "set" ? `${kind} ${key}` : key;
+      return { name: kind === "get" || kind === "set" ? `${kind} ${key}` : key, at: keyNode.start };
     }
-    case "AssignmentExpression":
-      return parent.right === node ? memberPath(parent.left as AnyNode) : "";
-    case "AssignmentPattern":
-      return parent.right === node ? identifierName(parent.left as AnyNode) : "";
+    case "AssignmentExpression": {
+      const target = parent.left as AnyNode;
+      return parent.right === node ? { name: memberPath(target), at: target.type === "MemberExpression" ? (target.property as AnyNode).start : target.start } : none;
+    }
+    case "AssignmentPattern": {
+      const target = parent.left as AnyNode;
+      return parent.right === node ? { name: identifierName(target), at: target.start } : none;
+    }
     default:
-      return "";
+      return none;
   }
 }
 

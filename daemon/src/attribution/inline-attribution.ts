@@ -2,8 +2,7 @@ import type { CpuProfile } from "../sampler/cpu-profile.js";
 import type { DeinlineStats } from "./deinline.js";
 import { deinlineProfile } from "./deinline.js";
 import { ObservedCalls } from "./observed-calls.js";
-import type { ScriptFiles, ScriptTableOptions } from "./script-tables.js";
-import { DEFAULT_SCRIPT_TABLE_OPTIONS, ScriptTables } from "./script-tables.js";
+import type { ScriptTables } from "./script-tables.js";
 
 /** What de-inlining has cost and done in one target since attach. */
 export interface AttributionStats {
@@ -26,7 +25,6 @@ export interface AttributionStats {
  */
 export class InlineAttribution {
   private readonly observed = new ObservedCalls();
-  private readonly tables: ScriptTables;
   private readonly totals: Omit<AttributionStats, "parseMs" | "scriptsParsed" | "bytesParsed"> = {
     profiles: 0,
     totalMs: 0,
@@ -36,9 +34,7 @@ export class InlineAttribution {
     framesUnmatched: 0,
   };
 
-  constructor(files: ScriptFiles, options: ScriptTableOptions = DEFAULT_SCRIPT_TABLE_OPTIONS) {
-    this.tables = new ScriptTables(files, options);
-  }
+  constructor(private readonly tables: ScriptTables) {}
 
   apply(profile: CpuProfile): { profile: CpuProfile; stats: DeinlineStats; ms: number } {
     const started = performance.now();

@@ -15,9 +15,10 @@ export interface ScriptTableOptions {
   parseBudgetBytes: number;
   /** Larger files are never parsed. */
   maxFileBytes: number;
-  /** Tables kept (by content hash, shared by every target of the daemon). */
+  /** Tables kept (by content hash). */
   cachedTables: number;
 }
+
 
 export const DEFAULT_SCRIPT_TABLE_OPTIONS: ScriptTableOptions = {
   parseBudgetBytes: 8 * 1024 * 1024,
@@ -38,7 +39,7 @@ export interface ScriptTableCounters {
 }
 
 /**
- * Function tables of the target's scripts, by URL: read through the target's
+ * Function tables of one target's scripts, by URL: read through the target's
  * own view of the filesystem, parsed once per content (hash) and re-read only
  * when the file's stamp changes. Node internals and eval code have no file and
  * no table. The file on disk is taken to be what the process loaded; a file
@@ -72,7 +73,8 @@ export class ScriptTables {
     };
   }
 
-  private tableOf(url: string): FunctionTable | undefined {
+  /** A script's table outside any window's budget (one script, when a location is mapped). */
+  tableOf(url: string): FunctionTable | undefined {
     const path = filePathOfScriptUrl(url);
     if (!path) return undefined;
     const stamp = this.files.stamp(path);

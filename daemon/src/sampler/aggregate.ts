@@ -33,6 +33,8 @@ export interface AggregateOptions {
    * charged to what was running, as V8's own tools do.
    */
   samplingIntervalUs?: number;
+  /** How an inlining candidate is named ("name (file:line)"); the sensor names it at its original source. */
+  describeFrame?: (frame: CallFrame) => string;
 }
 
 /**
@@ -233,7 +235,7 @@ export function aggregateProfile(profile: CpuProfile, options: AggregateOptions 
     }
   }
 
-  const functions = [...byKey.values()].map((acc) => toFunctionStat(acc, maxHotLines, options.versionOf));
+  const functions = [...byKey.values()].map((acc) => toFunctionStat(acc, maxHotLines, options.versionOf, options.describeFrame));
   functions.sort((a, b) => b.selfUs - a.selfUs || b.totalUs - a.totalUs || a.name.localeCompare(b.name));
   return { ...totals, functions };
 }
@@ -242,7 +244,7 @@ function isPseudoExcluded(name: string): boolean {
   return name === IDLE || name === GC || name === ROOT;
 }
 
-function toFunctionStat(acc: Accumulator, maxHotLines: number, versionOf?: PackageVersionLookup): FunctionStat {
+function toFunctionStat(acc: Accumulator, maxHotLines: number, versionOf?: PackageVersionLookup, describe?: (frame: CallFrame) => string): FunctionStat {
   const filePath = filePathOfScriptUrl(acc.frame.url);
   const pkg = filePath ? packageOfPath(filePath) : undefined;
   const hotLines: HotLine[] = [...acc.lineTicks]
@@ -264,7 +266,10 @@ function toFunctionStat(acc: Accumulator, maxHotLines: number, versionOf?: Packa
     hotLines,
     inlinedSamples: acc.inlinedSamples,
     uncertainSamples: acc.uncertainSamples,
-    inlineCandidates: [...acc.candidates.values()].slice(0, MAX_CANDIDATES).map(describeCandidate),
+    inlineCandidates: [...acc.candidates.values()].slice(0, MAX_CANDIDATES).map(describe ?? describeCandidate),
+    generatedFile: "",
+    generatedLine: 0,
+    generatedColumn: 0,
   };
 }
 
@@ -273,9 +278,12 @@ const MAX_CANDIDATES = 4;
 
 /** "price (lib/pricing.js:3)": how a candidate is named on the wire and in every surface. */
 export function describeCandidate(frame: CallFrame): string {
-  const path = filePathOfScriptUrl(frame.url) || frame.url;
-  const short = shortPath(path);
-  return `${frame.functionName || "(anonymous)"} (${short}:${frame.lineNumber + 1})`;
+  return describeLocation(frame.functionName, filePathOfScriptUrl(frame.url) || frame.url, frame.lineNumber + 1);
+}
+
+/** "name (short/path.js:line)", the path cut to the package or the last two segments. */
+export function describeLocation(name: string, path: string, line: number): string {
+  return `${name || "(anonymous)"} (${shortPath(path)}:${line})`;
 }
 
 /** From node_modules on for a dependency, else the last two segments. */

@@ -81,6 +81,9 @@ function toFrame(frame: CallFrame, versionOf: PackageVersionLookup | undefined):
     packageVersion: (pkg && versionOf?.(pkg.root)) ?? "",
     scriptId: frame.scriptId,
     lineCalls: [],
+    generatedFile: "",
+    generatedLine: 0,
+    generatedColumn: 0,
   };
 }
 

@@ -1,4 +1,4 @@
-import type { Spike, SpikeTrigger, TargetRef } from "@seismo/agent-proto";
+import type { BurstProfile, Spike, SpikeTrigger, TargetRef } from "@seismo/agent-proto";
 import { describeError } from "@seismo/agent-proto";
 import type { InspectorSession } from "../inspector/session.js";
 import type { Logger } from "../logger.js";
@@ -44,6 +44,8 @@ export interface SpikeWatchDeps {
   versionOf: PackageVersionLookup;
   /** The profile with inlined functions' time given back to them (the sensor's de-inlining); identity when off. */
   attributed?: (profile: CpuProfile) => CpuProfile;
+  /** The burst at the code people wrote (source maps); identity when there are none. */
+  located?: (burst: BurstProfile) => BurstProfile;
   sourceLine: SourceLineLookup;
   log: Logger;
 }
@@ -160,7 +162,7 @@ export class SpikeWatch {
         durationMs: settings.burstDurationMs,
         signal: this.abort.signal,
       });
-      profile = toBurstProfile(deps.attributed?.(raw) ?? raw, { versionOf: deps.versionOf, sourceLine: deps.sourceLine });
+      profile = this.publishable(raw);
       this.stats.bursts++;
     } catch (error) {
       this.stats.burstErrors++;
@@ -183,6 +185,13 @@ export class SpikeWatch {
    * target answers again (the call is over), the window that ends then is the spike's profile,
    * from shortly before the onset. Waits no longer than the watch runs.
    */
+  /** A raw profile as it goes on the wire: de-inlined, framed, at the code people wrote. */
+  private publishable(raw: CpuProfile): BurstProfile {
+    const deps = this.deps;
+    const burst = toBurstProfile(deps.attributed?.(raw) ?? raw, { versionOf: deps.versionOf, sourceLine: deps.sourceLine });
+    return deps.located?.(burst) ?? burst;
+  }
+
   private async runFromWindow(signal: SpikeSignal): Promise<void> {
     const { deps, settings } = this;
     deps.log.info(
@@ -198,7 +207,7 @@ export class SpikeWatch {
     let burstError = "";
     if (window) {
       const slice = sliceProfile(window.profile, window, fromMs);
-      profile = toBurstProfile(deps.attributed?.(slice) ?? slice, { versionOf: deps.versionOf, sourceLine: deps.sourceLine });
+      profile = this.publishable(slice);
       this.stats.nativeBlocks++;
       deps.log.info(`profile of pid ${deps.target.pid}'s native call: ${profile.samples.length} samples from the rolling window`);
     } else {

@@ -1,0 +1,161 @@
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { TraceMap as TraceMapType } from "@jridgewell/trace-mapping";
+import { GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND, originalPositionFor, TraceMap } from "@jridgewell/trace-mapping";
+import { filePathOfScriptUrl } from "../sampler/package-of.js";
+import type { FunctionTable, ScriptFunction } from "./function-table.js";
+import type { ScriptFiles } from "./script-tables.js";
+
+/** Where code people wrote sits, as its source map says: a TypeScript file, a module inside a bundle. */
+export interface OriginalLocation {
+  /** file:// URL of the original source (or the map's own source name when it is not a path). */
+  url: string;
+  /** Filesystem path of the original source; "" when the map's source is not a path. */
+  filePath: string;
+  /** 1-based. */
+  line: number;
+  /** 1-based. */
+  column: number;
+  /** The original name, from the map's `names`, when the map has one there. */
+  name?: string;
+}
+
+export interface SourceMapOptions {
+  /** Maps larger than this are not read (bytes of JSON). */
+  maxMapBytes: number;
+  /** Generated scripts whose map (or its absence) is remembered. */
+  cachedScripts: number;
+}
+
+export const DEFAULT_SOURCE_MAP_OPTIONS: SourceMapOptions = { maxMapBytes: 64 * 1024 * 1024, cachedScripts: 512 };
+
+interface Loaded {
+  stamp: string;
+  map: TraceMapType | undefined;
+}
+
+/** How the daemon counts what source maps cost. */
+export interface SourceMapCounters {
+  mapsLoaded: number;
+  loadMs: number;
+  mapErrors: number;
+}
+
+/**
+ * The source maps of the target's scripts: a `//# sourceMappingURL=` at the
+ * end of a generated file, pointing to a .map file beside it (resolved
+ * against the script) or carrying the map inline as a data: URL. Read through
+ * the target's view of the filesystem, once per version of the script (its
+ * stamp). The mapping itself is @jridgewell/trace-mapping's. A script with no
+ * map, or one that cannot be read, is remembered as such and shown as V8 gave it.
+ */
+export class SourceMaps {
+  private readonly scripts = new Map<string, Loaded>();
+  readonly counters: SourceMapCounters = { mapsLoaded: 0, loadMs: 0, mapErrors: 0 };
+
+  constructor(
+    private readonly files: ScriptFiles,
+    private readonly options: SourceMapOptions = DEFAULT_SOURCE_MAP_OPTIONS,
+  ) {}
+
+  /** The map of a generated script URL, if it has one. */
+  mapOf(url: string): TraceMapType | undefined {
+    const path = filePathOfScriptUrl(url);
+    if (!path) return undefined;
+    const stamp = this.files.stamp(path);
+    if (stamp === undefined) return undefined;
+    const known = this.scripts.get(path);
+    if (known && known.stamp === stamp) return known.map;
+    const started = performance.now();
+    const map = this.load(path);
+    this.counters.loadMs += performance.now() - started;
+    this.scripts.set(path, { stamp, map });
+    if (this.scripts.size > this.options.cachedScripts) this.scripts.delete(this.scripts.keys().next().value as string);
+    return map;
+  }
+
+  /**
+   * The original location of a generated function: its header (V8's 0-based line and column of
+   * the parameter list) mapped back, named by the map at its name's identifier when the map has
+   * a name there (a minifier's renames), else keeping V8's name.
+   */
+  originalFunction(url: string, line: number, column: number, fn: ScriptFunction | undefined): OriginalLocation | undefined {
+    const map = this.mapOf(url);
+    if (!map) return undefined;
+    const at = lookup(map, line + 1, column);
+    if (!at) return undefined;
+    const named = fn ? lookup(map, fn.nameLine + 1, fn.nameColumn) : undefined;
+    const name = named?.name ?? at.name;
+    return { ...at, ...(name ? { name } : {}) };
+  }
+
+  /** The original line of a generated 1-based line: its first mapped position. */
+  originalLine(url: string, line: number): OriginalLocation | undefined {
+    const map = this.mapOf(url);
+    return map ? lookup(map, line, 0, LEAST_UPPER_BOUND) : undefined;
+  }
+
+  private load(path: string): TraceMapType | undefined {
+    const text = this.files.read(path);
+    if (text === undefined) return undefined;
+    const reference = mappingUrlOf(text);
+    if (!reference) return undefined;
+    try {
+      let json: string | undefined;
+      let mapUrl: string;
+      if (reference.startsWith("data:")) {
+        json = decodeDataUrl(reference);
+        mapUrl = pathToFileURL(path).href;
+      } else {
+        const resolved = new URL(reference, pathToFileURL(path));
+        if (resolved.protocol !== "file:") return undefined;
+        mapUrl = resolved.href;
+        json = this.files.read(fileURLToPath(resolved));
+      }
+      if (json === undefined || json.length > this.options.maxMapBytes) return undefined;
+      const map = new TraceMap(json, mapUrl);
+      this.counters.mapsLoaded++;
+      return map;
+    } catch {
+      // A map that does not parse is as good as none: the generated location is shown.
+      this.counters.mapErrors++;
+      return undefined;
+    }
+  }
+}
+
+function lookup(map: TraceMapType, line: number, column: number, bias: typeof GREATEST_LOWER_BOUND | typeof LEAST_UPPER_BOUND = GREATEST_LOWER_BOUND): OriginalLocation | undefined {
+  let found = originalPositionFor(map, { line, column, bias });
+  if (found.source === null && bias === GREATEST_LOWER_BOUND) found = originalPositionFor(map, { line, column, bias: LEAST_UPPER_BOUND });
+  if (found.source === null) return undefined;
+  const filePath = found.source.startsWith("file://") ? safePath(found.source) : "";
+  return { url: found.source, filePath, line: found.line, column: found.column + 1, ...(found.name ? { name: found.name } : {}) };
+}
+
+function safePath(url: string): string {
+  try {
+    return fileURLToPath(url);
+  } catch {
+    return "";
+  }
+}
+
+const MAPPING_URL = /[#@]\s*sourceMappingURL=(\S+)\s*(?:\*\/)?\s*$/;
+
+/** The last sourceMappingURL comment of a script, if it ends with one. */
+export function mappingUrlOf(text: string): string | undefined {
+  const at = Math.max(text.lastIndexOf("//# sourceMappingURL="), text.lastIndexOf("//@ sourceMappingURL="), text.lastIndexOf("/*# sourceMappingURL="));
+  if (at < 0) return undefined;
+  return MAPPING_URL.exec(text.slice(at))?.[1];
+}
+
+function decodeDataUrl(url: string): string {
+  const comma = url.indexOf(",");
+  const meta = url.slice(5, comma);
+  const body = url.slice(comma + 1);
+  return meta.endsWith(";base64") ? Buffer.from(body, "base64").toString("utf8") : decodeURIComponent(body);
+}
+
+/** The generated function of a table at V8's position, for naming; undefined without a table. */
+export function generatedFunction(table: FunctionTable | undefined, line: number, column: number): ScriptFunction | undefined {
+  return table?.functionAt(line, column);
+}
