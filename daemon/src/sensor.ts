@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import type { FunctionStat, Hello, ProfileWindow, Snapshot, Spike, TargetRef } from "@seismo/agent-proto";
 import { describeError, ErrorCodes, SeismoError } from "@seismo/agent-proto";
+import type { ArmRequest } from "./capture/captures.js";
 import { Captures } from "./capture/captures.js";
 import type { ErrorWatchSettings } from "./capture/error-watch.js";
 import { ErrorWatch } from "./capture/error-watch.js";
@@ -147,6 +148,7 @@ export class Sensor {
       publish: (snapshot) => this.publishSnapshot(snapshot),
       log: options.log,
       redactNames: options.redactNames ?? [],
+      toGenerated: (request) => this.generatedRequest(request),
     });
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
@@ -314,6 +316,22 @@ export class Sensor {
     this.options.outbox.send(this.target.service, { kind: "profile", sentAtMs: Date.now(), body: window }, window.windowId);
     this.windowsPublished++;
     this.options.onWindow?.(window);
+  }
+
+  /**
+   * A capture asked for at an original source (what every surface shows for mapped code) goes to
+   * the generated file V8 runs: the function found through the maps, or the line mapped.
+   */
+  private generatedRequest(request: ArmRequest): ArmRequest | undefined {
+    if (request.line !== undefined) {
+      const at = this.sourceMaps.generatedLine(request.file, request.line);
+      return at ? { ...request, file: at.path, line: at.line, ...(request.column !== undefined ? { column: at.column } : {}) } : undefined;
+    }
+    if (request.functionName === undefined) return undefined;
+    const found = this.sourceMaps.generatedFunction(request.file, request.functionName, (url) => this.tables.tableOf(url));
+    if (!found) return undefined;
+    const { functionName: _original, ...rest } = request;
+    return found.unique ? { ...rest, file: found.path, functionName: found.fn.name } : { ...rest, file: found.path, line: found.fn.startLine };
   }
 
   /** Functions at the code people wrote, through source maps; as V8 placed them when mapping fails. */

@@ -12,10 +12,10 @@ afterEach(cleanup);
 /** The fixture's functions: name, file, line of the declaration. */
 const APP = "fixtures/inline-app.cjs";
 const FUNCTIONS: Array<[string, string, number]> = [
-  ["checksum", APP, 12],
-  ["lineTotal", APP, 18],
-  ["basketTotal", APP, 24],
-  ["(handler)", APP, 30],
+  ["checksum", APP, 17],
+  ["lineTotal", APP, 23],
+  ["basketTotal", APP, 29],
+  ["(handler)", APP, 35],
 ];
 /**
  * Points of the app's own time between Seismo's share and the ground truth's. Shares are of the
@@ -47,7 +47,7 @@ describe("small helpers in the same file as their handler, inlined by V8", () =>
       const traced = seen.output.split("\n").filter((l) => l.includes("Inlining ") && /checksum|lineTotal|basketTotal/.test(l));
       expect(["checksum", "lineTotal"].filter((name) => inlined.has(name)), traced.join("\n")).not.toEqual([]);
       // ...and charged their time to the function they were inlined into: Seismo moved most of each one's time back.
-      for (const [name, line] of [["checksum", 12], ["lineTotal", 18]] as const) {
+      for (const [name, line] of [["checksum", 17], ["lineTotal", 23]] as const) {
         if (inlined.has(name)) expect(rowAt(seen.rows, APP, line)?.inlinedShare, name).toBeGreaterThan(0.5);
       }
 
@@ -56,7 +56,7 @@ describe("small helpers in the same file as their handler, inlined by V8", () =>
       }
       // The hottest function of the app is named at its own declaration, not the handler's.
       const hottest = seen.rows.find((row) => row.file.endsWith(APP));
-      expect(hottest).toMatchObject({ name: "checksum", line: 12 });
+      expect(hottest).toMatchObject({ name: "checksum", line: 17 });
     });
   }
 });

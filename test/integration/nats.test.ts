@@ -80,7 +80,9 @@ describe("daemon + analyzer over NATS JetStream", () => {
 
   it("when the target exits, the daemon says so and ends, and the target is never held waiting", async () => {
     const db = join(tempDir(), "exit.db");
-    const app = await startFixture("cpu-app.cjs", { env: { EXIT_AFTER_MS: "3000" } });
+    // Long enough for two 1 s windows after an attach that takes 1.1 to 1.4 s here (the code
+    // fingerprint reads the repository's ~500 files): at 3 s the second rotation raced the exit.
+    const app = await startFixture("cpu-app.cjs", { env: { EXIT_AFTER_MS: "4500" } });
     const analyzer = startAnalyzer(db, "it-exit");
     const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-exit"]);
     await daemon.waitFor(/attached to pid/);

@@ -1,6 +1,6 @@
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { TraceMap as TraceMapType } from "@jridgewell/trace-mapping";
-import { GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND, originalPositionFor, TraceMap } from "@jridgewell/trace-mapping";
+import { generatedPositionFor, GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND, originalPositionFor, TraceMap } from "@jridgewell/trace-mapping";
 import { filePathOfScriptUrl } from "../sampler/package-of.js";
 import type { FunctionTable, ScriptFunction } from "./function-table.js";
 import type { ScriptFiles } from "./script-tables.js";
@@ -50,6 +50,8 @@ export interface SourceMapCounters {
  */
 export class SourceMaps {
   private readonly scripts = new Map<string, Loaded>();
+  /** Original source URL → the generated scripts whose maps name it. */
+  private readonly generatedOf = new Map<string, Set<string>>();
   readonly counters: SourceMapCounters = { mapsLoaded: 0, loadMs: 0, mapErrors: 0 };
 
   constructor(
@@ -94,6 +96,37 @@ export class SourceMaps {
     return map ? lookup(map, line, 0, LEAST_UPPER_BOUND) : undefined;
   }
 
+  /**
+   * Where V8 runs an original function (a capture armed on `pricing.ts`'s `taxFor` must go to
+   * dist/pricing.js or the bundle): the generated script and its function, found among the maps
+   * loaded so far (those of scripts that showed in a profile).
+   */
+  generatedFunction(originalPath: string, name: string, tableOf: (url: string) => FunctionTable | undefined): { path: string; fn: ScriptFunction; unique: boolean } | undefined {
+    const originalUrl = pathToFileURL(originalPath).href;
+    for (const url of this.generatedOf.get(originalUrl) ?? []) {
+      const table = tableOf(url);
+      if (!table) continue;
+      for (const fn of table.functions) {
+        const original = this.originalFunction(url, fn.line, fn.column, fn);
+        if (original?.url !== originalUrl || (original.name ?? fn.name) !== name) continue;
+        return { path: fileURLToPath(url), fn, unique: fn.name !== "" && table.named(fn.name).length === 1 };
+      }
+    }
+    return undefined;
+  }
+
+  /** The generated script and 1-based line and column of an original 1-based line. */
+  generatedLine(originalPath: string, line: number): { path: string; line: number; column: number } | undefined {
+    const originalUrl = pathToFileURL(originalPath).href;
+    for (const url of this.generatedOf.get(originalUrl) ?? []) {
+      const map = this.mapOf(url);
+      if (!map) continue;
+      const at = generatedPositionFor(map, { source: originalUrl, line, column: 0, bias: LEAST_UPPER_BOUND });
+      if (at.line !== null) return { path: fileURLToPath(url), line: at.line, column: at.column + 1 };
+    }
+    return undefined;
+  }
+
   private load(path: string): TraceMapType | undefined {
     const text = this.files.read(path);
     if (text === undefined) return undefined;
@@ -114,6 +147,13 @@ export class SourceMaps {
       if (json === undefined || json.length > this.options.maxMapBytes) return undefined;
       const map = new TraceMap(json, mapUrl);
       this.counters.mapsLoaded++;
+      const generatedUrl = pathToFileURL(path).href;
+      for (const source of map.resolvedSources) {
+        if (!source) continue;
+        const list = this.generatedOf.get(source) ?? new Set<string>();
+        list.add(generatedUrl);
+        this.generatedOf.set(source, list);
+      }
       return map;
     } catch {
       // A map that does not parse is as good as none: the generated location is shown.

@@ -68,6 +68,8 @@ export interface CaptureDeps {
   log: Logger;
   /** Names to redact besides the built-in list (configuration: --redact). */
   redactNames?: readonly string[];
+  /** The request for where V8 runs the code, when it names an original source (a source map's); undefined to keep it. */
+  toGenerated?: (request: ArmRequest) => ArmRequest | undefined;
 }
 
 /** An uncaught exception the target reported, no error probe having matched it. */
@@ -163,7 +165,9 @@ export class Captures {
     }
   }
 
-  private async armNow(request: ArmRequest): Promise<ArmedProbe> {
+  private async armNow(asked: ArmRequest): Promise<ArmedProbe> {
+    // An original source (TypeScript, a module of a bundle): armed where V8 runs it.
+    const request = this.deps.toGenerated?.(asked) ?? asked;
     const source = this.deps.readFile(request.file);
     if (source === undefined) {
       throw new SeismoError(ErrorCodes.NOT_FOUND, `Cannot read ${request.file} as the target sees it.`, {
