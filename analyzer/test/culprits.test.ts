@@ -142,3 +142,22 @@ describe("culprit analysis on recorded spikes", () => {
     expect(exported.nodes.find((n) => n.callFrame.functionName === "_encipher")?.callFrame.url).toContain("bcryptjs");
   });
 });
+
+describe("time the daemon could not split from inlined code", () => {
+  it("is said to be uncertain in the culprit's note, with the candidates, not presented as the function's own", () => {
+    const r = recorded("block");
+    const burst = structuredClone(r.burst);
+    const before = analyzeSpike(burst, r.baseline, { loopBlocked: true }).culprits[0];
+    const frameIndex = burst.frames.findIndex((f) => f.functionName === before?.name && f.filePath === before?.file);
+    const candidate = burst.frames.findIndex((f) => f.functionName === "reconcileLedger");
+    // Mark every node of the culprit as the daemon does when its lines fit an inlined callee too.
+    for (const node of burst.nodes) {
+      if (node.frame !== frameIndex) continue;
+      node.uncertainSamples = burst.samples.filter((id) => id === node.id).length;
+      node.candidateFrames = [candidate];
+    }
+    const [top] = analyzeSpike(burst, r.baseline, { loopBlocked: true }).culprits;
+    expect(top?.name).toBe(before?.name);
+    expect(top?.note).toMatch(/^Uncertain: 100 % of this time may be inlined code of reconcileLedger \(.*spike-app\.cjs:\d+\)/);
+  });
+});

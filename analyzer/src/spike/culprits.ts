@@ -102,6 +102,8 @@ export const DEFAULT_ANALYSIS_SETTINGS: AnalysisSettings = {
 };
 
 const MAX_CHAIN = 16;
+/** A culprit this much of whose time may be inlined code says so in its note. */
+const UNCERTAIN_NOTE_SHARE = 0.2;
 const IDLE = "(idle)";
 const GC = "(garbage collector)";
 const ROOT = "(root)";
@@ -115,6 +117,9 @@ interface Unit {
   samples: number;
   /** The node contributing most, for the caller chain. */
   heaviest: { node: ProfileNode; us: number } | undefined;
+  /** Of `samples`, those the daemon could not tell from inlined code of `candidates` (deinline.ts). */
+  uncertainSamples: number;
+  candidates: Set<string>;
 }
 
 function displayName(frame: ProfileFrame): string {
@@ -173,7 +178,7 @@ export function analyzeSpike(
   const units = new Map<string, Unit>();
   const unitFor = (key: string, frame: ProfileFrame, builtin?: string, line?: number): Unit => {
     let unit = units.get(key);
-    if (!unit) units.set(key, (unit = { key, frame, builtin, line, us: 0, samples: 0, heaviest: undefined }));
+    if (!unit) units.set(key, (unit = { key, frame, builtin, line, us: 0, samples: 0, heaviest: undefined, uncertainSamples: 0, candidates: new Set() }));
     return unit;
   };
   const credit = (unit: Unit, node: ProfileNode, us: number, samples: number): void => {
@@ -226,7 +231,18 @@ export function analyzeSpike(
         restSamples -= partSamples;
       }
     }
-    if (rest > 0) credit(unitFor(`fn\u0000${fnKey}`, frame), node, rest, Math.max(0, restSamples));
+    if (rest > 0) {
+      const unit = unitFor(`fn\u0000${fnKey}`, frame);
+      credit(unit, node, rest, Math.max(0, restSamples));
+      // The daemon's mark: part of this node's time may be inlined code it could not place.
+      if (sampledId === id && (node.uncertainSamples ?? 0) > 0) {
+        unit.uncertainSamples += node.uncertainSamples;
+        for (const index of node.candidateFrames ?? []) {
+          const candidate = burst.frames[index];
+          if (candidate && unit.candidates.size < 4) unit.candidates.add(`${displayName(candidate)} (${candidate.filePath || candidate.scriptUrl}:${candidate.line})`);
+        }
+      }
+    }
   }
 
   const baselineShare = baselineShares(baseline);
@@ -348,6 +364,12 @@ function toCulprit(
     : { ...base, builtin: false, share, baselineShare, hotLine, appFrame, callers: elided, note: null, samples: unit.samples };
   if (unit.builtin) culprit.note = `Time inside the built-in ${unit.builtin}, called by ${displayName(frame)} on line ${unit.line}.`;
   else if (regex) culprit.note = `Time in a regular expression (${regex}) on line ${hotLine}.`;
+  else if (unit.samples > 0 && unit.uncertainSamples / unit.samples >= UNCERTAIN_NOTE_SHARE) {
+    // Seismo's inference could not split this time: said so, never presented as the function's own.
+    const share = Math.round((100 * unit.uncertainSamples) / unit.samples);
+    const what = unit.candidates.size > 0 ? `inlined code of ${[...unit.candidates].join(" or ")}` : "inlined code of another script";
+    culprit.note = `Uncertain: ${share} % of this time may be ${what} (V8 charged it here; its lines cannot tell).`;
+  }
   return culprit;
 }
 
