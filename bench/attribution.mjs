@@ -30,8 +30,8 @@ const windows = Number(values.windows);
 const windowMs = 10_000;
 
 const out = mkdtempSync(join(tmpdir(), "seismo-bench-attribution-"));
-const bundle = join(out, "compile-service.js");
-buildSync({ entryPoints: [join(root, "bench/targets/compile-service.mjs")], bundle: true, platform: "node", format: "esm", minifyIdentifiers: true, minifySyntax: true, sourcemap: true, outfile: bundle, logLevel: "silent" });
+const bundle = join(out, "compile-service.cjs");
+buildSync({ entryPoints: [join(root, "bench/targets/compile-service.mjs")], bundle: true, platform: "node", format: "cjs", minifyIdentifiers: true, minifySyntax: true, sourcemap: true, outfile: bundle, logLevel: "silent" });
 console.log(`target: ${bundle} (${(statSync(bundle).size / 1e6).toFixed(1)} MB, map ${(statSync(`${bundle}.map`).size / 1e6).toFixed(1)} MB)`);
 
 const app = spawn(process.execPath, ["--inspect=127.0.0.1:0", bundle], { stdio: ["ignore", "pipe", "pipe"] });
