@@ -76,6 +76,8 @@ export interface FunctionStat {
   generatedFile: string;
   generatedLine: number;
   generatedColumn: number;
+  /** For a native function: "name (file:line)" of the JavaScript function that called it; "" otherwise. */
+  calledBy: string;
 }
 
 export interface ProfileWindow {

@@ -12,7 +12,7 @@ const HOUR = 3_600_000;
 const NOW = 10 * 24 * HOUR;
 
 function fn(name: string, line: number, selfUs: number): FunctionStat {
-  return { name, scriptUrl: "file:///app/server.js", filePath: "/app/server.js", line, column: 1, packageName: "", packageVersion: "", selfSamples: Math.round(selfUs / 10_000), totalSamples: 0, selfUs, totalUs: selfUs, hotLines: [], inlinedSamples: 0, uncertainSamples: 0, inlineCandidates: [], generatedFile: "", generatedLine: 0, generatedColumn: 0 };
+  return { name, scriptUrl: "file:///app/server.js", filePath: "/app/server.js", line, column: 1, packageName: "", packageVersion: "", selfSamples: Math.round(selfUs / 10_000), totalSamples: 0, selfUs, totalUs: selfUs, hotLines: [], inlinedSamples: 0, uncertainSamples: 0, inlineCandidates: [], generatedFile: "", generatedLine: 0, generatedColumn: 0, calledBy: "" };
 }
 
 /** A window of the shop service `hoursAgo` hours before NOW, where `exportCsv` costs `csv` µs. */

@@ -27,9 +27,10 @@ function fn(name: string, line: number, selfUs: number): FunctionStat {
     inlinedSamples: 0,
     uncertainSamples: 0,
     inlineCandidates: [],
-  generatedFile: "",
-  generatedLine: 0,
-  generatedColumn: 0,
+    generatedFile: "",
+    generatedLine: 0,
+    generatedColumn: 0,
+    calledBy: "",
   };
 }
 

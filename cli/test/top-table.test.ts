@@ -28,6 +28,7 @@ const result: TopResult = {
       inlineCandidates: [],
       generatedFile: null,
       generatedLine: null,
+      calledBy: null,
     },
     {
       name: "_encipher",
@@ -50,6 +51,7 @@ const result: TopResult = {
       inlineCandidates: [],
       generatedFile: null,
       generatedLine: null,
+      calledBy: null,
     },
   ],
 };
@@ -96,6 +98,12 @@ describe("inferred attribution is marked, never shown as V8's", () => {
     const notes = attributionNotes(marked, "/app");
     expect(notes[0]).toMatch(/^\* inlined: V8 charged this time to the function it was inlined into/);
     expect(notes[1]).toBe("? handle (src/server.js:30): 40.0% of its self time may be inlined code of tax (src/server.js:2) or price (src/pricing.js:3); its lines cannot tell");
+  });
+
+  it("shows a native function with the JavaScript that called it", () => {
+    const natives: TopResult = { ...result, functions: [{ ...(result.functions[0] as TopResult["functions"][number]), name: "stat", file: "", line: 0, scriptUrl: "", calledBy: "send (send/index.js:560)" }] };
+    expect(renderTopTable(natives)[1]).toMatch(/stat\s+← send \(send\/index\.js:560\)/);
+    expect(summarizeTop(natives)).toBe("stat ← send (send/index.js:560) 75.0%");
   });
 
   it("adds no notes when nothing is marked", () => {

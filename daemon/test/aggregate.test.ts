@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { CpuProfile } from "../src/index.js";
+import type { CallFrame, CpuProfile } from "../src/index.js";
 import { aggregateProfile } from "../src/index.js";
 
 const fixtures = join(import.meta.dirname, "..", "..", "test", "fixtures", "profiles");
@@ -196,5 +196,31 @@ describe("aggregateProfile on synthetic profiles", () => {
     });
     expect(result.cpuUs).toBeGreaterThanOrEqual(0);
     expect(result.functions[0]?.selfUs).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe("native functions", () => {
+  it("are counted per JavaScript caller, the nearest outside Node's own code, named in calledBy", () => {
+    const frame = (functionName: string, url: string, lineNumber = 0): CallFrame => ({ functionName, url, scriptId: url ? "5" : "0", lineNumber, columnNumber: 4 });
+    const profile: CpuProfile = {
+      nodes: [
+        { id: 1, callFrame: frame("(root)", "", -1), children: [2, 5] },
+        { id: 2, callFrame: frame("send", "file:///app/node_modules/send/index.js", 559), children: [3] },
+        { id: 3, callFrame: frame("statSync", "node:fs", 10), children: [4] },
+        { id: 4, callFrame: frame("stat", ""), children: [] },
+        { id: 5, callFrame: frame("handler", "file:///app/server.js", 9), children: [6] },
+        { id: 6, callFrame: frame("stat", ""), children: [] },
+      ],
+      startTime: 0,
+      endTime: 5_000,
+      samples: [4, 4, 4, 6, 6],
+      timeDeltas: [1_000, 1_000, 1_000, 1_000, 1_000],
+    };
+    const stats = aggregateProfile(profile).functions.filter((f) => f.name === "stat");
+    expect(stats.map((f) => [f.calledBy, f.selfSamples])).toEqual([
+      ["send (send/index.js:560)", 3],
+      ["handler (app/server.js:10)", 2],
+    ]);
+    expect(aggregateProfile(profile).functions.find((f) => f.name === "send")?.calledBy).toBe("");
   });
 });

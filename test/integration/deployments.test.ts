@@ -29,9 +29,10 @@ const fn = (name: string, selfUs: number): FunctionStat => ({
   inlinedSamples: 0,
   uncertainSamples: 0,
   inlineCandidates: [],
-generatedFile: "",
-generatedLine: 0,
-generatedColumn: 0,
+  generatedFile: "",
+  generatedLine: 0,
+  generatedColumn: 0,
+  calledBy: "",
 });
 
 /** A database with deployments v1 and v2 of "shop", v2 making renderInvoice 40 % slower. */

@@ -46,6 +46,8 @@ export interface TopFunction {
   /** Where V8 ran it, when a source map placed it at `file`:`line` (dist/*.js, a bundle); null without a map. */
   generatedFile: string | null;
   generatedLine: number | null;
+  /** For a native function (writev, stat): the JavaScript function that called it, "name (file:line)"; null otherwise. */
+  calledBy: string | null;
 }
 
 export interface TopResult {
@@ -73,6 +75,7 @@ interface Row {
   uncertain_samples: number;
   generated_file: string;
   generated_line: number;
+  called_by: string;
 }
 
 /** Candidates named per function: enough to say what uncertain time may be. */
@@ -96,7 +99,7 @@ export function topFunctions(db: Db, query: TopQuery): TopResult {
   const rows = db
     .prepare(
       `SELECT f.function_id, w.service, f.name, f.script_url, f.file_path, f.line, f.col, f.package_name, f.package_version,
-              f.generated_file, f.generated_line,
+              f.generated_file, f.generated_line, f.called_by,
               SUM(wf.self_us) AS self_us, SUM(wf.total_us) AS total_us,
               SUM(wf.self_samples) AS self_samples, SUM(wf.total_samples) AS total_samples,
               SUM(wf.inlined_samples) AS inlined_samples, SUM(wf.uncertain_samples) AS uncertain_samples
@@ -163,6 +166,7 @@ export function topFunctions(db: Db, query: TopQuery): TopResult {
       inlineCandidates: [...(candidates.get(key) ?? [])],
       generatedFile: row.generated_file || null,
       generatedLine: row.generated_file ? row.generated_line : null,
+      calledBy: row.called_by || null,
     };
   });
   return { sinceMs: query.sinceMs, windows: totals.windows, cpuMs: cpuUs / 1_000, functions };

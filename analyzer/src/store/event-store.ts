@@ -9,8 +9,10 @@ import type { Db } from "./database.js";
 export type WindowOutcome = "stored" | "duplicate";
 
 /** Where a function is declared, in which package version: stable across windows and processes. */
-export function functionIdentity(f: { scriptUrl: string; name: string; line: number; column: number; packageVersion: string }): string {
-  return `${f.scriptUrl}\u0000${f.name}\u0000${f.line}\u0000${f.column}\u0000${f.packageVersion}`;
+export function functionIdentity(f: { scriptUrl: string; name: string; line: number; column: number; packageVersion: string; calledBy?: string }): string {
+  const base = `${f.scriptUrl}\u0000${f.name}\u0000${f.line}\u0000${f.column}\u0000${f.packageVersion}`;
+  // A native function is one row per JavaScript caller (writev from the app, writev from a logger).
+  return f.calledBy ? `${base}\u0000${f.calledBy}` : base;
 }
 
 /**
@@ -204,6 +206,7 @@ export class EventStore {
       col: f.column,
       packageName: f.packageName || null,
       packageVersion: f.packageName ? f.packageVersion || null : null,
+      calledBy: f.calledBy ?? "",
     });
     const row = this.statements.functionByIdentity.get({ identity }) as { function_id: number };
     if (this.functionIds.size > 200_000) this.functionIds.clear();
@@ -247,8 +250,8 @@ function prepare(db: Db) {
         @totalSamples, @cpuUs, @idleUs, @gcUs, @programUs, @truncated, @sensorUs, @receivedAtMs)
       ON CONFLICT(window_id) DO NOTHING`),
     insertFunction: p(`
-      INSERT INTO functions (identity, name, script_url, file_path, line, col, package_name, package_version)
-      VALUES (@identity, @name, @scriptUrl, @filePath, @line, @col, @packageName, @packageVersion)
+      INSERT INTO functions (identity, name, script_url, file_path, line, col, package_name, package_version, called_by)
+      VALUES (@identity, @name, @scriptUrl, @filePath, @line, @col, @packageName, @packageVersion, @calledBy)
       ON CONFLICT(identity) DO NOTHING`),
     functionByIdentity: p("SELECT function_id FROM functions WHERE identity = @identity"),
     updateGenerated: p("UPDATE functions SET generated_file = @file, generated_line = @line, generated_column = @column WHERE function_id = @functionId"),

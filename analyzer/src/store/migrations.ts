@@ -251,7 +251,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 9,
-    name: "inlined attribution and source maps",
+    name: "inlined attribution, source maps, callers of natives",
     sql: `
       -- Seismo's inference, not V8's (daemon attribution/deinline.ts): self samples the daemon moved
       -- to this function from the caller V8 charged them to (its code was inlined there), and self
@@ -264,6 +264,9 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE functions ADD COLUMN generated_file TEXT NOT NULL DEFAULT '';
       ALTER TABLE functions ADD COLUMN generated_line INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE functions ADD COLUMN generated_column INTEGER NOT NULL DEFAULT 0;
+      -- For a native function (writev, stat): "name (file:line)" of the JavaScript function that
+      -- called it; one row per caller. '' for JavaScript functions.
+      ALTER TABLE functions ADD COLUMN called_by TEXT NOT NULL DEFAULT '';
     `,
   },
 ];

@@ -42,6 +42,11 @@ export function markedName(fn: Pick<TopFunction, "name" | "inlinedShare" | "unce
   return marks ? `${fn.name} ${marks}` : fn.name;
 }
 
+/** Where a function is; a native one (no file) by the JavaScript that called it: "← send (send/index.js:560)". */
+function placeOf(fn: TopFunction, cwd?: string): string {
+  return locationOf(fn, cwd) || (fn.calledBy ? `← ${fn.calledBy}` : "");
+}
+
 /**
  * What the marks mean, for the rows that carry one: inferred figures are told apart from V8's.
  * Empty when no row is marked.
@@ -69,7 +74,7 @@ export function renderTopTable(result: TopResult, options: TableOptions = {}): s
     percent(fn.totalShare),
     milliseconds(fn.selfMs),
     markedName(fn),
-    locationOf(fn, options.cwd),
+    placeOf(fn, options.cwd),
     packageOf(fn),
   ]);
   const all = [header, ...rows];
@@ -96,7 +101,8 @@ export function summarizeTop(result: TopResult, cwd?: string): string {
     .slice(0, 3)
     .map((fn) => {
       const where = locationOf(fn, cwd);
-      return `${markedName(fn)}${where ? ` (${where})` : ""} ${percent(fn.selfShare)}`;
+      const place = where ? ` (${where})` : fn.calledBy ? ` ← ${fn.calledBy}` : "";
+      return `${markedName(fn)}${place} ${percent(fn.selfShare)}`;
     })
     .join(" · ");
 }

@@ -59,7 +59,7 @@ function sortedLines(lines: Map<number, number>): HotLine[] {
 function mergeSame(functions: FunctionStat[]): FunctionStat[] {
   const byKey = new Map<string, FunctionStat>();
   for (const f of functions) {
-    const key = `${f.scriptUrl}\u0000${f.name}\u0000${f.line}\u0000${f.column}`;
+    const key = `${f.scriptUrl}\u0000${f.name}\u0000${f.line}\u0000${f.column}\u0000${f.calledBy}`;
     const known = byKey.get(key);
     if (!known) {
       byKey.set(key, f);

@@ -67,6 +67,8 @@ interface Accumulator {
   inlinedSamples: number;
   uncertainSamples: number;
   candidates: Map<string, CallFrame>;
+  /** For a native function: the JavaScript function it was called from (its time is counted per caller). */
+  caller: CallFrame | undefined;
 }
 
 /**
@@ -87,6 +89,11 @@ function regexOwner(id: number, nodes: Map<number, ProfileNode>, parentOf: Map<n
     if (parentName === undefined || parentName === ROOT) return at;
     at = parent;
   }
+}
+
+/** A function V8 runs natively (a C++ binding such as writev or stat, a builtin), not a pseudo-frame or a regular expression. */
+export function isNativeFrame(frame: CallFrame): boolean {
+  return frame.url === "" && frame.functionName !== "" && !frame.functionName.startsWith("(") && !isRegexCode(frame) && !isSensorFrame(frame);
 }
 
 export function isRegexCode(frame: CallFrame): boolean {
@@ -192,11 +199,36 @@ export function aggregateProfile(profile: CpuProfile, options: AggregateOptions 
   }
 
   const byKey = new Map<string, Accumulator>();
-  const accumulatorFor = (frame: CallFrame): Accumulator => {
-    const key = functionKey(frame);
+  // A native frame (writev, stat) says nothing of who asked for it: it is counted per the
+  // JavaScript function that called it, the nearest outside Node's own code when there is one.
+  const callers = new Map<number, CallFrame | undefined>();
+  const callerOf = (id: number): CallFrame | undefined => {
+    if (callers.has(id)) return callers.get(id);
+    let nearest: CallFrame | undefined;
+    let found: CallFrame | undefined;
+    for (let at = parentOf.get(id); at !== undefined; at = parentOf.get(at)) {
+      const frame = nodes.get(at)?.callFrame;
+      if (!frame || frame.url === "") continue;
+      nearest ??= frame;
+      if (!frame.url.startsWith("node:")) {
+        found = frame;
+        break;
+      }
+    }
+    const caller = found ?? nearest;
+    callers.set(id, caller);
+    return caller;
+  };
+  const keyOf = (id: number, frame: CallFrame): { key: string; caller: CallFrame | undefined } => {
+    if (!isNativeFrame(frame)) return { key: functionKey(frame), caller: undefined };
+    const caller = callerOf(id);
+    return { key: caller ? `${functionKey(frame)}\u0001${functionKey(caller)}` : functionKey(frame), caller };
+  };
+  const accumulatorFor = (id: number, frame: CallFrame): Accumulator => {
+    const { key, caller } = keyOf(id, frame);
     let acc = byKey.get(key);
     if (!acc) {
-      acc = { frame, selfSamples: 0, totalSamples: 0, selfUs: 0, totalUs: 0, lineTicks: new Map(), inlinedSamples: 0, uncertainSamples: 0, candidates: new Map() };
+      acc = { frame, selfSamples: 0, totalSamples: 0, selfUs: 0, totalUs: 0, lineTicks: new Map(), inlinedSamples: 0, uncertainSamples: 0, candidates: new Map(), caller };
       byKey.set(key, acc);
     }
     return acc;
@@ -207,7 +239,7 @@ export function aggregateProfile(profile: CpuProfile, options: AggregateOptions 
     const node = nodes.get(id);
     if (!node || sensorNodes.has(id) || isPseudoExcluded(node.callFrame.functionName)) continue;
     const count = nodeSamples.get(sampledId) ?? 0;
-    const self = accumulatorFor(node.callFrame);
+    const self = accumulatorFor(id, node.callFrame);
     self.selfUs += us;
     self.selfSamples += count;
     // Total time: once per distinct function on the stack, so recursion is not double-counted.
@@ -215,7 +247,7 @@ export function aggregateProfile(profile: CpuProfile, options: AggregateOptions 
     for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
       const frame = nodes.get(at)?.callFrame;
       if (!frame || frame.functionName === ROOT) continue;
-      const acc = accumulatorFor(frame);
+      const acc = accumulatorFor(at, frame);
       if (seen.has(acc)) continue;
       seen.add(acc);
       acc.totalUs += us;
@@ -225,7 +257,7 @@ export function aggregateProfile(profile: CpuProfile, options: AggregateOptions 
 
   for (const node of profile.nodes) {
     if (!node.positionTicks?.length || isPseudoExcluded(node.callFrame.functionName)) continue;
-    const acc = byKey.get(functionKey(node.callFrame));
+    const acc = byKey.get(keyOf(node.id, node.callFrame).key);
     if (!acc) continue;
     for (const tick of node.positionTicks) acc.lineTicks.set(tick.line, (acc.lineTicks.get(tick.line) ?? 0) + tick.ticks);
     if (node.attribution) {
@@ -270,6 +302,7 @@ function toFunctionStat(acc: Accumulator, maxHotLines: number, versionOf?: Packa
     generatedFile: "",
     generatedLine: 0,
     generatedColumn: 0,
+    calledBy: acc.caller ? (describe ?? describeCandidate)(acc.caller) : "",
   };
 }
 
