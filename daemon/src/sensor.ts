@@ -330,7 +330,8 @@ export class Sensor {
     if (request.functionName === undefined) return undefined;
     const found = this.sourceMaps.generatedFunction(request.file, request.functionName, (url) => this.tables.tableOf(url));
     if (!found) return undefined;
-    const { functionName: _original, ...rest } = request;
+    const rest: ArmRequest = { ...request };
+    delete rest.functionName;
     return found.unique ? { ...rest, file: found.path, functionName: found.fn.name } : { ...rest, file: found.path, line: found.fn.startLine };
   }
 
