@@ -1,7 +1,7 @@
 import type { CallFrame, CpuProfile, PositionTick, ProfileNode } from "../sampler/cpu-profile.js";
 import type { FunctionTable, ScriptFunction } from "./function-table.js";
 import { AMBIGUOUS, TOP_LEVEL } from "./function-table.js";
-import { apportionLines } from "./apportion.js";
+import { apportionLines, integerShares } from "./apportion.js";
 import type { ObservedCalls } from "./observed-calls.js";
 import { frameKey, isScriptFrame } from "./observed-calls.js";
 
@@ -388,17 +388,9 @@ function mergeTicks(into: PositionTick[], add: PositionTick[]): PositionTick[] {
   return [...lines].map(([line, ticks]) => ({ line, ticks }));
 }
 
-/** Integer shares of `total` in proportion to `parts` out of `whole`, by largest remainder. */
+/** Integer shares of `total` in proportion to `parts` out of `whole` (the rest of `whole` gets none), by largest remainder. */
 function shares(parts: number[], whole: number, total: number): number[] {
   if (whole <= 0) return parts.map(() => 0);
-  const exact = parts.map((part) => (part * total) / whole);
-  const counts = exact.map(Math.floor);
-  let left = Math.min(total, Math.round(exact.reduce((a, b) => a + b, 0))) - counts.reduce((a, b) => a + b, 0);
-  const order = exact.map((value, i) => [value - Math.floor(value), i] as const).sort((a, b) => b[0] - a[0]);
-  for (const [, i] of order) {
-    if (left <= 0) break;
-    counts[i] = (counts[i] as number) + 1;
-    left--;
-  }
-  return counts;
+  const rest = Math.max(0, whole - parts.reduce((a, b) => a + b, 0));
+  return integerShares([...parts, rest], total).slice(0, parts.length);
 }

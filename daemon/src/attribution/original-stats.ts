@@ -29,8 +29,20 @@ export function toOriginalStats(
   return changed ? mergeSame(mapped) : functions;
 }
 
-function originalStat(f: FunctionStat, original: OriginalLocation, maps: SourceMaps, versionOf?: PackageVersionLookup): FunctionStat {
+/** The fields that place a function at its original source: URL, path, line, column, and the package of that path. */
+function originalPlace(original: OriginalLocation, versionOf?: PackageVersionLookup): Pick<FunctionStat, "scriptUrl" | "filePath" | "line" | "column" | "packageName" | "packageVersion"> {
   const pkg = original.filePath ? packageOfPath(original.filePath) : undefined;
+  return {
+    scriptUrl: original.url,
+    filePath: original.filePath,
+    line: original.line,
+    column: original.column,
+    packageName: pkg?.name ?? "",
+    packageVersion: (pkg && versionOf?.(pkg.root)) ?? "",
+  };
+}
+
+function originalStat(f: FunctionStat, original: OriginalLocation, maps: SourceMaps, versionOf?: PackageVersionLookup): FunctionStat {
   const lines = new Map<number, number>();
   for (const hot of f.hotLines) {
     const at = maps.originalLine(f.scriptUrl, hot.line);
@@ -38,13 +50,8 @@ function originalStat(f: FunctionStat, original: OriginalLocation, maps: SourceM
   }
   return {
     ...f,
+    ...originalPlace(original, versionOf),
     name: original.name ?? f.name,
-    scriptUrl: original.url,
-    filePath: original.filePath,
-    line: original.line,
-    column: original.column,
-    packageName: pkg?.name ?? "",
-    packageVersion: (pkg && versionOf?.(pkg.root)) ?? "",
     hotLines: sortedLines(lines),
     generatedFile: f.filePath,
     generatedLine: f.line,
@@ -103,16 +110,10 @@ export function toOriginalBurst(burst: BurstProfile, maps: SourceMaps, tableOf: 
   const frames = burst.frames.map((frame, i): ProfileFrame => {
     const original = originals[i];
     if (!original) return frame;
-    const pkg = original.filePath ? packageOfPath(original.filePath) : undefined;
     return {
       ...frame,
+      ...originalPlace(original, versionOf),
       functionName: original.name ?? frame.functionName,
-      scriptUrl: original.url,
-      filePath: original.filePath,
-      line: original.line,
-      column: original.column,
-      packageName: pkg?.name ?? "",
-      packageVersion: (pkg && versionOf?.(pkg.root)) ?? "",
       lineCalls: frame.lineCalls.flatMap((calls) => {
         const line = lineOf(frame, original, calls.line);
         return line === undefined ? [] : [{ ...calls, line }];
