@@ -62,7 +62,7 @@ fire();
 
 const files = targetScriptFiles(app.pid);
 const tables = new ScriptTables(files);
-const maps = new SourceMaps(files);
+const maps = new SourceMaps(files, (url) => tables.tableOf(url));
 const attribution = new InlineAttribution(tables);
 const rows = [];
 const session = await connectInspector(url);
@@ -77,7 +77,7 @@ const sampler = new Sampler(
     const t1 = performance.now();
     const aggregated = aggregateProfile(profile, { samplingIntervalUs: 10_000 });
     const t2 = performance.now();
-    const functions = toOriginalStats(aggregated.functions, maps, (u) => tables.tableOf(u));
+    const functions = toOriginalStats(aggregated.functions, maps);
     const t3 = performance.now();
     rows.push({ window: raw.sequence, nodes: raw.profile.nodes.length, functions: functions.length, mapped: functions.filter((f) => f.generatedFile).length, moved: stats.movedSamples, uncertain: stats.uncertainSamples, deinlineMs: t1 - t0, aggregateMs: t2 - t1, mapMs: t3 - t2 });
     if (rows.length >= windows) done();

@@ -19,10 +19,10 @@ import type { HttpProbeSettings } from "./probes/http-probe.js";
 import { DEFAULT_HTTP_PROBE_SETTINGS, HttpProbe } from "./probes/http-probe.js";
 import type { ProbeSettings } from "./probes/in-target-aggregates.js";
 import { InlineAttribution } from "./attribution/inline-attribution.js";
-import { toOriginalBurst, toOriginalStats } from "./attribution/original-stats.js";
+import { describeAtOriginal, toOriginalBurst, toOriginalStats } from "./attribution/original-stats.js";
 import { ScriptTables } from "./attribution/script-tables.js";
 import { SourceMaps } from "./attribution/source-maps.js";
-import { aggregateProfile, describeCandidate, describeLocation } from "./sampler/aggregate.js";
+import { aggregateProfile } from "./sampler/aggregate.js";
 import type { CpuProfile } from "./sampler/cpu-profile.js";
 import { packageVersionReader } from "./sampler/package-versions.js";
 import type { RawWindow } from "./sampler/sampler.js";
@@ -139,7 +139,7 @@ export class Sensor {
     this.heartbeatCpu = new CpuMeter(target.pid);
     const files = targetScriptFiles(processExists(target.pid) ? target.pid : undefined);
     this.tables = new ScriptTables(files);
-    this.sourceMaps = new SourceMaps(files);
+    this.sourceMaps = new SourceMaps(files, (url) => this.tables.tableOf(url));
     this.attribution = options.deinline === false ? undefined : new InlineAttribution(this.tables);
     this.captures = new Captures({
       connect: () => (options.connect ?? connectInspector)(extras.url),
@@ -289,10 +289,7 @@ export class Sensor {
     const aggregated = aggregateProfile(this.attributed(raw.profile), {
       versionOf,
       samplingIntervalUs: this.options.samplingIntervalUs,
-      describeFrame: (frame) => {
-        const original = this.sourceMaps.originalFunction(frame.url, frame.lineNumber, frame.columnNumber, this.tables.tableOf(frame.url)?.functionAt(frame.lineNumber, frame.columnNumber));
-        return original ? describeLocation(original.name ?? frame.functionName, original.filePath || original.url, original.line) : describeCandidate(frame);
-      },
+      describeFrame: describeAtOriginal(this.sourceMaps),
     });
     const window: ProfileWindow = {
       windowId: `${this.target.targetId}:${raw.sequence}`,
@@ -328,7 +325,7 @@ export class Sensor {
       return at ? { ...request, file: at.path, line: at.line, ...(request.column !== undefined ? { column: at.column } : {}) } : undefined;
     }
     if (request.functionName === undefined) return undefined;
-    const found = this.sourceMaps.generatedFunction(request.file, request.functionName, (url) => this.tables.tableOf(url));
+    const found = this.sourceMaps.generatedFunction(request.file, request.functionName);
     if (!found) return undefined;
     const rest: ArmRequest = { ...request };
     delete rest.functionName;
@@ -338,7 +335,7 @@ export class Sensor {
   /** Functions at the code people wrote, through source maps; as V8 placed them when mapping fails. */
   private located(functions: FunctionStat[], versionOf: (root: string) => string | undefined): FunctionStat[] {
     try {
-      return toOriginalStats(functions, this.sourceMaps, (url) => this.tables.tableOf(url), versionOf);
+      return toOriginalStats(functions, this.sourceMaps, versionOf);
     } catch (error) {
       this.options.log.warn(`functions are shown at their generated location in this window: ${describeError(error)}`);
       return functions;
@@ -375,7 +372,7 @@ export class Sensor {
         attributed: (profile) => this.attributed(profile),
         located: (burst) => {
           try {
-            return toOriginalBurst(burst, this.sourceMaps, (url) => this.tables.tableOf(url), extras.versionOf);
+            return toOriginalBurst(burst, this.sourceMaps, extras.versionOf);
           } catch (error) {
             this.options.log.warn(`the spike profile is shown at generated locations: ${describeError(error)}`);
             return burst;

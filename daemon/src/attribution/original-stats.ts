@@ -1,7 +1,8 @@
 import type { BurstProfile, FunctionStat, HotLine, ProfileFrame } from "@seismo/agent-proto";
 import type { PackageVersionLookup } from "../sampler/aggregate.js";
+import { describeCandidate, describeLocation } from "../sampler/aggregate.js";
+import type { CallFrame } from "../sampler/cpu-profile.js";
 import { packageOfPath } from "../sampler/package-of.js";
-import type { FunctionTable } from "./function-table.js";
 import type { OriginalLocation, SourceMaps } from "./source-maps.js";
 
 /**
@@ -12,21 +13,24 @@ import type { OriginalLocation, SourceMaps } from "./source-maps.js";
  * map to the same original one (a helper a bundle duplicated) are merged. Pure
  * but for the maps and tables it is given.
  */
-export function toOriginalStats(
-  functions: FunctionStat[],
-  maps: SourceMaps,
-  tableOf: (url: string) => FunctionTable | undefined,
-  versionOf?: PackageVersionLookup,
-): FunctionStat[] {
+export function toOriginalStats(functions: FunctionStat[], maps: SourceMaps, versionOf?: PackageVersionLookup): FunctionStat[] {
   let changed = false;
   const mapped = functions.map((f) => {
     if (!f.filePath || f.line < 1) return f;
-    const original = maps.originalFunction(f.scriptUrl, f.line - 1, f.column - 1, tableOf(f.scriptUrl)?.functionAt(f.line - 1, f.column - 1));
+    const original = maps.originalFunction(f.scriptUrl, f.line - 1, f.column - 1);
     if (!original) return f;
     changed = true;
     return originalStat(f, original, maps, versionOf);
   });
   return changed ? mergeSame(mapped) : functions;
+}
+
+/** An inlining candidate or a native's caller named at its original source when it has a map: "taxFor (src/pricing.ts:26)". */
+export function describeAtOriginal(maps: SourceMaps): (frame: CallFrame) => string {
+  return (frame) => {
+    const original = maps.originalFunction(frame.url, frame.lineNumber, frame.columnNumber);
+    return original ? describeLocation(original.name ?? frame.functionName, original.filePath || original.url, original.line) : describeCandidate(frame);
+  };
 }
 
 /** The fields that place a function at its original source: URL, path, line, column, and the package of that path. */
@@ -96,12 +100,8 @@ function mergeSame(functions: FunctionStat[]): FunctionStat[] {
  * another original file than the function's are dropped from its ticks' lines
  * but not from its samples.
  */
-export function toOriginalBurst(burst: BurstProfile, maps: SourceMaps, tableOf: (url: string) => FunctionTable | undefined, versionOf?: PackageVersionLookup): BurstProfile {
-  const originals = burst.frames.map((frame) =>
-    frame.filePath && frame.line > 0
-      ? maps.originalFunction(frame.scriptUrl, frame.line - 1, frame.column - 1, tableOf(frame.scriptUrl)?.functionAt(frame.line - 1, frame.column - 1))
-      : undefined,
-  );
+export function toOriginalBurst(burst: BurstProfile, maps: SourceMaps, versionOf?: PackageVersionLookup): BurstProfile {
+  const originals = burst.frames.map((frame) => (frame.filePath && frame.line > 0 ? maps.originalFunction(frame.scriptUrl, frame.line - 1, frame.column - 1) : undefined));
   if (originals.every((o) => o === undefined)) return burst;
   const lineOf = (frame: ProfileFrame, original: OriginalLocation, line: number): number | undefined => {
     const at = maps.originalLine(frame.scriptUrl, line);

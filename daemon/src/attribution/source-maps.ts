@@ -56,6 +56,8 @@ export class SourceMaps {
 
   constructor(
     private readonly files: ScriptFiles,
+    /** The generated scripts' function tables (ScriptTables.tableOf): a function is named at its identifier. */
+    private readonly tableOf: (url: string) => FunctionTable | undefined,
     private readonly options: SourceMapOptions = DEFAULT_SOURCE_MAP_OPTIONS,
   ) {}
 
@@ -80,11 +82,12 @@ export class SourceMaps {
    * the parameter list) mapped back, named by the map at its name's identifier when the map has
    * a name there (a minifier's renames), else keeping V8's name.
    */
-  originalFunction(url: string, line: number, column: number, fn: ScriptFunction | undefined): OriginalLocation | undefined {
+  originalFunction(url: string, line: number, column: number): OriginalLocation | undefined {
     const map = this.mapOf(url);
     if (!map) return undefined;
     const at = lookup(map, line + 1, column);
     if (!at) return undefined;
+    const fn = this.tableOf(url)?.functionAt(line, column);
     const named = fn ? lookup(map, fn.nameLine + 1, fn.nameColumn) : undefined;
     const name = named?.name ?? at.name;
     return { ...at, ...(name ? { name } : {}) };
@@ -101,13 +104,13 @@ export class SourceMaps {
    * dist/pricing.js or the bundle): the generated script and its function, found among the maps
    * loaded so far (those of scripts that showed in a profile).
    */
-  generatedFunction(originalPath: string, name: string, tableOf: (url: string) => FunctionTable | undefined): { path: string; fn: ScriptFunction; unique: boolean } | undefined {
+  generatedFunction(originalPath: string, name: string): { path: string; fn: ScriptFunction; unique: boolean } | undefined {
     const originalUrl = pathToFileURL(originalPath).href;
     for (const url of this.generatedOf.get(originalUrl) ?? []) {
-      const table = tableOf(url);
+      const table = this.tableOf(url);
       if (!table) continue;
       for (const fn of table.functions) {
-        const original = this.originalFunction(url, fn.line, fn.column, fn);
+        const original = this.originalFunction(url, fn.line, fn.column);
         if (original?.url !== originalUrl || (original.name ?? fn.name) !== name) continue;
         return { path: fileURLToPath(url), fn, unique: fn.name !== "" && table.named(fn.name).length === 1 };
       }
@@ -193,9 +196,4 @@ function decodeDataUrl(url: string): string {
   const meta = url.slice(5, comma);
   const body = url.slice(comma + 1);
   return meta.endsWith(";base64") ? Buffer.from(body, "base64").toString("utf8") : decodeURIComponent(body);
-}
-
-/** The generated function of a table at V8's position, for naming; undefined without a table. */
-export function generatedFunction(table: FunctionTable | undefined, line: number, column: number): ScriptFunction | undefined {
-  return table?.functionAt(line, column);
 }
