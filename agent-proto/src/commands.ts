@@ -26,7 +26,11 @@ export interface ArmCommand {
   /** An incident id, or "manual". */
   trigger: string;
   file: string;
+  /** The function to capture, as `seismo top` names it... */
   functionName?: string;
+  /** ...and the line it is declared on (1-based), which tells apart functions of one name (anonymous ones above all). */
+  functionLine?: number;
+  /** Or a line to capture at. */
   line?: number;
   hits?: number;
   ttlMs?: number;

@@ -7,3 +7,4 @@ export * from "./transport/in-process.js";
 export * from "./transport/nats.js";
 export * from "./transport/transport.js";
 export * from "./commands.js";
+export * from "./function-names.js";

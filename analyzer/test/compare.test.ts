@@ -182,5 +182,10 @@ describe("function identity across deployments", () => {
     expect(stableFunctionKey(dep)).toBe("pkg:bcryptjs/umd/index.js:_encipher");
     expect(stableFunctionKey({ ...dep, filePath: "/srv/v2/node_modules/bcryptjs/umd/index.js", line: 800 })).toBe(stableFunctionKey(dep));
     expect(stableFunctionKey({ ...base, name: "(anonymous)" })).not.toBe(stableFunctionKey({ ...base, name: "(anonymous)", line: 13 }));
+    // An anonymous route handler keeps its identity by its route; a bare callback by its line.
+    const route = { ...base, name: "(anonymous) router.get('/reports', …)" };
+    expect(stableFunctionKey(route)).toBe(stableFunctionKey({ ...route, line: 40 }));
+    const callback = { ...base, name: "(anonymous) items.map(…)" };
+    expect(stableFunctionKey(callback)).not.toBe(stableFunctionKey({ ...callback, line: 40 }));
   });
 });

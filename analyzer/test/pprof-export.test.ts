@@ -1,8 +1,9 @@
 import { gunzipSync } from "node:zlib";
 import { Profile } from "pprof-format";
 import { describe, expect, it } from "vitest";
+import type { BurstProfile } from "@seismo/agent-proto";
 import type { ChromeCpuProfile } from "../src/index.js";
-import { toPprof } from "../src/index.js";
+import { exportedAttribution, toChromeCpuProfile, toPprof } from "../src/index.js";
 
 const frame = (functionName: string, url = "file:///app/a.js", lineNumber = 0) => ({ functionName, scriptId: "1", url, lineNumber, columnNumber: 0 });
 
@@ -36,5 +37,27 @@ describe("pprof export", () => {
     expect(Number(decoded.timeNanos)).toBe(1_700_000_000_000 * 1e6);
     expect(Number(decoded.period)).toBe(100_000);
     expect(text(decoded.function[0]?.filename ?? 0)).toBe("file:///app/a.js");
+  });
+
+  it("says what Seismo inferred: nodes of inlined functions and callers that may hold inlined code are marked, and counted", () => {
+    const frame = (functionName: string, line: number) => ({
+      functionName, scriptId: "1", scriptUrl: "file:///app/a.js", filePath: "/app/a.js", line, column: 1, lineCalls: [], generatedFile: "", generatedLine: 0, generatedColumn: 0,
+    });
+    const node = (id: number, parentId: number, f: number, extra: Partial<BurstProfile["nodes"][number]> = {}) => ({
+      id, parentId, frame: f, positionTicks: [], synthetic: false, inlinedSamples: 0, uncertainSamples: 0, candidateFrames: [], ...extra,
+    });
+    const burst = {
+      frames: [frame("(root)", 0), frame("(anonymous) http.createServer(…)", 35), frame("checksum", 17)],
+      nodes: [node(1, 0, 0), node(2, 1, 1, { uncertainSamples: 2, candidateFrames: [2] }), node(3, 2, 2, { synthetic: true, inlinedSamples: 5 })],
+      samples: [3, 3, 3, 3, 3, 2, 2],
+      timeDeltas: [0, 1, 1, 1, 1, 1, 1],
+      startTimeUs: 0,
+      endTimeUs: 7,
+    } as unknown as BurstProfile;
+    const exported = toChromeCpuProfile(burst);
+    expect(exported.nodes.map((n) => n.callFrame.functionName)).toEqual(["(root)", "(anonymous) http.createServer(…) [+inlined?]", "checksum [inlined]"]);
+    expect(exportedAttribution(burst)).toEqual({ inlinedNodes: 1, inlinedSamples: 5, uncertainSamples: 2 });
+    const decoded = Profile.decode(gunzipSync(toPprof(exported, { comments: ["exported by Seismo"] })));
+    expect(decoded.comment.map((i) => decoded.stringTable.strings[Number(i)])).toEqual(["exported by Seismo"]);
   });
 });

@@ -55,5 +55,11 @@ describe("snapshots", () => {
     expect(capturePlan({ ...base, culprits: [culprit("JSON.parse", null), culprit("step", { name: "step", file: "/app/src/import.js", line: 3 })] })?.functionName).toBe("step");
     expect(capturePlan({ ...base, culprits: [culprit("x", { name: "x", file: "/app/node_modules/lib/index.js", line: 1 })] })).toBeUndefined();
     expect(capturePlan({ ...base, culprits: [culprit("writev", { name: "writev", file: "node:internal/stream", line: 1 })] })).toBeUndefined();
+    // An anonymous handler: by where it is declared. Pseudo-functions never.
+    expect(capturePlan({ ...base, culprits: [culprit("(anonymous) router.get('/r', …)", { name: "(anonymous) router.get('/r', …)", file: "/app/src/routes.js", line: 26 })] })).toMatchObject({
+      functionName: "(anonymous) router.get('/r', …)",
+      line: 26,
+    });
+    expect(capturePlan({ ...base, culprits: [culprit("(garbage collector)", { name: "(garbage collector)", file: "/app/src/routes.js", line: 1 })] })).toBeUndefined();
   });
 });

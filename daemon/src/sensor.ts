@@ -21,6 +21,7 @@ import type { ProbeSettings } from "./probes/in-target-aggregates.js";
 import { InlineAttribution } from "./attribution/inline-attribution.js";
 import { describeAtOriginal, toOriginalBurst, toOriginalStats } from "./attribution/original-stats.js";
 import { ScriptTables } from "./attribution/script-tables.js";
+import { nameAnonymousFunctions, shownName } from "./attribution/anonymous-names.js";
 import { SourceMaps } from "./attribution/source-maps.js";
 import { aggregateProfile } from "./sampler/aggregate.js";
 import type { CpuProfile } from "./sampler/cpu-profile.js";
@@ -327,9 +328,9 @@ export class Sensor {
     if (request.functionName === undefined) return undefined;
     const found = this.sourceMaps.generatedFunction(request.file, request.functionName);
     if (!found) return undefined;
-    const rest: ArmRequest = { ...request };
-    delete rest.functionName;
-    return found.unique ? { ...rest, file: found.path, functionName: found.fn.name } : { ...rest, file: found.path, line: found.fn.startLine };
+    // By the generated function's own name and line: its first statement is where it runs
+    // (a breakpoint on its first line would hit the call that registers an arrow, once).
+    return { ...request, file: found.path, functionName: shownName(found.fn), functionLine: found.fn.line + 1 };
   }
 
   /** Functions at the code people wrote, through source maps; as V8 placed them when mapping fails. */
@@ -342,14 +343,25 @@ export class Sensor {
     }
   }
 
-  /** The profile with inlined functions' time given back to them, or as V8 gave it when that is off or fails. */
+  /**
+   * The profile with inlined functions' time given back to them (or as V8 gave it when that is
+   * off or fails), and anonymous functions named by where they sit.
+   */
   private attributed(profile: CpuProfile): CpuProfile {
-    if (!this.attribution) return profile;
+    const sources = this.tables.forWindow();
+    let attributed = profile;
+    if (this.attribution) {
+      try {
+        attributed = this.attribution.apply(profile, sources).profile;
+      } catch (error) {
+        this.options.log.warn(`inlined functions are left as V8 charged them in this profile: ${describeError(error)}`);
+      }
+    }
     try {
-      return this.attribution.apply(profile).profile;
+      return nameAnonymousFunctions(attributed, sources.tableOf);
     } catch (error) {
-      this.options.log.warn(`inlined functions are left as V8 charged them in this profile: ${describeError(error)}`);
-      return profile;
+      this.options.log.warn(`anonymous functions are left unnamed in this profile: ${describeError(error)}`);
+      return attributed;
     }
   }
 

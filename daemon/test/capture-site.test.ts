@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { siteAtLine, siteOfFunction } from "../src/capture/capture-site.js";
+import { siteAtLine, siteOfFunction, siteOfNamedFunction } from "../src/capture/capture-site.js";
 
 const source = `"use strict";
 const TAX_RATE = 0.2;
@@ -53,5 +53,32 @@ describe("capture site", () => {
     expect(siteOfFunction(esm, "f")).toMatchObject({ line: 3, names: ["a", "x"] });
     expect(siteOfFunction(source, "missing")).toBeUndefined();
     expect(siteAtLine("this is not javascript (", 1)).toBeUndefined();
+  });
+
+  it("finds a function as `seismo top` names it: V8's names, and anonymous functions by where they sit and their line", () => {
+    const routes = [
+      "exports.listOrders = function (req) {", // 1
+      "  return req.query;", // 2
+      "};", // 3
+      "router.get('/reports', (req, res) => {", // 4
+      "  const report = build(req);", // 5
+      "  res.json(report);", // 6
+      "});", // 7
+      "router.post('/reports', (req, res) => {", // 8
+      "  res.end();", // 9
+      "});", // 10
+      "items.map((a) => a);", // 11
+      "items.map((b) => b);", // 12
+    ].join("\n");
+    expect(siteOfNamedFunction(routes, "exports.listOrders")).toMatchObject({ line: 2, functionName: "exports.listOrders" });
+    // The handler's first statement, not the line that registers it (which runs once).
+    expect(siteOfNamedFunction(routes, "(anonymous) router.get('/reports', …)")).toMatchObject({ line: 5, column: 2, names: expect.arrayContaining(["req", "res", "report"]) });
+    expect(siteOfNamedFunction(routes, "(anonymous) router.post('/reports', …)", 8)).toMatchObject({ line: 9 });
+    // Two callbacks share a name: the line tells them apart, and without it none is guessed.
+    expect(siteOfNamedFunction(routes, "(anonymous) items.map(…)", 12)?.names).toEqual(["b"]);
+    expect(siteOfNamedFunction(routes, "(anonymous) items.map(…)")).toBeUndefined();
+    expect(siteOfNamedFunction(routes, "(anonymous) router.get('/gone', …)")).toBeUndefined();
+    // Named by its variable (`const handler = async (req) => …`), as before.
+    expect(siteOfNamedFunction(source, "handler")).toMatchObject({ line: 21, functionName: "handler" });
   });
 });

@@ -58,4 +58,31 @@ describe("function table", () => {
     expect(buildFunctionTable("export function f() { return await1(); }\nexport default () => 1;")?.functions).toHaveLength(2);
     expect(buildFunctionTable("this is { not javascript")).toBeUndefined();
   });
+
+  it("says where an anonymous function sits: the call it is passed to, with the literal that call starts with", () => {
+    const routes = [
+      "const router = express.Router();",
+      "router.get('/reports/:id', auth, async (req, res) => {",
+      "  res.json(await report(req.params.id));",
+      "});",
+      "app.route(`/cart`).post(function (req, res) { res.end(); });",
+      "items.map((item) => item.price);",
+      "emitter.on('data', (chunk) => chunk);",
+      "new Promise((resolve) => setTimeout(resolve, 1));",
+      "export default async (event) => event;",
+      "(function () {})();",
+      "const named = () => 1;",
+    ].join("\n");
+    const contexts = buildFunctionTable(routes)?.functions.map((fn) => [fn.name, fn.context]);
+    expect(contexts).toEqual([
+      ["", "router.get('/reports/:id', …)"],
+      ["", "app.route('/cart').post(…)"],
+      ["", "items.map(…)"],
+      ["", "emitter.on('data', …)"],
+      ["", "new Promise(…)"],
+      ["", "export default"],
+      ["", ""],
+      ["named", ""],
+    ]);
+  });
 });

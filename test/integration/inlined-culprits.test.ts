@@ -54,4 +54,39 @@ describe("the culprit is a helper V8 inlined into its caller", () => {
     await app.exited;
     expect(inlinedByV8(app.stdout()).has("checksum"), "V8 inlined checksum").toBe(true);
   });
+
+  it("a CPU spike in the anonymous request handler itself: named by where it sits, captured by its location", { timeout: 90_000 }, async () => {
+    const db = join(tempDir(), "handler.db");
+    const app = await startFixture("inline-app.cjs");
+    const load = startLoad(app.port, 60, "/");
+    const sensor = seismo(["attach", String(app.pid), "--db", db, "--window", "1s", "--burst-duration", "1500ms"]);
+    const handler = "(anonymous) http.createServer(…)";
+    try {
+      await sensor.waitFor(/attached to pid/, 15_000);
+      await sleep(8_000);
+      const answer = await fetch(`http://127.0.0.1:${app.port}/admin/spike?ms=4000&in=handler`, { method: "POST" });
+      expect(answer.status).toBe(200);
+      const onsetMs = Number((await app.waitFor(/spike (\d+)/))[1]);
+      // V8 gives the handler no name; the capture is armed on it by the line it is declared on,
+      // at its first statement (not the line that registers it, which ran once at startup).
+      const armed = await sensor.waitFor(/capture \S+ armed at (\S+):(\d+) \((.+?)\) for/, 30_000);
+      expect(armed.slice(1, 4)).toEqual([APP, "36", handler]);
+      await sensor.waitFor(/capture \S+ disarmed: its 5 hit\(s\) are captured/, 30_000);
+      const [spike] = (await incidents(db, "cpu_spike")).filter((i) => Date.parse(i.startedAt) >= onsetMs - 1_000);
+      expect(spike, sensor.stdout() + sensor.stderr()).toBeDefined();
+      expect(spike?.culprits[0]).toMatchObject({ name: handler, file: APP, line: 35 });
+      expect(spike?.summary).toContain(`\`${handler}\` (fixtures/inline-app.cjs:35)`);
+      const captured = await seismoRun(["snapshots", "--incident", spike?.id ?? "", "--db", db, "--json"]);
+      expect(captured.code, captured.stderr).toBe(0);
+      const snapshots = JSON.parse(captured.stdout) as Array<{ functionName: string; line: number; locals: Array<{ name: string }> }>;
+      expect(snapshots.length).toBeGreaterThanOrEqual(1);
+      expect(snapshots[0]).toMatchObject({ functionName: handler, line: 36 });
+      expect(snapshots[0]?.locals.map((l) => l.name)).toEqual(expect.arrayContaining(["req", "res"]));
+      // `top` names it the same way.
+      const top = await seismoRun(["top", "--db", db, "--since", "10m", "--json"]);
+      expect((JSON.parse(top.stdout) as Array<{ name: string; line: number }>).find((row) => row.line === 35)?.name).toBe(handler);
+    } finally {
+      await load.stop();
+    }
+  });
 });

@@ -23,6 +23,7 @@
  * processSpread).
  */
 
+import { isAnonymousName } from "@seismo/agent-proto";
 import type { DistributionChange } from "./distribution.js";
 import { DEFAULT_DISTRIBUTION_SETTINGS, distributionChanges } from "./distribution.js";
 
@@ -294,7 +295,7 @@ export function processSpread(logRatios: readonly number[], variances: readonly 
 
 /** Pseudo-functions, "(program)" and the like, follow the traffic, not the code: never the typical function. */
 function isRealFunction(name: string): boolean {
-  return !name.startsWith("(") || name === "(anonymous)";
+  return !name.startsWith("(") || isAnonymousName(name);
 }
 
 /**

@@ -33,7 +33,7 @@ export class AutoCapture {
     const target = this.targetOf(incident);
     if (!target) return;
     const reply = await this.commands
-      .request(target.daemonId, { kind: "arm", targetId: target.targetId, trigger: incident.id, file: plan.file, functionName: plan.functionName, ...this.settings })
+      .request(target.daemonId, { kind: "arm", targetId: target.targetId, trigger: incident.id, file: plan.file, functionName: plan.functionName, ...(plan.line ? { functionLine: plan.line } : {}), ...this.settings })
       .catch((error: unknown) => ({ id: "", ok: false, error: { code: "INTERNAL", message: describeError(error) } }));
     if (!reply.ok) this.log.warn(`no capture for ${incident.id}: ${reply.error?.message ?? "no reason given"} [${reply.error?.code ?? "?"}]`);
   }

@@ -3,8 +3,8 @@ import type { IncidentKind, IncidentView } from "../incidents/incident.js";
 import type { Culprit } from "../spike/culprits.js";
 import { loadBurstProfile } from "../spike/spike-store.js";
 import type { Db } from "../store/database.js";
-import type { ChromeCpuProfile } from "../spike/cpuprofile-export.js";
-import { toChromeCpuProfile } from "../spike/cpuprofile-export.js";
+import type { ChromeCpuProfile, ExportedAttribution } from "../spike/cpuprofile-export.js";
+import { exportedAttribution, toChromeCpuProfile } from "../spike/cpuprofile-export.js";
 
 export interface IncidentsQuery {
   sinceMs: number;
@@ -75,7 +75,7 @@ export function getIncident(db: Db, id: string): IncidentView {
 }
 
 /** The burst profile of a cpu_spike incident as a Chrome .cpuprofile (DevTools, speedscope). */
-export function incidentProfile(db: Db, id: string): { incident: IncidentView; profile: ChromeCpuProfile } {
+export function incidentProfile(db: Db, id: string): { incident: IncidentView; profile: ChromeCpuProfile; attribution: ExportedAttribution } {
   const row = findRow(db, id);
   const burst = row.kind === "cpu_spike" && row.source_id ? loadBurstProfile(db, row.source_id) : undefined;
   if (!burst) {
@@ -83,5 +83,5 @@ export function incidentProfile(db: Db, id: string): { incident: IncidentView; p
       hint: "Only cpu_spike incidents carry a burst profile, and retention deletes old ones.",
     });
   }
-  return { incident: toView(row), profile: toChromeCpuProfile(burst) };
+  return { incident: toView(row), profile: toChromeCpuProfile(burst), attribution: exportedAttribution(burst) };
 }

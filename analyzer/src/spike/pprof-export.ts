@@ -10,10 +10,12 @@ const NOT_CPU = new Set(["(idle)", "(root)"]);
  * `go tool pprof` read. Samples are grouped by stack: two values per stack, the sample count
  * and the CPU time in nanoseconds (each sample stands for the time until the next one, as in
  * Seismo's own figures). Lines and files are kept: a frame's line is where V8 saw it run when it
- * says so, else its declaration. Idle time is left out. Pure.
+ * says so, else its declaration. Idle time is left out. `comments` go in the profile's own
+ * comment field (what `go tool pprof -comments` prints). Pure.
  */
-export function toPprof(profile: ChromeCpuProfile, options: { startedAtMs?: number } = {}): Uint8Array {
+export function toPprof(profile: ChromeCpuProfile, options: { startedAtMs?: number; comments?: string[] } = {}): Uint8Array {
   const strings = new StringTable();
+  const comment = (options.comments ?? []).map((text) => strings.dedup(text));
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
   const parentOf = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children) parentOf.set(child, node.id);
@@ -78,6 +80,7 @@ export function toPprof(profile: ChromeCpuProfile, options: { startedAtMs?: numb
     timeNanos: BigInt(Math.round(options.startedAtMs ?? 0)) * 1_000_000n,
     durationNanos: BigInt(Math.max(0, Math.round(profile.endTime - profile.startTime))) * 1000n,
     periodType: new ValueType({ type: strings.dedup("cpu"), unit: strings.dedup("nanoseconds") }),
+    comment,
     period: Math.round(periodUs * 1000),
   });
   return gzipSync(pprof.encode());

@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
+import type { ExportedAttribution } from "@seismo/analyzer";
 import { incidentProfile, openDatabaseReadOnly, toPprof } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
 import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
@@ -11,6 +12,13 @@ Writes the high-resolution profile taken during a CPU spike, as a Chrome
 .cpuprofile (open it in Chrome DevTools, Performance panel, "Load profile", or
 on https://www.speedscope.app) or as pprof (gzipped profile.proto, for
 Pyroscope, Grafana and \`go tool pprof\`).
+
+The tree is Seismo's reading of V8's, as \`seismo top\` shows it: V8 charges
+the time of a function it inlined to the caller, and Seismo gives it back on a
+node of its own, named "… [inlined]"; a node whose time may still include
+inlined code Seismo could not place is named "… [+inlined?]". Anonymous
+functions are named by where they sit ("(anonymous) router.get('/x', …)").
+A sensor started with --as-v8-charged stores V8's tree as it was.
 
 Options:
   -o, --output FILE    where to write it (- for standard output)
@@ -37,9 +45,13 @@ export async function profileCommand(args: string[], out: (text: string) => void
   if (format !== "pprof" && format !== "cpuprofile") throw usageError(`--format is cpuprofile or pprof, not "${format}".`, "profile");
   const db = openDatabaseReadOnly(dbPath(values.db));
   try {
-    const { incident, profile } = incidentProfile(db, id);
+    const { incident, profile, attribution } = incidentProfile(db, id);
     const startedAtMs = incident.kind === "cpu_spike" ? Date.parse(incident.details.burst.startedAt) : undefined;
-    const bytes = format === "pprof" ? toPprof(profile, startedAtMs === undefined ? {} : { startedAtMs }) : JSON.stringify(profile);
+    const inferred = describeInference(attribution);
+    const bytes =
+      format === "pprof"
+        ? toPprof(profile, { ...(startedAtMs === undefined ? {} : { startedAtMs }), comments: [`${incident.id}, exported by Seismo`, ...(inferred ? [inferred] : [])] })
+        : JSON.stringify(profile);
     if (values.output === "-") {
       process.stdout.write(bytes);
       return 0;
@@ -49,9 +61,19 @@ export async function profileCommand(args: string[], out: (text: string) => void
     } catch (cause) {
       throw new SeismoError(ErrorCodes.USAGE, `Cannot write ${values.output}: ${(cause as Error).message}.`, { cause });
     }
-    out(`${incident.id}: wrote ${profile.samples.length} samples (${profile.nodes.length} stack nodes) to ${values.output} as ${format}`);
+    out(`${incident.id}: wrote ${profile.samples.length} samples (${profile.nodes.length} stack nodes) to ${values.output} as ${format}${inferred ? `\n${inferred}` : ""}`);
   } finally {
     db.close();
   }
   return 0;
+}
+
+/** What of the exported tree Seismo inferred, in a sentence; "" when it is V8's as it was. */
+function describeInference(attribution: ExportedAttribution): string {
+  const parts: string[] = [];
+  if (attribution.inlinedNodes > 0) {
+    parts.push(`${attribution.inlinedSamples} samples V8 charged to callers are on ${attribution.inlinedNodes} nodes of the functions it inlined into them ("… [inlined]")`);
+  }
+  if (attribution.uncertainSamples > 0) parts.push(`${attribution.uncertainSamples} samples on callers may be inlined code Seismo could not place ("… [+inlined?]")`);
+  return parts.length ? `Inferred by Seismo, not V8: ${parts.join("; ")}.` : "";
 }

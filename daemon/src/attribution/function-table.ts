@@ -15,6 +15,13 @@ export interface ScriptFunction {
   index: number;
   /** The name V8 would give it: declared, or inferred from what it is assigned to; "" when anonymous. */
   name: string;
+  /**
+   * For an anonymous function, where it sits, when that says something: the call it is passed to
+   * (`router.get('/reports', …)`, `new Promise(…)`), or `export default`; "" otherwise.
+   */
+  context: string;
+  /** Offset of the function's first character in the source. */
+  start: number;
   /** 0-based line and column of the parameter list, where V8's call frames place a function. */
   line: number;
   column: number;
@@ -91,6 +98,8 @@ export function buildFunctionTable(source: string): FunctionTable | undefined {
       functions.push({
         index,
         name: named.name,
+        context: named.name ? "" : contextOf(node, parentNode),
+        start: node.start,
         line: headerLine,
         column: header - (lineStarts[headerLine] as number),
         nameLine,
@@ -309,6 +318,70 @@ function memberPath(node: AnyNode): string {
     return object && property ? `${object}.${property}` : property;
   }
   return "";
+}
+
+const MAX_CONTEXT = 60;
+
+/**
+ * Where an anonymous function sits, in the words of its source: the call it is an argument of,
+ * with the string literal that call starts with (a route, an event name), `…` for the rest.
+ */
+function contextOf(node: AnyNode, parent: AnyNode | undefined): string {
+  if (!parent) return "";
+  if (parent.type === "ExportDefaultDeclaration") return "export default";
+  if ((parent.type !== "CallExpression" && parent.type !== "NewExpression") || parent.callee === node) return "";
+  const callee = calleeText(parent.callee as AnyNode);
+  if (!callee) return "";
+  const first = (parent.arguments as AnyNode[])[0];
+  const label = first && first !== node ? stringLiteral(first) : undefined;
+  const args = label === undefined ? "…" : `${quoted(label)}, …`;
+  const text = `${parent.type === "NewExpression" ? "new " : ""}${callee}(${args})`;
+  return text.length > MAX_CONTEXT ? `${text.slice(0, MAX_CONTEXT - 1)}…` : text;
+}
+
+/** `router.get`, `app.route('/x').post`, `fetchUser(…).then`: a callee as written, calls shortened. */
+function calleeText(node: AnyNode): string {
+  switch (node.type) {
+    case "Identifier":
+      return node.name as string;
+    case "ThisExpression":
+      return "this";
+    case "MemberExpression": {
+      const object = calleeText(node.object as AnyNode);
+      if (!object) return "";
+      if (!node.computed) return `${object}.${keyName(node.property as AnyNode)}`;
+      const key = stringLiteral(node.property as AnyNode);
+      return key === undefined ? `${object}[…]` : `${object}[${quoted(key)}]`;
+    }
+    case "CallExpression": {
+      const inner = calleeText(node.callee as AnyNode);
+      if (!inner) return "";
+      const first = (node.arguments as AnyNode[])[0];
+      const label = first ? stringLiteral(first) : undefined;
+      const more = (node.arguments as AnyNode[]).length > 1 ? ", …" : "";
+      return `${inner}(${label === undefined ? (first ? "…" : "") : `${quoted(label)}${more}`})`;
+    }
+    case "ChainExpression":
+      return calleeText(node.expression as AnyNode);
+    default:
+      return "";
+  }
+}
+
+/** A string as JavaScript source would quote it, in single quotes, at most 30 characters. */
+function quoted(text: string): string {
+  const short = text.length > 30 ? `${text.slice(0, 29)}…` : text;
+  return `'${JSON.stringify(short).slice(1, -1).replace(/'/g, "\\'")}'`;
+}
+
+/** The value of a string literal or a template with no expressions; undefined for anything else. */
+function stringLiteral(node: AnyNode): string | undefined {
+  if (node.type === "Literal" && typeof node.value === "string") return node.value;
+  if (node.type === "TemplateLiteral" && (node.expressions as AnyNode[]).length === 0) {
+    const quasi = (node.quasis as AnyNode[])[0] as AnyNode | undefined;
+    return (quasi?.value as { cooked?: string } | undefined)?.cooked ?? undefined;
+  }
+  return undefined;
 }
 
 function calleeName(callee: AnyNode): string {

@@ -1,5 +1,5 @@
 import type { CpuProfile } from "../sampler/cpu-profile.js";
-import type { DeinlineStats } from "./deinline.js";
+import type { DeinlineSources, DeinlineStats } from "./deinline.js";
 import { deinlineProfile } from "./deinline.js";
 import { ObservedCalls } from "./observed-calls.js";
 import type { ScriptTables } from "./script-tables.js";
@@ -36,10 +36,11 @@ export class InlineAttribution {
 
   constructor(private readonly tables: ScriptTables) {}
 
-  apply(profile: CpuProfile): { profile: CpuProfile; stats: DeinlineStats; ms: number } {
+  /** `sources`: the window's tables, when the caller reads them too (its parse budget is shared). */
+  apply(profile: CpuProfile, sources: DeinlineSources = this.tables.forWindow()): { profile: CpuProfile; stats: DeinlineStats; ms: number } {
     const started = performance.now();
     this.observed.learn(profile);
-    const result = deinlineProfile(profile, this.tables.forWindow(), this.observed);
+    const result = deinlineProfile(profile, sources, this.observed);
     const ms = performance.now() - started;
     this.totals.profiles++;
     this.totals.totalMs += ms;

@@ -2,6 +2,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { TraceMap as TraceMapType } from "@jridgewell/trace-mapping";
 import { generatedPositionFor, GREATEST_LOWER_BOUND, LEAST_UPPER_BOUND, originalPositionFor, TraceMap } from "@jridgewell/trace-mapping";
 import { filePathOfScriptUrl } from "../sampler/package-of.js";
+import { shownName } from "./anonymous-names.js";
 import type { FunctionTable, ScriptFunction } from "./function-table.js";
 import type { ScriptFiles } from "./script-tables.js";
 
@@ -104,15 +105,15 @@ export class SourceMaps {
    * dist/pricing.js or the bundle): the generated script and its function, found among the maps
    * loaded so far (those of scripts that showed in a profile).
    */
-  generatedFunction(originalPath: string, name: string): { path: string; fn: ScriptFunction; unique: boolean } | undefined {
+  generatedFunction(originalPath: string, name: string): { path: string; fn: ScriptFunction } | undefined {
     const originalUrl = pathToFileURL(originalPath).href;
     for (const url of this.generatedOf.get(originalUrl) ?? []) {
       const table = this.tableOf(url);
       if (!table) continue;
       for (const fn of table.functions) {
         const original = this.originalFunction(url, fn.line, fn.column);
-        if (original?.url !== originalUrl || (original.name ?? fn.name) !== name) continue;
-        return { path: fileURLToPath(url), fn, unique: fn.name !== "" && table.named(fn.name).length === 1 };
+        if (original?.url !== originalUrl || (original.name ?? shownName(fn)) !== name) continue;
+        return { path: fileURLToPath(url), fn };
       }
     }
     return undefined;

@@ -16,6 +16,7 @@ export function armCommandHandler(sensorFor: (targetId: string) => Sensor | unde
       trigger: arm.trigger,
       file: arm.file,
       ...(arm.functionName !== undefined ? { functionName: arm.functionName } : {}),
+      ...(arm.functionLine !== undefined ? { functionLine: arm.functionLine } : {}),
       ...(arm.line !== undefined ? { line: arm.line } : {}),
       ...(arm.hits !== undefined ? { hits: arm.hits } : {}),
       ...(arm.ttlMs !== undefined ? { ttlMs: arm.ttlMs } : {}),

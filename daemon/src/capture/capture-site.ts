@@ -1,6 +1,9 @@
 import type { Node } from "acorn";
 import { parse } from "acorn";
 import { full } from "acorn-walk";
+import { ANONYMOUS } from "@seismo/agent-proto";
+import { shownName } from "../attribution/anonymous-names.js";
+import { buildFunctionTable } from "../attribution/function-table.js";
 
 /**
  * Where a capture happens, and which names it reads there, from the source
@@ -176,7 +179,42 @@ export function siteAtLine(source: string, line: number): CaptureSite | undefine
   return siteIn(program, innermost, line, column);
 }
 
-/** The site of a function's first statement, by name (and the line it is declared on, when several share the name). */
+/**
+ * The site of a function's first statement, named as `seismo top` names it: V8's name
+ * (`exports.handler`, `Cart.total`), or an anonymous function by where it sits
+ * (`(anonymous) router.get('/reports', …)`), with the line it is declared on telling apart
+ * functions that share a name. An anonymous function is never guessed: without a line that
+ * finds it, only a name that one function has will do.
+ */
+export function siteOfNamedFunction(source: string, name: string, functionLine?: number): CaptureSite | undefined {
+  const table = buildFunctionTable(source);
+  const matches = table?.functions.filter((fn) => shownName(fn) === name || (name === ANONYMOUS && fn.name === "")) ?? [];
+  const atLine = functionLine === undefined ? undefined : (matches.find((fn) => fn.line + 1 === functionLine) ?? matches.find((fn) => fn.startLine === functionLine));
+  const anonymous = name.startsWith(ANONYMOUS);
+  const fn = atLine ?? (matches.length === 1 || !anonymous ? matches[0] : undefined);
+  if (fn) {
+    const site = siteOfFunctionAt(source, fn.start);
+    return site && { ...site, functionName: shownName(fn) };
+  }
+  return anonymous ? undefined : siteOfFunction(source, name, functionLine);
+}
+
+/** The site of the first statement of the function that starts at `offset`. */
+function siteOfFunctionAt(source: string, offset: number): CaptureSite | undefined {
+  const program = parseSource(source);
+  if (!program) return undefined;
+  const entry = functions(program).find((f) => f.fn.start === offset);
+  return entry ? firstStatementSite(program, entry) : undefined;
+}
+
+function firstStatementSite(program: AnyNode, entry: FunctionEntry): CaptureSite {
+  const body = entry.fn.body as AnyNode;
+  const first = body.type === "BlockStatement" ? ((body.body as AnyNode[])[0] ?? body) : body;
+  const start = loc(first).start;
+  return siteIn(program, entry, start.line, start.column);
+}
+
+/** The site of a function's first statement, by the name its declaration or variable gives it (and the line it is declared on, when several share the name). */
 export function siteOfFunction(source: string, name: string, lineHint?: number): CaptureSite | undefined {
   const program = parseSource(source);
   if (!program) return undefined;
@@ -184,8 +222,5 @@ export function siteOfFunction(source: string, name: string, lineHint?: number):
   const entry =
     lineHint === undefined ? candidates[0] : (candidates.find((f) => loc(f.fn).start.line === lineHint) ?? candidates.find((f) => contains(f.fn, lineHint)) ?? candidates[0]);
   if (!entry) return undefined;
-  const body = entry.fn.body as AnyNode;
-  const first = body.type === "BlockStatement" ? ((body.body as AnyNode[])[0] ?? body) : body;
-  const start = loc(first).start;
-  return siteIn(program, entry, start.line, start.column);
+  return firstStatementSite(program, entry);
 }

@@ -3,7 +3,7 @@ import { describeError, ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import type { InspectorSession } from "../inspector/session.js";
 import type { Logger } from "../logger.js";
 import type { CaptureSite } from "./capture-site.js";
-import { siteAtLine, siteOfFunction } from "./capture-site.js";
+import { siteAtLine, siteOfNamedFunction } from "./capture-site.js";
 import type { CaptureLimits, RawRemoval, RawSnapshot, RawThrown, RawValue } from "./capture-script.js";
 import {
   armExpression,
@@ -30,8 +30,10 @@ export interface ArmRequest {
   line?: number;
   /** ...and a column on it (1-based, as stacks print it): the breakpoint goes there, not at the line's first statement. */
   column?: number;
-  /** ...or a function, captured at its first statement (with its declaration line when several share the name). */
+  /** ...or a function, captured at its first statement: a name V8 gives, or an anonymous one as Seismo shows it (`(anonymous) router.get('/x', …)`)... */
   functionName?: string;
+  /** ...with the line it is declared on (1-based, as `seismo top` shows it), which tells apart functions that share the name. */
+  functionLine?: number;
   /** Snapshots before it disarms itself (default 5). */
   hits?: number;
   /** It disarms after this long whatever happens (default 5 min). */
@@ -176,7 +178,7 @@ export class Captures {
     }
     const site =
       request.line !== undefined ? siteAtLine(source, request.line)
-      : request.functionName !== undefined ? siteOfFunction(source, request.functionName)
+      : request.functionName !== undefined ? siteOfNamedFunction(source, request.functionName, request.functionLine)
       : undefined;
     if (request.error !== undefined && request.line === undefined) {
       throw new SeismoError(ErrorCodes.USAGE, "An error probe needs the line of the throw site.");
@@ -185,7 +187,7 @@ export class Captures {
       throw new SeismoError(
         ErrorCodes.NOT_FOUND,
         request.line !== undefined ? `${request.file}:${request.line} is not in a file Seismo can parse.` : `No function "${request.functionName ?? ""}" in ${request.file}.`,
-        { hint: "Give file:line, or a function declared in that file (a name V8 shows in `seismo top`)." },
+        { hint: "Give file:line, or a function declared in that file as `seismo top` names it (with its line when several share the name)." },
       );
     }
     const session = await this.ensureSession();
