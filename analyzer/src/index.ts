@@ -2,6 +2,7 @@ export * from "./analyzer.js";
 export * from "./ingest/ingestor.js";
 export * from "./query/duration.js";
 export * from "./query/top-functions.js";
+export * from "./query/attribution-marks.js";
 export * from "./store/database.js";
 export * from "./store/event-store.js";
 export * from "./store/migrations.js";

@@ -48,6 +48,34 @@ describe("comparing deployments", () => {
     expect(regressionCulprits(result)[0]?.note).toMatch(/^\+[23]\d % \(95 % CI \+\d+…\+\d+ %\)/);
   });
 
+  it("reads how far the same code moves between processes from the app's functions, not from Node's internals that follow the traffic", () => {
+    const app = { subtotal: 400, discountFor: 400, taxFor: 400, shippingFor: 400, loyaltyPoints: 400, handler: 50 };
+    const internals = { writeHead: 60, ReadableState: 40, parserOnIncoming: 50, end: 40, writevGeneric: 30, emit: 40 };
+    // In B, the socket writes batch differently: every internal moves by 40 to 70 %, the app's code does not.
+    const shifted = { writeHead: 30, ReadableState: 12, parserOnIncoming: 25, end: 70, writevGeneric: 60, emit: 16 };
+    const a = windows(40, { ...app, ...internals }, 100, 1);
+    const b = windows(60, { ...app, taxFor: 520, ...shifted }, 100, 2);
+    const where = (key: string): FunctionInfo => ({ ...info(key), file: key in internals ? "node:_http_server" : "/app/checkout.js" });
+    const result = compareWindows(a, b, where);
+    expect(result.processSpread).toBeLessThan(0.05);
+    // The internals that did move are listed (seismo diff shows them), but make no regression.
+    expect(result.changes.filter((c) => c.kind === "slower").map((c) => c.key)).toContain("taxFor");
+    expect(regressionCulprits(result).map((c) => c.name)).toEqual(["taxFor"]);
+  });
+
+  it("says in a culprit's note what of its time Seismo inferred, and counts an anonymous app function as the app's code", () => {
+    const a = windows(60, { ...costs, "(anonymous) router.get('/x', …)": 300 }, 100, 1);
+    const b = windows(60, { ...costs, renderInvoice: 650, "(anonymous) router.get('/x', …)": 450 }, 100, 2);
+    const inferred = (key: string): FunctionInfo => ({
+      ...info(key),
+      attribution: key === "renderInvoice" ? { selfSamples: 1_000, inlinedSamples: 900, uncertainSamples: 0 } : { selfSamples: 1_000, inlinedSamples: 0, uncertainSamples: 200 },
+    });
+    const culprits = regressionCulprits(compareWindows(a, b, inferred));
+    expect(culprits.map((c) => c.name).sort()).toEqual(["(anonymous) router.get('/x', …)", "renderInvoice"]);
+    expect(culprits.find((c) => c.name === "renderInvoice")?.note).toMatch(/V8 inlined it: 90 % of its time was charged to its caller and moved back by Seismo/);
+    expect(culprits.find((c) => c.name !== "renderInvoice")?.note).toMatch(/20 % of its time may be inlined code of other functions \(uncertain\)/);
+  });
+
   it("says nothing between two deployments of identical code, nor when traffic doubles", () => {
     const a = windows(60, costs, 100, 3);
     expect(compareWindows(a, windows(60, costs, 100, 4), info).changes.filter((c) => c.kind !== "unchanged")).toEqual([]);

@@ -1,5 +1,7 @@
+import { attributionSentence, attributionShares } from "../query/attribution-marks.js";
 import type { Culprit } from "../spike/culprits.js";
 import type { Comparison, FunctionChange, FunctionInfo } from "./compare.js";
+import { isRuntimeInternal } from "./compare.js";
 import type { DistributionChange } from "./distribution.js";
 
 /** A culprit of a regression: the function's share before (baselineShare) and after (share), and the change with its CI. */
@@ -27,14 +29,7 @@ export function describeChange(change: FunctionChange): string {
   return `${percent(change.ratio)} (95 % CI ${percent(change.ciLow).replace(" %", "")}…${percent(change.ciHigh)})`;
 }
 
-/**
- * Node's own JavaScript (node: files) and native frames: their cost follows the traffic's shape
- * (how socket writes batch, keep-alive) as much as the code, and the app cannot change them. They
- * show in `seismo diff`, but do not make a regression on their own.
- */
-export function isRuntimeInternal(c: { file: string; name: string }): boolean {
-  return !c.file || c.file.startsWith("node:") || c.name.startsWith("(");
-}
+export { isRuntimeInternal };
 
 /** A culprit in the shape incidents share with spikes: the function, its shares after and before, the change. */
 function culprit(f: FunctionInfo & { shareA: number; shareB: number }, note: string, change: RegressionCulprit["change"]): RegressionCulprit {
@@ -50,7 +45,7 @@ function culprit(f: FunctionInfo & { shareA: number; shareB: number }, note: str
     hotLine: null,
     appFrame: f.package || !f.file || f.file.startsWith("node:") ? null : { name: f.name, file: f.file, line: f.line },
     callers: [],
-    note,
+    note: [note, attributionSentence(attributionShares(f.attribution))].filter(Boolean).join(" "),
     samples: 0,
     change,
   };

@@ -79,7 +79,8 @@ export function loadWindowSet(db: Db, query: WindowSetQuery, into: Map<string, F
     }) as Array<{ id: number; cpu_us: number; target_id: string }>;
   const rows = db
     .prepare(
-      `SELECT wf.window_ref, wf.self_us, wf.total_us, f.name, f.file_path, f.script_url, f.line, f.package_name, f.package_version
+      `SELECT wf.window_ref, wf.self_us, wf.total_us, wf.self_samples, wf.inlined_samples, wf.uncertain_samples,
+              f.name, f.file_path, f.script_url, f.line, f.package_name, f.package_version
        FROM window_functions wf JOIN functions f ON f.function_id = wf.function_id
        WHERE wf.window_ref IN (SELECT value FROM json_each(?))`,
     )
@@ -87,6 +88,9 @@ export function loadWindowSet(db: Db, query: WindowSetQuery, into: Map<string, F
     window_ref: number;
     self_us: number;
     total_us: number;
+    self_samples: number;
+    inlined_samples: number;
+    uncertain_samples: number;
     name: string;
     file_path: string;
     script_url: string;
@@ -102,9 +106,15 @@ export function loadWindowSet(db: Db, query: WindowSetQuery, into: Map<string, F
     sample.selfUs.set(key, (sample.selfUs.get(key) ?? 0) + row.self_us);
     sample.totalUs.set(key, Math.max(sample.totalUs.get(key) ?? 0, row.total_us));
     // The newest location wins: it is where the function is now.
-    if (!into.has(key)) {
-      into.set(key, { name: row.name, file: row.file_path || row.script_url, line: row.line, package: row.package_name, packageVersion: row.package_version });
+    let info = into.get(key);
+    if (!info) {
+      info = { name: row.name, file: row.file_path || row.script_url, line: row.line, package: row.package_name, packageVersion: row.package_version };
+      into.set(key, info);
     }
+    const attribution = (info.attribution ??= { selfSamples: 0, inlinedSamples: 0, uncertainSamples: 0 });
+    attribution.selfSamples += row.self_samples;
+    attribution.inlinedSamples += row.inlined_samples;
+    attribution.uncertainSamples += row.uncertain_samples;
   }
   return { windows: [...byId.values()], info: into };
 }

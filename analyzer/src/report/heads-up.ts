@@ -1,4 +1,6 @@
+import { isAnonymousName } from "@seismo/agent-proto";
 import type { Db } from "../store/database.js";
+import { attributionMarks, INLINED_LEGEND } from "../query/attribution-marks.js";
 import { listIncidents } from "../query/incidents.js";
 import { topFunctions } from "../query/top-functions.js";
 import { lineToOpen } from "../incidents/incident.js";
@@ -25,6 +27,8 @@ export interface NewHotFunction {
   /** 0..1 of the service's CPU in this period and in the one before. */
   share: number;
   previousShare: number;
+  /** "*" when part of its time is inlined code Seismo gave back to it, "?" when part may be inlined code of others (attribution-marks.ts). */
+  marks: string;
 }
 
 export interface HeadsUp {
@@ -81,10 +85,19 @@ export function headsUp(db: Db, query: HeadsUpQuery): HeadsUp {
     const previous = topFunctions(db, { sinceMs: query.sinceMs - length, untilMs: query.sinceMs, service, limit: 1_000 });
     if (previous.windows === 0) continue;
     for (const fn of current.functions) {
-      if (fn.selfShare < minShare || fn.name.startsWith("(")) continue;
+      if (fn.selfShare < minShare || (fn.name.startsWith("(") && !isAnonymousName(fn.name))) continue;
       const before = previous.functions.find((p) => p.name === fn.name && p.file === fn.file && p.line === fn.line)?.selfShare ?? 0;
       if (fn.selfShare >= before * NEW_HOT_FACTOR) {
-        newHotFunctions.push({ service, name: fn.name, file: fn.file, line: fn.line, package: fn.package, share: fn.selfShare, previousShare: before });
+        newHotFunctions.push({
+          service,
+          name: fn.name,
+          file: fn.file,
+          line: fn.line,
+          package: fn.package,
+          share: fn.selfShare,
+          previousShare: before,
+          marks: attributionMarks(fn),
+        });
       }
     }
   }
@@ -110,7 +123,13 @@ export function headsUpMarkdown(report: HeadsUp): string {
     "## New hot functions",
     "",
     ...(report.newHotFunctions.length > 0
-      ? report.newHotFunctions.map((f) => `- **${f.service}** \`${f.name}\` ${f.file}:${f.line}${f.package ? ` (${f.package})` : ""}: ${pct(f.share)} of CPU, ${pct(f.previousShare)} the period before`)
+      ? [
+          ...report.newHotFunctions.map(
+            (f) => `- **${f.service}** \`${f.name}\`${f.marks ? ` ${f.marks}` : ""} ${f.file}:${f.line}${f.package ? ` (${f.package})` : ""}: ${pct(f.share)} of CPU, ${pct(f.previousShare)} the period before`,
+          ),
+          ...(report.newHotFunctions.some((f) => f.marks.includes("*")) ? ["", INLINED_LEGEND] : []),
+          ...(report.newHotFunctions.some((f) => f.marks.includes("?")) ? ["", "? part of its time may be inlined code of other functions: its lines cannot tell (`seismo top` names them)"] : []),
+        ]
       : ["None."]),
   );
   return `${lines.join("\n")}\n`;

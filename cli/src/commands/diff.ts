@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import type { FunctionChange } from "@seismo/analyzer";
-import { DEFAULT_COMPARE_SETTINGS, describeChange, describeDistributionChange, describeEndpointChange, diffDeployments, openDatabaseReadOnly } from "@seismo/analyzer";
+import { attributionShares, DEFAULT_COMPARE_SETTINGS, describeChange, describeDistributionChange, describeEndpointChange, diffDeployments, openDatabaseReadOnly, INLINED_LEGEND, MARK_SHARE, markedName, uncertainLegend } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
 import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
 
@@ -23,6 +23,10 @@ change at a 1 % error rate shared by all the functions compared (so comparing
 With one process a side, the interval cannot count how much the same code
 differs between processes; the ±10 % floor is there for that.
 
+A function marked * had time V8 charged to the function it was inlined into,
+moved back by Seismo; ? marks one whose time may include inlined code of other
+functions (see \`seismo top --help\`).
+
 With 100 windows or more a side, it also lists what averages hide: a rare
 slow path (a function far above anything it did before, in a few windows) and
 an unstable cost (swinging from window to window far more than before).
@@ -33,7 +37,8 @@ Options:
   --all                list unchanged functions too
   --json               { service, from, to, windowsA, windowsB, groupsA, groupsB, enough, compared, processSpread,
                        changes: [{ key, name, file, line, package, packageVersion, shareA, shareB,
-                       ratio, ciLow, ciHigh, z, totalRatio, kind }], distribution: [{ key, name,
+                       ratio, ciLow, ciHigh, z, totalRatio, kind, attribution: { selfSamples,
+                       inlinedSamples, uncertainSamples } }], distribution: [{ key, name,
                        file, kind, tailWindows, windowsB, threshold, tailShare, dispersionRatio }] },
                        kind one of slower, faster, new, gone, unchanged; rare_slow_path, unstable
 ${DB_HELP}
@@ -45,7 +50,7 @@ function pct(share: number): string {
 
 function row(c: FunctionChange): string {
   const where = c.package ? `${c.package}${c.packageVersion ? `@${c.packageVersion}` : ""}` : `${c.file}:${c.line}`;
-  return `${c.kind.padEnd(9)} ${describeChange(c).padEnd(32)} ${pct(c.shareA).padStart(7)} → ${pct(c.shareB).padEnd(7)}  ${c.name}  ${where}`;
+  return `${c.kind.padEnd(9)} ${describeChange(c).padEnd(32)} ${pct(c.shareA).padStart(7)} → ${pct(c.shareB).padEnd(7)}  ${markedName({ name: c.name, ...attributionShares(c.attribution) })}  ${where}`;
 }
 
 export async function diffCommand(args: string[], out: (text: string) => void): Promise<number> {
@@ -96,6 +101,9 @@ export async function diffCommand(args: string[], out: (text: string) => void): 
     const shown = values.all ? diff.changes : diff.changes.filter((c) => c.kind !== "unchanged");
     if (shown.length === 0 && diff.distribution.length === 0 && diff.enough) out("No function changed by more than ±10 % with confidence.");
     for (const c of shown) out(row(c));
+    const marked = shown.map((c) => ({ c, shares: attributionShares(c.attribution) }));
+    if (marked.some(({ shares }) => shares.inlinedShare >= MARK_SHARE)) out(INLINED_LEGEND);
+    for (const { c, shares } of marked) if (shares.uncertainShare >= MARK_SHARE) out(uncertainLegend(c.name, `${c.file}:${c.line}`, shares.uncertainShare, []));
     for (const d of diff.distribution) out(`${d.kind.padEnd(14)} ${d.name}  ${d.file}:${d.line}: ${describeDistributionChange(d)}`);
     const endpoints = values.all ? diff.endpoints : diff.endpoints.filter((e) => e.kind !== "unchanged");
     if (endpoints.length > 0) {

@@ -1,5 +1,5 @@
 import type { Db, IncidentView, SnapshotView } from "@seismo/analyzer";
-import { diffDeployments, endpointFigures, functionStats, lineToOpen, getIncident, listDeployments, listIncidents, listSnapshots, parseDuration, topFunctions } from "@seismo/analyzer";
+import { attributionShares, diffDeployments, endpointFigures, functionStats, lineToOpen, getIncident, listDeployments, listIncidents, listSnapshots, parseDuration, topFunctions } from "@seismo/analyzer";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import { readOnlyQuery } from "./read-only-query.js";
@@ -14,6 +14,13 @@ const location = {
   packageVersion: z.string().nullable(),
 };
 const frame = z.object(location);
+/** What of a function's figures Seismo inferred rather than V8 gave (query/attribution-marks.ts). */
+const attribution = {
+  inlinedShare: z
+    .number()
+    .describe("0..1 of its self time that V8 charged to the function it was inlined into and Seismo moved back by source lines (exact within one script)"),
+  uncertainShare: z.number().describe("0..1 of its self time that may be inlined code of other functions its lines cannot tell apart: treat that part as uncertain"),
+};
 const culprit = z
   .object({
     ...location,
@@ -197,7 +204,7 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
     {
       title: "Hottest functions",
       description:
-        "The functions that used the most CPU in a period, across every process of a service (or all), sampled continuously: self time (in the function itself) and total time (with what it calls), as shares of all CPU, with their file, line and npm package@version, and the number of samples behind each figure. Use it for 'what is this service spending its CPU on?'.",
+        "The functions that used the most CPU in a period, across every process of a service (or all), sampled continuously: self time (in the function itself) and total time (with what it calls), as shares of all CPU, with their file, line and npm package@version, and the number of samples behind each figure. inlinedShare and uncertainShare say how much of a function's time Seismo inferred rather than V8 gave (V8 charges inlined functions' time to their caller). Use it for 'what is this service spending its CPU on?'.",
       inputSchema: {
         service: z.string().optional(),
         since: z.string().optional().describe("30m, 6h, 7d (default 1h)"),
@@ -207,7 +214,22 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
         since: z.string(),
         windows: z.number().describe("Profile windows behind the figures"),
         cpuMs: z.number(),
-        functions: z.array(z.object({ ...location, service: z.string(), selfShare: z.number(), totalShare: z.number(), selfMs: z.number(), totalMs: z.number(), samples: z.number() })),
+        functions: z.array(
+          z.object({
+            ...location,
+            ...attribution,
+            service: z.string(),
+            selfShare: z.number(),
+            totalShare: z.number(),
+            selfMs: z.number(),
+            totalMs: z.number(),
+            samples: z.number(),
+            inlineCandidates: z.array(z.string()).describe("the functions the uncertain part may belong to, as name (file:line)"),
+            generatedFile: z.string().nullable().describe("where V8 ran it, when a source map gave the original file (a dist/ file or a bundle)"),
+            generatedLine: z.number().nullable(),
+            calledBy: z.string().nullable().describe("for a native function (no file): the JavaScript function that called it"),
+          }),
+        ),
       },
     },
     guarded(async ({ service, since, limit }) =>
@@ -229,6 +251,12 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
             selfMs: f.selfMs,
             totalMs: f.totalMs,
             samples: f.samples,
+            inlinedShare: f.inlinedShare,
+            uncertainShare: f.uncertainShare,
+            inlineCandidates: f.inlineCandidates,
+            generatedFile: f.generatedFile || null,
+            generatedLine: f.generatedFile ? f.generatedLine : null,
+            calledBy: f.calledBy || null,
           })),
         });
       }),
@@ -336,6 +364,7 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
         changes: z.array(
           z.object({
             ...location,
+            ...attribution,
             kind: z.enum(["slower", "faster", "new", "gone", "unchanged"]),
             shareFrom: z.number(),
             shareTo: z.number(),
@@ -392,6 +421,7 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
             ratio: finite(c.ratio),
             ciLow: finite(c.ciLow),
             ciHigh: finite(c.ciHigh),
+            ...attributionShares(c.attribution),
           })),
           endpoints: diff.endpoints.slice(0, limit ?? 20).map((e) => ({
             direction: e.direction,

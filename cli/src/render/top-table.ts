@@ -1,5 +1,6 @@
 import { relative } from "node:path";
 import type { TopFunction, TopResult } from "@seismo/analyzer";
+import { INLINED_LEGEND, MARK_SHARE, markedName, uncertainLegend } from "@seismo/analyzer";
 
 export interface TableOptions {
   /** Terminal width; lines are cut to fit so a redraw never wraps. */
@@ -33,14 +34,7 @@ function packageOf(fn: TopFunction): string {
   return fn.packageVersion ? `${fn.package}@${fn.packageVersion}` : fn.package;
 }
 
-/** Below this share of a function's self time, what de-inlining did is not worth a mark. */
-const MARK_SHARE = 0.05;
-
-/** "checksum *" when Seismo moved inlined time here, "handle ?" when part of its time may be inlined code it cannot name. */
-export function markedName(fn: Pick<TopFunction, "name" | "inlinedShare" | "uncertainShare">): string {
-  const marks = (fn.inlinedShare >= MARK_SHARE ? "*" : "") + (fn.uncertainShare >= MARK_SHARE ? "?" : "");
-  return marks ? `${fn.name} ${marks}` : fn.name;
-}
+export { markedName };
 
 /** Where a function is; a native one (no file) by the JavaScript that called it: "← send (send/index.js:560)". */
 function placeOf(fn: TopFunction, cwd?: string): string {
@@ -53,14 +47,9 @@ function placeOf(fn: TopFunction, cwd?: string): string {
  */
 export function attributionNotes(result: TopResult, cwd?: string): string[] {
   const notes: string[] = [];
-  if (result.functions.some((fn) => fn.inlinedShare >= MARK_SHARE)) {
-    notes.push("* inlined: V8 charged this time to the function it was inlined into; Seismo moved it back by its source lines (--as-v8-charged: V8's figures)");
-  }
+  if (result.functions.some((fn) => fn.inlinedShare >= MARK_SHARE)) notes.push(INLINED_LEGEND);
   for (const fn of result.functions) {
-    if (fn.uncertainShare < MARK_SHARE) continue;
-    const where = locationOf(fn, cwd);
-    const what = fn.inlineCandidates.length > 0 ? `inlined code of ${fn.inlineCandidates.join(" or ")}` : "inlined code of another script";
-    notes.push(`? ${fn.name}${where ? ` (${where})` : ""}: ${percent(fn.uncertainShare)} of its self time may be ${what}; its lines cannot tell`);
+    if (fn.uncertainShare >= MARK_SHARE) notes.push(uncertainLegend(fn.name, locationOf(fn, cwd), fn.uncertainShare, fn.inlineCandidates));
   }
   return notes;
 }
