@@ -154,6 +154,30 @@ describe("de-inlining", () => {
     expect(stat?.inlineCandidates.sort()).toEqual(["price (app/pricing.js:12)", "tax (app/server.js:2)"]);
   });
 
+  it("does not take a dispatcher's lines for the code of the many functions it calls through a value (a megamorphic site TurboFan does not inline)", () => {
+    const ROUTER = "file:///app/router.js";
+    const MIDDLEWARE = "file:///app/middleware.js";
+    const routerSource = ["function dispatch(req, chain) {", "  let i = 0;", "  const n = chain.length;", "  while (i < n) {", "    const fn = chain[i++];", "    fn(req);", "  }", "  return req;", "}"].join("\n");
+    // Five three-line middlewares: line 8 is `return req;` in dispatch and a line of the third one.
+    const middlewareSource = Array.from({ length: 5 }, (_, i) => `function m${i}(req) {\n  req.n = ${i};\n}`).join("\n");
+    const both = new Map([[ROUTER, buildFunctionTable(routerSource)], [MIDDLEWARE, buildFunctionTable(middlewareSource)]]);
+    const dispatch = frame("dispatch", ROUTER, 0, 17, "9");
+    const middleware = (i: number): CallFrame => frame(`m${i}`, MIDDLEWARE, i * 3, 11, "10");
+    const seenCalling = (count: number): ObservedCalls => {
+      const observed = new ObservedCalls();
+      observed.learn(profileOf([[1, ROOT, 0, {}], [2, dispatch, 1, { 6: 1 }], ...Array.from({ length: count }, (_, i): [number, CallFrame, number, Record<number, number>] => [3 + i, middleware(i), 2, { [i * 3 + 2]: 1 }])]));
+      return observed;
+    };
+    const ticks = profileOf([[1, ROOT, 0, {}], [2, dispatch, 1, { 6: 10, 8: 20 }]]);
+    // Seen calling one middleware: line 8 may be its inlined code, and says it cannot tell.
+    const few = deinlineProfile(ticks, { tableOf: (url) => both.get(url) }, seenCalling(3));
+    expect(few.profile.nodes.find((n) => n.id === 2)?.attribution?.candidates.map((c) => c.functionName)).toEqual(["m2"]);
+    // Seen calling all five through `fn(req)`: that site is megamorphic, line 8 is dispatch's own.
+    const many = deinlineProfile(ticks, { tableOf: (url) => both.get(url) }, seenCalling(5));
+    expect(many.stats.uncertainSamples).toBe(0);
+    expect(selfOf(many.profile, "dispatch")).toBe(30);
+  });
+
   it("leaves frames alone when the script has no table, or the frame matches no function (a changed file)", () => {
     const raw = profileOf([
       [1, ROOT, 0, {}],

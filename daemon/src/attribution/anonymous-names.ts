@@ -1,5 +1,5 @@
 import { anonymousName } from "@seismo/agent-proto";
-import type { CpuProfile } from "../sampler/cpu-profile.js";
+import type { CallFrame, CpuProfile } from "../sampler/cpu-profile.js";
 import type { FunctionTable, ScriptFunction } from "./function-table.js";
 
 /** The name Seismo shows for a function of a script: V8's, or for an anonymous one where it sits. */
@@ -17,13 +17,19 @@ export function shownName(fn: ScriptFunction): string {
  */
 export function nameAnonymousFunctions(profile: CpuProfile, tableOf: (url: string) => FunctionTable | undefined): CpuProfile {
   let renamed = false;
-  const nodes = profile.nodes.map((node) => {
-    const frame = node.callFrame;
-    if (frame.functionName !== "" || frame.url === "" || (frame.lineNumber === 0 && frame.columnNumber === 0)) return node;
+  const named = (frame: CallFrame): CallFrame => {
+    if (frame.functionName !== "" || frame.url === "" || (frame.lineNumber === 0 && frame.columnNumber === 0)) return frame;
     const context = tableOf(frame.url)?.functionAt(frame.lineNumber, frame.columnNumber)?.context;
-    if (!context) return node;
+    if (!context) return frame;
     renamed = true;
-    return { ...node, callFrame: { ...frame, functionName: anonymousName(context) } };
+    return { ...frame, functionName: anonymousName(context) };
+  };
+  const nodes = profile.nodes.map((node) => {
+    const callFrame = named(node.callFrame);
+    // The functions a node's uncertain time may belong to are named the same way.
+    const candidates = node.attribution?.candidates.map(named);
+    if (callFrame === node.callFrame && candidates?.every((c, i) => c === node.attribution?.candidates[i]) !== false) return node;
+    return { ...node, callFrame, ...(node.attribution && candidates ? { attribution: { ...node.attribution, candidates } } : {}) };
   });
   return renamed ? { ...profile, nodes } : profile;
 }

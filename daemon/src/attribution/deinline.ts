@@ -53,6 +53,31 @@ export interface DeinlineResult {
 
 /** Inlining nests at most this deep in what Seismo looks for (TurboFan's own limit is higher, but rare past 3). */
 const MAX_PATH = 4;
+/**
+ * TurboFan inlines a call site only while its feedback holds at most this many targets
+ * (kMaxCallPolymorphism in V8's js-inlining-heuristic.h); past it the site is megamorphic and
+ * calls out.
+ */
+const MAX_CALL_POLYMORPHISM = 4;
+
+/**
+ * The observed callees of `caller` that V8 may have inlined into it: those it calls by name, and
+ * those it calls through a value (`fn(req, res, next)`, a router's middleware) while there are
+ * few of them. A dispatcher seen calling a dozen middlewares calls them through a megamorphic
+ * site, which TurboFan does not inline, so their lines are not candidates for its ticks (on an
+ * Express app they made every router frame "uncertain").
+ */
+function inlinableCallees(caller: string, callees: ReadonlySet<string>, tableOf: (url: string) => FunctionTable | undefined, observed: ObservedCalls): string[] {
+  const callerFrame = observed.frame(caller);
+  const calls = callerFrame ? tableOf(callerFrame.url)?.functionAt(callerFrame.lineNumber, callerFrame.columnNumber)?.calls : undefined;
+  const byName: string[] = [];
+  const byValue: string[] = [];
+  for (const callee of callees) {
+    const name = observed.frame(callee)?.functionName ?? "";
+    (calls?.has(name.slice(name.lastIndexOf(".") + 1)) ? byName : byValue).push(callee);
+  }
+  return byValue.length > MAX_CALL_POLYMORPHISM ? byName : [...byName, ...byValue];
+}
 
 /** What a line's ticks may be: the node's own code (no path), or a function reached through `path`. */
 interface Candidate {
@@ -231,7 +256,7 @@ function lineCandidates(
   };
 
   let reach: Map<string, string[]> | undefined;
-  const reachable = (): Map<string, string[]> => (reach ??= observed.reachable(ownKey, MAX_PATH));
+  const reachable = (): Map<string, string[]> => (reach ??= observed.reachable(ownKey, MAX_PATH, (caller, callees) => inlinableCallees(caller, callees, tableOf, observed)));
   const framesOfPath = (path: string[]): CallFrame[] => path.map((key) => observed.frame(key)).filter((f): f is CallFrame => f !== undefined);
 
   let byScript: Map<string, Array<[string, string[]]>> | undefined;

@@ -70,14 +70,17 @@ export class ObservedCalls {
     return this.callees.get(key) ?? EMPTY;
   }
 
-  /** Every function reachable from `key` through observed calls, at most `depth` calls away, with the path to it. */
-  reachable(key: string, depth: number): Map<string, string[]> {
+  /**
+   * Every function reachable from `key` through observed calls, at most `depth` calls away, with
+   * the path to it; `follow` says which of a function's observed callees may be followed.
+   */
+  reachable(key: string, depth: number, follow: (caller: string, callees: ReadonlySet<string>) => Iterable<string> = (_caller, callees) => callees): Map<string, string[]> {
     const paths = new Map<string, string[]>([[key, []]]);
     let layer = [key];
     for (let level = 0; level < depth && layer.length > 0; level++) {
       const next: string[] = [];
       for (const at of layer) {
-        for (const callee of this.calleesOf(at)) {
+        for (const callee of follow(at, this.calleesOf(at))) {
           if (paths.has(callee)) continue;
           paths.set(callee, [...(paths.get(at) as string[]), callee]);
           next.push(callee);
