@@ -223,4 +223,24 @@ describe("native functions", () => {
     ]);
     expect(aggregateProfile(profile).functions.find((f) => f.name === "send")?.calledBy).toBe("");
   });
+
+  it("called from two functions on one line (two callbacks side by side): one row, as the store identifies it", () => {
+    // json-server on Node 24: two such rows in one window failed the store's unique key, for good.
+    const at = (functionName: string, url: string, columnNumber: number): CallFrame => ({ functionName, url, scriptId: url ? "5" : "0", lineNumber: 3, columnNumber });
+    const profile: CpuProfile = {
+      nodes: [
+        { id: 1, callFrame: at("(root)", "", -1), children: [2, 4] },
+        { id: 2, callFrame: at("", "file:///app/server.js", 10), children: [3] },
+        { id: 3, callFrame: at("stat", "", 0), children: [] },
+        { id: 4, callFrame: at("", "file:///app/server.js", 40), children: [5] },
+        { id: 5, callFrame: at("stat", "", 0), children: [] },
+      ],
+      startTime: 0,
+      endTime: 3_000,
+      samples: [3, 5, 5],
+      timeDeltas: [1_000, 1_000, 1_000],
+    };
+    const stats = aggregateProfile(profile).functions.filter((f) => f.name === "stat");
+    expect(stats.map((f) => [f.calledBy, f.selfSamples])).toEqual([["(anonymous) (app/server.js:4)", 3]]);
+  });
 });

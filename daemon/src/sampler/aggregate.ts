@@ -222,7 +222,9 @@ export function aggregateProfile(profile: CpuProfile, options: AggregateOptions 
   const keyOf = (id: number, frame: CallFrame): { key: string; caller: CallFrame | undefined } => {
     if (!isNativeFrame(frame)) return { key: functionKey(frame), caller: undefined };
     const caller = callerOf(id);
-    return { key: caller ? `${functionKey(frame)}\u0001${functionKey(caller)}` : functionKey(frame), caller };
+    // Keyed by the caller as published (name, file and line): two callers that differ only by
+    // column (two callbacks on one line) are one row, as the store identifies it.
+    return { key: caller ? `${functionKey(frame)}\u0001${describeCandidate(caller)}` : functionKey(frame), caller };
   };
   const accumulatorFor = (id: number, frame: CallFrame): Accumulator => {
     const { key, caller } = keyOf(id, frame);
