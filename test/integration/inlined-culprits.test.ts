@@ -22,19 +22,33 @@ async function incidents(db: string, kind: string): Promise<IncidentJson[]> {
   return JSON.parse(listed.stdout) as IncidentJson[];
 }
 
-/** One run of the checksum spike, its assertions made; says whether V8 was seen to inline checksum. */
-async function spikeInChecksum(): Promise<string> {
+/**
+ * A fixture under steady load with a sensor attached (1 s windows), eight seconds of normal
+ * windows for the baseline, then the spike it is asked for: the handles, and the spike's onset.
+ */
+async function spikeUnderSensor(fixture: string, spikeQuery: string, nodeArgs: string[] = []) {
   const db = join(tempDir(), "spike.db");
-  const app = await startFixture("inline-app.cjs", { nodeArgs: ["--trace-turbo-inlining"] });
+  const app = await startFixture(fixture, { nodeArgs });
   const load = startLoad(app.port, 60, "/");
   const sensor = seismo(["attach", String(app.pid), "--db", db, "--window", "1s", "--burst-duration", "1500ms"]);
   try {
     await sensor.waitFor(/attached to pid/, 15_000);
-    // Normal windows for the baseline; TurboFan inlines checksum into the handler meanwhile.
     await sleep(8_000);
-    const answer = await fetch(`http://127.0.0.1:${app.port}/admin/spike?ms=4000`, { method: "POST" });
+    const answer = await fetch(`http://127.0.0.1:${app.port}/admin/spike?${spikeQuery}`, { method: "POST" });
     expect(answer.status).toBe(200);
     const onsetMs = Number((await app.waitFor(/spike (\d+)/))[1]);
+    return { db, app, load, sensor, onsetMs };
+  } catch (error) {
+    await load.stop();
+    throw error;
+  }
+}
+
+/** One run of the checksum spike, its assertions made; says whether V8 was seen to inline checksum. */
+async function spikeInChecksum(): Promise<string> {
+  // TurboFan inlines checksum into the handler during the normal windows.
+  const { db, app, load, sensor, onsetMs } = await spikeUnderSensor("inline-app.cjs", "ms=4000", ["--trace-turbo-inlining"]);
+  try {
     // The embedded analyzer opens the incident and arms a capture of the culprit's app frame.
     // (Once in about seven runs a spike was profiled and no incident opened: checksum already
     // holds half the CPU normally, and the spike's verdict is near its bar. That run is retried.)
@@ -74,39 +88,44 @@ describe("the culprit is a helper V8 inlined into its caller", () => {
     expect(runs.at(-1), `V8 inlined checksum and the incident named it, in one of three runs: ${runs.join("; ")}`).toMatch(/^inlined/);
   });
 
-  it("a CPU spike in an anonymous request handler itself: named by where it sits, captured by its location", { timeout: 90_000 }, async () => {
-    const HANDLER_APP = join(FIXTURES, "handler-app.cjs");
-    const db = join(tempDir(), "handler.db");
-    const app = await startFixture("handler-app.cjs");
-    const load = startLoad(app.port, 60, "/");
-    const sensor = seismo(["attach", String(app.pid), "--db", db, "--window", "1s", "--burst-duration", "1500ms"]);
-    const handler = "(anonymous) http.createServer(…)";
-    try {
-      await sensor.waitFor(/attached to pid/, 15_000);
-      await sleep(8_000);
-      const answer = await fetch(`http://127.0.0.1:${app.port}/admin/spike?ms=4000`, { method: "POST" });
-      expect(answer.status).toBe(200);
-      const onsetMs = Number((await app.waitFor(/spike (\d+)/))[1]);
-      // V8 gives the handler no name; the capture is armed on it by the line it is declared on,
-      // at its first statement (not the line that registers it, which ran once at startup).
-      const armed = await sensor.waitFor(/capture \S+ armed at (\S+):(\d+) \((.+?)\) for/, 30_000);
-      expect(armed.slice(1, 4)).toEqual([HANDLER_APP, "11", handler]);
-      await sensor.waitFor(/capture \S+ disarmed: its 5 hit\(s\) are captured/, 30_000);
-      const [spike] = (await incidents(db, "cpu_spike")).filter((i) => Date.parse(i.startedAt) >= onsetMs - 1_000);
-      expect(spike, sensor.stdout() + sensor.stderr()).toBeDefined();
-      expect(spike?.culprits[0]).toMatchObject({ name: handler, file: HANDLER_APP, line: 10 });
-      expect(spike?.summary).toContain(`\`${handler}\` (fixtures/handler-app.cjs:10)`);
-      const captured = await seismoRun(["snapshots", "--incident", spike?.id ?? "", "--db", db, "--json"]);
-      expect(captured.code, captured.stderr).toBe(0);
-      const snapshots = JSON.parse(captured.stdout) as Array<{ functionName: string; line: number; locals: Array<{ name: string }> }>;
-      expect(snapshots.length).toBeGreaterThanOrEqual(1);
-      expect(snapshots[0]).toMatchObject({ functionName: handler, line: 11 });
-      expect(snapshots[0]?.locals.map((l) => l.name)).toEqual(expect.arrayContaining(["req", "res"]));
-      // `top` names it the same way.
-      const top = await seismoRun(["top", "--db", db, "--since", "10m", "--json"]);
-      expect((JSON.parse(top.stdout) as Array<{ name: string; file: string; line: number }>).find((row) => row.file === HANDLER_APP && row.line === 10)?.name).toBe(handler);
-    } finally {
-      await load.stop();
-    }
+  it("a CPU spike in an anonymous request handler itself: named by where it sits, captured by its location", { timeout: 150_000 }, async () => {
+    // Once in about eight runs TurboFan inlined the handler into Node's own EventEmitter#emit,
+    // whose source (a node: built-in) the daemon cannot read: the spike's burst profile then
+    // charges the handler to `emit` (see the README's limitations). Such a run is retried.
+    const runs: string[] = [];
+    while (runs.length < 3 && runs.at(-1) !== "named") runs.push(await spikeInHandler());
+    expect(runs.at(-1), `the incident named the handler in one of three runs: ${runs.join("; ")}`).toBe("named");
   });
 });
+
+/** One run of the handler spike, its assertions made; "named", or what the incident named instead when it is Node's own code. */
+async function spikeInHandler(): Promise<string> {
+  const HANDLER_APP = join(FIXTURES, "handler-app.cjs");
+  const handler = "(anonymous) http.createServer(…)";
+  const { db, load, sensor, onsetMs } = await spikeUnderSensor("handler-app.cjs", "ms=4000");
+  try {
+    const opened = await sensor.waitFor(/incident (spk-[0-9a-f]{10}): CPU spike .*?: `([^`]+)` \((\S+?)\)/, 30_000);
+    if (opened[3]?.startsWith("node:")) return `${opened[2] ?? ""} (${opened[3]})`;
+    // V8 gives the handler no name; the capture is armed on it by the line it is declared on,
+    // at its first statement (not the line that registers it, which ran once at startup).
+    const armed = await sensor.waitFor(/capture \S+ armed at (\S+):(\d+) \((.+?)\) for/, 30_000);
+    expect(armed.slice(1, 4)).toEqual([HANDLER_APP, "11", handler]);
+    await sensor.waitFor(/capture \S+ disarmed: its 5 hit\(s\) are captured/, 30_000);
+    const [spike] = (await incidents(db, "cpu_spike")).filter((i) => Date.parse(i.startedAt) >= onsetMs - 1_000);
+    expect(spike, sensor.stdout() + sensor.stderr()).toBeDefined();
+    expect(spike?.culprits[0]).toMatchObject({ name: handler, file: HANDLER_APP, line: 10 });
+    expect(spike?.summary).toContain(`\`${handler}\` (fixtures/handler-app.cjs:10)`);
+    const captured = await seismoRun(["snapshots", "--incident", spike?.id ?? "", "--db", db, "--json"]);
+    expect(captured.code, captured.stderr).toBe(0);
+    const snapshots = JSON.parse(captured.stdout) as Array<{ functionName: string; line: number; locals: Array<{ name: string }> }>;
+    expect(snapshots.length).toBeGreaterThanOrEqual(1);
+    expect(snapshots[0]).toMatchObject({ functionName: handler, line: 11 });
+    expect(snapshots[0]?.locals.map((l) => l.name)).toEqual(expect.arrayContaining(["req", "res"]));
+    // `top` names it the same way.
+    const top = await seismoRun(["top", "--db", db, "--since", "10m", "--json"]);
+    expect((JSON.parse(top.stdout) as Array<{ name: string; file: string; line: number }>).find((row) => row.file === HANDLER_APP && row.line === 10)?.name).toBe(handler);
+    return "named";
+  } finally {
+    await load.stop();
+  }
+}
