@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { buildSync } from "esbuild";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { cleanup, FIXTURES, nodeBinary, ROOT } from "./harness.js";
-import type { TopRow } from "./profile-shares.js";
+import type { SharesRun, TopRow } from "./profile-shares.js";
 import { appShareAt, describeShares, inlinedByV8, rowAt, runWhereV8Inlined, sharesUnderLoad } from "./profile-shares.js";
 import { join } from "node:path";
 
@@ -75,17 +75,26 @@ describe("a small function of an npm package inlined into the app's handler", ()
       const node = major === "20" ? process.execPath : nodeBinary(major);
       const script = [join(FIXTURES, "render-app.cjs")];
       const load = { perSecond: 150, loadMs: 8_000 };
-      const seen = await runWhereV8Inlined({ node, script, ...load }, ["escapeHtml"], 3, "all", (run) => (rowAt(run.rows, ESCAPE, 33)?.inlinedShare ?? 0) > 0.5);
+      const escapeShare = (rows: TopRow[]): number => appShareAt(rows, [RENDER, ESCAPE], ESCAPE, 33);
+      const movedOf = (rows: TopRow[]): number => rowAt(rows, ESCAPE, 33)?.inlinedShare ?? 0;
+      // escapeHtml's share as V8 charged it: what Seismo moved back stayed on the handler, in the app's files too.
+      const asV8Charged = (rows: TopRow[]): number => escapeShare(rows) * (1 - movedOf(rows));
       const truth = await sharesUnderLoad({ node, script, nodeFlags: ["--no-turbo-inlining"], ...load });
+      // A run proves something only when V8 inlined enough of escapeHtml's calls that its own
+      // figures miss the ground truth by more than the tolerance. How much it inlines varies: on
+      // Node 24, 54 to 59 % of escapeHtml's time in three runs here (before TurboFan compiles the handler,
+      // escapeHtml runs optimized on its own), and exactly half in one CI run.
+      const missesWithoutSeismo = (run: SharesRun): boolean => escapeShare(truth.rows) - asV8Charged(run.rows) > TOLERANCE;
+      const seen = await runWhereV8Inlined({ node, script, ...load }, ["escapeHtml"], { alsoProven: (run) => movedOf(run.rows) > 0, required: missesWithoutSeismo });
       console.log(describeShares(`Node ${major}`, [RENDER, ESCAPE], RENDER_FUNCTIONS, seen.rows, truth.rows));
+      console.log(`  escapeHtml as V8 charged it ${(asV8Charged(seen.rows) * 100).toFixed(1)} %, ${(movedOf(seen.rows) * 100).toFixed(0)} % of its time moved back by Seismo`);
 
       // V8 inlined escapeHtml, a function of another script, into the app's handler, so V8
       // charged escape-html's lines to the handler, and Seismo moved them back. The proof is V8's
       // trace, or, when the target's buffered trace did not reach us (it is flushed at a graceful
       // exit only), V8's own profile: escape-html's lines on the handler's node.
-      const moved = rowAt(seen.rows, ESCAPE, 33)?.inlinedShare ?? 0;
-      expect(inlinedByV8(seen.output).has("escapeHtml") || moved > 0.5, `escapeHtml inlinedShare ${moved}`).toBe(true);
-      expect(moved).toBeGreaterThan(0.5);
+      expect(inlinedByV8(seen.output).has("escapeHtml") || movedOf(seen.rows) > 0, `escapeHtml inlinedShare ${movedOf(seen.rows)}`).toBe(true);
+      expect(missesWithoutSeismo(seen), `as V8 charged it ${asV8Charged(seen.rows)}, truth ${escapeShare(truth.rows)}`).toBe(true);
       for (const [name, file, line] of RENDER_FUNCTIONS) {
         expect(Math.abs(appShareAt(seen.rows, [RENDER, ESCAPE], file, line) - appShareAt(truth.rows, [RENDER, ESCAPE], file, line)), name).toBeLessThanOrEqual(TOLERANCE);
       }
@@ -131,7 +140,7 @@ describe("a TypeScript service: compiled by tsc, and bundled by esbuild, with so
       // Pricing's functions inlined into each other (within pricing.js) or quote into the handler
       // (across the two modules): which, V8 decides; both charge pricing's time to another function.
       const PRICING_FUNCTIONS = ["quote", "lineTotal", "taxFor"];
-      const seen = await runWhereV8Inlined({ node: node(), script, ...load }, PRICING_FUNCTIONS, 3, "any");
+      const seen = await runWhereV8Inlined({ node: node(), script, ...load }, PRICING_FUNCTIONS, { need: "any" });
       const truth = await sharesUnderLoad({ node: node(), script, nodeFlags: ["--no-turbo-inlining"], ...load });
       console.log(describeShares(`Node ${major} (tsc)`, FILES, TS_FUNCTIONS, seen.rows, truth.rows));
       expectSharesNear(seen.rows, truth.rows);

@@ -103,25 +103,30 @@ export function describeShares(label: string, files: string[], functions: Array<
   ].join("\n");
 }
 
+/** How runWhereV8Inlined judges a run. */
+export interface InlinedRunOptions {
+  tries?: number;
+  /** Whether V8 must have inlined all of the names or any one of them. */
+  need?: "all" | "any";
+  /** Other proof from V8 that it inlined, for a run whose buffered trace did not reach us. */
+  alsoProven?: (run: SharesRun) => boolean;
+  /** What else the run must show to count, e.g. that V8 inlined enough for its own figures to be wrong. */
+  required?: (run: SharesRun) => boolean;
+}
+
 /**
  * A run in which V8 inlined every one of `names` (--trace-turbo-inlining), trying up to `tries`
  * times: whether TurboFan inlines a call depends on what it met first and on its budget, and a
  * run where it did not proves nothing about de-inlining. The last run is returned either way.
  */
-export async function runWhereV8Inlined(
-  options: SharesOptions,
-  names: string[],
-  tries = 3,
-  need: "all" | "any" = "all",
-  /** Other proof from V8 that it inlined, for a run whose buffered trace did not reach us. */
-  alsoProven?: (run: SharesRun) => boolean,
-): Promise<SharesRun> {
+export async function runWhereV8Inlined(options: SharesOptions, names: string[], judge: InlinedRunOptions = {}): Promise<SharesRun> {
+  const { tries = 3, need = "all", alsoProven, required } = judge;
   let run: SharesRun | undefined;
   for (let attempt = 0; attempt < tries; attempt++) {
     run = await sharesUnderLoad({ ...options, nodeFlags: ["--trace-turbo-inlining", ...(options.nodeFlags ?? [])] });
     const inlined = inlinedByV8(run.output);
-    if (need === "all" ? names.every((name) => inlined.has(name)) : names.some((name) => inlined.has(name))) return run;
-    if (alsoProven?.(run)) return run;
+    const traced = need === "all" ? names.every((name) => inlined.has(name)) : names.some((name) => inlined.has(name));
+    if ((traced || alsoProven?.(run) === true) && (required?.(run) ?? true)) return run;
   }
   return run as SharesRun;
 }
