@@ -374,8 +374,10 @@ export function installExpression(): string {
       const snapshot = { id, hit: p.hits - p.left, at: now, costUs: 0, locals, stack: [], last: p.left <= 0 };
       if (self !== undefined && self !== globalThis && typeof self === "object") snapshot.self = serialize("this", self, 0, st);
       const frames = String(new Error().stack).split("\\n").slice(1).map((l) => l.trim().replace(/^at /, ""));
-      // Drop this function's frame and the condition's own (evaluated code, "<anonymous>").
-      snapshot.stack = frames.filter((f) => !f.includes("<anonymous>") && !f.startsWith("capture ")).slice(0, p.limits.maxFrames);
+      // Drop this function's frame and the condition's own: evaluated code, whose location is
+      // "<anonymous>" (an app's anonymous function, "Server.<anonymous> (/app/server.js:9:3)", stays).
+      const evaluated = (f) => { const at = /\\(([^()]*)\\)$/.exec(f); return (at ? at[1] : f).startsWith("<anonymous>") || f.includes("(eval at "); };
+      snapshot.stack = frames.filter((f) => !evaluated(f) && !f.startsWith("capture ")).slice(0, p.limits.maxFrames);
       snapshot.costUs = Math.round((clock() - t0) * 1000);
       notify(p, snapshot);
       if (snapshot.last) remove(id, "hits");
