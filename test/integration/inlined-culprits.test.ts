@@ -159,7 +159,7 @@ describe("a deployment that made a helper V8 inlines 30 % slower", () => {
     // v2: stockOf follows 1.3 times as many links, nothing else changed.
     const v2 = await deployCatalog(db, "v2", 1.3);
     try {
-      // Checks come at 12, 30 and 60 windows; in local runs the first or second named stockOf (+17 to +32 %).
+      // Checks come at 12, 30 and 60 windows; in 5 local runs the first or second named stockOf (+22 to +35 %).
       await v2.waitFor(/incident reg-[0-9a-f]{10}: Regression in/, 90_000);
       await v2.waitFor(/capture \S+ disarmed: its 5 hit\(s\) are captured/, 15_000);
     } catch (error) {
