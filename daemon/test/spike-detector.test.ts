@@ -40,6 +40,16 @@ describe("spike detector", () => {
     expect(signal.onsetMs).toBe(15_000 - 1_300);
   });
 
+  it("a blocked loop's peak CPU is of the block, not of the catch-up once the loop turns again", () => {
+    const detector = new SpikeDetector();
+    feed(detector, steady(30));
+    // A 3.5 s synchronous child process: no CPU while it waits, then the queued requests at once.
+    const readings = feed(detector, [{ cpu: 0.02, stallMs: 3_500 }, { cpu: 0.6 }, { cpu: 0.3 }, ...steady(12)], 15_000);
+    const ended = readings.find((o) => o.kind === "ended") as Extract<Observation, { kind: "ended" }>;
+    expect(ended.episode).toMatchObject({ trigger: "LOOP_BLOCKED", maxStallMs: 3_500 });
+    expect(ended.episode.peakCpu).toBe(0.02);
+  });
+
   it("says nothing about CPU before it has learned a level: an app that always runs hot is not a spike on attach", () => {
     const detector = new SpikeDetector();
     expect(feed(detector, Array.from({ length: 9 }, () => ({ cpu: 1 }))).every((o) => o.kind === "normal")).toBe(true);
