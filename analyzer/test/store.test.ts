@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -51,7 +52,7 @@ describe("database", () => {
     const path = join(dir, "v1.db");
     const old = new Database(path);
     old.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)");
-    old.exec(MIGRATIONS[0]!.sql);
+    old.exec(MIGRATIONS[0]!.sql as string);
     old.prepare("INSERT INTO schema_migrations VALUES (1, 'v1', 0)").run();
     old.prepare("INSERT INTO targets (target_id, daemon_id, service, pid, last_seen_ms) VALUES ('t', 'd', 'shop', 1, 0)").run();
     old.prepare(
@@ -63,6 +64,43 @@ describe("database", () => {
     db = openDatabase(path);
     expect(db.prepare("SELECT window_id, cpu_us, sensor_us FROM windows").all()).toEqual([{ window_id: "t:0", cpu_us: 5, sensor_us: 0 }]);
     expect(new EventStore(db).recordWindow(windowAt(1, 20), 0)).toBe("stored");
+  });
+
+  it("keeps every migration's text as it shipped (a change is a new migration, never an edit)", () => {
+    const text = (m: (typeof MIGRATIONS)[number]): string => (typeof m.sql === "string" ? m.sql : m.sql(db));
+    const hashes = MIGRATIONS.map((m) => `${m.version} ${createHash("sha256").update(text(m)).digest("hex").slice(0, 16)}`);
+    expect(hashes).toEqual(SHIPPED_MIGRATIONS);
+  });
+
+  it("rebuilds window_endpoints left by a build whose migration 8 had no direction, host or sampling", () => {
+    db.close();
+    const path = join(dir, "v9-early-endpoints.db");
+    const old = new Database(path);
+    old.pragma("foreign_keys = ON");
+    old.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)");
+    for (const m of MIGRATIONS.filter((m) => m.version <= 9)) {
+      old.exec(m.version === 8 ? FIRST_MIGRATION_8 : (m.sql as string));
+      old.prepare("INSERT INTO schema_migrations VALUES (?, ?, 0)").run(m.version, m.name);
+    }
+    old.prepare("INSERT INTO targets (target_id, daemon_id, service, pid, last_seen_ms) VALUES ('t', 'd', 'shop', 1, 0)").run();
+    old.prepare(
+      `INSERT INTO windows (window_id, target_id, service, deployment, sequence, start_ms, end_ms, sampling_interval_us,
+        total_samples, cpu_us, idle_us, gc_us, program_us, truncated_functions, received_at_ms)
+       VALUES ('t:0', 't', 'shop', '', 0, 0, 10, 10000, 1, 5, 5, 0, 0, 0, 0)`,
+    ).run();
+    old.prepare("INSERT INTO window_endpoints VALUES (1, 'GET', '/a', 200, 1, 3, 6.5, 4, '[[10,3]]')").run();
+    old.close();
+
+    db = openDatabase(path);
+    expect(db.prepare("SELECT direction, host, method, route, status, count, sampled_every FROM window_endpoints").all()).toEqual([
+      { direction: "in", host: "", method: "GET", route: "/a", status: 200, count: 3, sampled_every: 1 },
+    ]);
+    // A query row, which the early table's CHECK refused, is stored now.
+    const query = { method: "SELECT", route: "SELECT ?", status: 0, count: 1, totalMs: 1, maxMs: 1, bucketIndexes: [1], bucketCounts: [1], routeTemplate: true, host: "pg test" };
+    expect(new EventStore(db).recordWindow(windowAt(1, 20, { queries: [query] }), 0)).toBe("stored");
+    // And a table of the final shape is left alone: the repair has nothing to do there.
+    const repair = MIGRATIONS.find((m) => m.version === 10)!.sql as (db: Db) => string;
+    expect(repair(db)).toBe("");
   });
 
   it("refuses a database written by a newer Seismo, and a missing file for queries", () => {
@@ -179,3 +217,33 @@ describe("listTargets", () => {
     expect(listTargets(db, { sinceMs: 50_000, nowMs: 110_000 }).map((t) => t.targetId)).toEqual(["live", "gone"]);
   });
 });
+
+/** sha256 (first 16 hex digits) of each migration as it shipped; migration 10 as it runs on a new database. */
+const SHIPPED_MIGRATIONS = [
+  "1 6d374eb650d7b73f",
+  "2 c2ee2a7aca4b43bc",
+  "3 b90e40b2d01c7e1a",
+  "4 aa58c032f9935a49",
+  "5 084bc382f2cccb17",
+  "6 144df2f18bf5d360",
+  "7 f66ee36f9a588de2",
+  "8 2418c5fd462d4d71",
+  "9 6a6e6a7e897c75a3",
+  "10 e3b0c44298fc1c14",
+];
+
+/** Migration 8 as first written (bbf02fc), before outgoing calls, queries and sampling were added to it. */
+const FIRST_MIGRATION_8 = `
+      CREATE TABLE window_endpoints (
+        window_ref INTEGER NOT NULL REFERENCES windows(id) ON DELETE CASCADE,
+        method TEXT NOT NULL,
+        route TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        route_template INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        total_ms REAL NOT NULL,
+        max_ms REAL NOT NULL,
+        buckets TEXT NOT NULL,
+        PRIMARY KEY (window_ref, method, route, status)
+      ) WITHOUT ROWID;
+`;

@@ -89,7 +89,7 @@ export function migrate(db: Db): void {
   for (const migration of MIGRATIONS) {
     if (migration.version <= current) continue;
     db.transaction(() => {
-      db.exec(migration.sql);
+      db.exec(typeof migration.sql === "string" ? migration.sql : migration.sql(db));
       db.prepare("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?, ?, ?)").run(
         migration.version,
         migration.name,

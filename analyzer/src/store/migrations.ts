@@ -1,11 +1,62 @@
+import type Database from "better-sqlite3";
+
 /**
  * Forward-only schema migrations. Each runs once, in order, inside a
- * transaction; a shipped migration is never edited, only followed by another.
+ * transaction; a shipped migration is never edited, only followed by another
+ * (test/store.test.ts pins each one's text by hash).
  */
 export interface Migration {
   version: number;
   name: string;
-  sql: string;
+  /** The statements, or, for a repair that depends on what an older build left, the statements for this database. */
+  sql: string | ((db: Database.Database) => string);
+}
+
+/** window_endpoints as migration 8 defines it now; migration 10 rebuilds an older shape into this. */
+const WINDOW_ENDPOINTS_COLUMNS = `
+        window_ref INTEGER NOT NULL REFERENCES windows(id) ON DELETE CASCADE,
+        direction TEXT NOT NULL CHECK (direction IN ('in', 'out', 'db')),
+        host TEXT NOT NULL,
+        method TEXT NOT NULL,
+        route TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        -- 1 when route is the framework's template, 0 when normalized from the path
+        route_template INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        total_ms REAL NOT NULL,
+        max_ms REAL NOT NULL,
+        -- JSON [[bucket, count], ...]: the latency histogram (agent-proto latency.ts)
+        buckets TEXT NOT NULL,
+        -- Under heavy traffic one request in this many was timed; the figures are scaled up by it
+        sampled_every INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (window_ref, direction, host, method, route, status)`;
+
+/**
+ * Migration 8 was edited three times after it was written (outgoing calls, database queries,
+ * sampling), against the rule above: a database made by a build in between reports version 8
+ * without the later columns, or with a CHECK that refuses database rows. Such a table is rebuilt
+ * (the SQLite way: new table, copy, drop, rename), the missing columns at their meaning then:
+ * every row an endpoint ('in', host ''), every request timed (sampled_every 1). A table of the
+ * final shape is left as it is.
+ */
+function repairWindowEndpoints(db: Database.Database): string {
+  const row = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'window_endpoints'").get() as { sql: string } | undefined;
+  if (!row) return `CREATE TABLE window_endpoints (${WINDOW_ENDPOINTS_COLUMNS}\n      ) WITHOUT ROWID;`;
+  const columns = new Set((db.prepare("SELECT name FROM pragma_table_info('window_endpoints')").all() as { name: string }[]).map((c) => c.name));
+  const current = columns.has("direction") && columns.has("host") && columns.has("sampled_every") && row.sql.includes("'db'");
+  if (current) return "";
+  const copied = ["window_ref", "method", "route", "status", "route_template", "count", "total_ms", "max_ms", "buckets"];
+  const direction = columns.has("direction") ? "direction" : "'in'";
+  const host = columns.has("host") ? "host" : "''";
+  const sampledEvery = columns.has("sampled_every") ? "sampled_every" : "1";
+  return `
+      CREATE TABLE window_endpoints_repaired (${WINDOW_ENDPOINTS_COLUMNS}
+      ) WITHOUT ROWID;
+      INSERT INTO window_endpoints_repaired (${copied.join(", ")}, direction, host, sampled_every)
+        SELECT ${copied.join(", ")}, ${direction}, ${host}, ${sampledEvery} FROM window_endpoints;
+      DROP TABLE window_endpoints;
+      ALTER TABLE window_endpoints_repaired RENAME TO window_endpoints;
+    `;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -268,6 +319,11 @@ export const MIGRATIONS: readonly Migration[] = [
       -- called it; one row per caller. '' for JavaScript functions.
       ALTER TABLE functions ADD COLUMN called_by TEXT NOT NULL DEFAULT '';
     `,
+  },
+  {
+    version: 10,
+    name: "window_endpoints as migration 8 ends",
+    sql: repairWindowEndpoints,
   },
 ];
 
