@@ -1,5 +1,5 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { ErrorCodes, SeismoError } from "./errors.js";
+import { errorCodeOf, ErrorCodes, SeismoError } from "./errors.js";
 
 /**
  * The command channel from analyzers to daemons: request/reply, one subject
@@ -93,7 +93,7 @@ export async function answer(text: string, handler: CommandHandler): Promise<Com
   try {
     command = parseCommand(text);
   } catch (error) {
-    return { id: "", ok: false, error: { code: (error as SeismoError).code ?? ErrorCodes.DECODE_MALFORMED, message: (error as Error).message } };
+    return { id: "", ok: false, error: { code: error instanceof SeismoError ? error.code : ErrorCodes.DECODE_MALFORMED, message: (error as Error).message } };
   }
   if (Date.now() > command.deadlineMs) {
     return { id: command.id, ok: false, error: { code: ErrorCodes.COMMAND_TIMEOUT, message: "The command arrived after its deadline; nothing was done." } };
@@ -101,7 +101,7 @@ export async function answer(text: string, handler: CommandHandler): Promise<Com
   try {
     return await handler(command);
   } catch (error) {
-    return { id: command.id, ok: false, error: { code: (error as SeismoError).code ?? "INTERNAL", message: (error as Error).message } };
+    return { id: command.id, ok: false, error: { code: errorCodeOf(error), message: (error as Error).message } };
   }
 }
 

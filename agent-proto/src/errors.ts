@@ -42,6 +42,8 @@ export const ErrorCodes = {
   NOT_FOUND: "SEISMO_NOT_FOUND",
   /** A command to a daemon got no answer in time, or arrived after its deadline. */
   COMMAND_TIMEOUT: "SEISMO_COMMAND_TIMEOUT",
+  /** A fault in Seismo itself: something failed that no other code describes (a bug to report). */
+  INTERNAL: "SEISMO_INTERNAL",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -67,6 +69,11 @@ export class SeismoError extends Error {
   toLine(): string {
     return this.hint ? `${this.message} ${this.hint} [${this.code}]` : `${this.message} [${this.code}]`;
   }
+}
+
+/** The stable code of anything thrown: its own when Seismo raised it, SEISMO_INTERNAL otherwise. */
+export function errorCodeOf(error: unknown): ErrorCode {
+  return error instanceof SeismoError ? error.code : ErrorCodes.INTERNAL;
 }
 
 export function isSeismoError(value: unknown, code?: ErrorCode): value is SeismoError {

@@ -1,5 +1,5 @@
 import type { CommandClient } from "@seismo/agent-proto";
-import { describeError } from "@seismo/agent-proto";
+import { errorCodeOf } from "@seismo/agent-proto";
 import type { IncidentView } from "../incidents/incident.js";
 import type { Db } from "../store/database.js";
 import { capturePlan } from "./capture-plan.js";
@@ -34,7 +34,7 @@ export class AutoCapture {
     if (!target) return;
     const reply = await this.commands
       .request(target.daemonId, { kind: "arm", targetId: target.targetId, trigger: incident.id, file: plan.file, functionName: plan.functionName, ...(plan.line ? { functionLine: plan.line } : {}), ...this.settings })
-      .catch((error: unknown) => ({ id: "", ok: false, error: { code: "INTERNAL", message: describeError(error) } }));
+      .catch((error: unknown) => ({ id: "", ok: false, error: { code: errorCodeOf(error), message: error instanceof Error ? error.message : String(error) } }));
     if (!reply.ok) this.log.warn(`no capture for ${incident.id}: ${reply.error?.message ?? "no reason given"} [${reply.error?.code ?? "?"}]`);
   }
 

@@ -1,5 +1,6 @@
 import type { Db, IncidentView, SnapshotView } from "@seismo/analyzer";
 import { attributionShares, diffDeployments, endpointFigures, functionStats, lineToOpen, getIncident, listDeployments, listIncidents, listSnapshots, parseDuration, topFunctions } from "@seismo/analyzer";
+import { describeError } from "@seismo/agent-proto";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import { readOnlyQuery } from "./read-only-query.js";
@@ -120,8 +121,9 @@ function result<T extends Record<string, unknown>>(structured: T) {
   return { content: [{ type: "text" as const, text: JSON.stringify(structured, null, 2) }], structuredContent: structured };
 }
 
-function failure(message: string) {
-  return { content: [{ type: "text" as const, text: message }], isError: true };
+/** A failed call as the agent reads it: what went wrong, what to do, and the stable code. */
+function failure(error: unknown) {
+  return { content: [{ type: "text" as const, text: describeError(error) }], isError: true };
 }
 
 export const QUERY_MAX_ROWS = 500;
@@ -147,7 +149,7 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
       try {
         return await handler(args);
       } catch (error) {
-        return failure((error as Error).message);
+        return failure(error);
       }
     };
 
