@@ -2,18 +2,17 @@ import type { SeismoEvent } from "@seismo/agent-proto";
 import { createInProcessCommands, createInProcessTransport } from "@seismo/agent-proto";
 import type { TopResult } from "@seismo/analyzer";
 import { Analyzer, getIncident, topFunctions } from "@seismo/analyzer";
-import type { ActivateOptions, Logger } from "@seismo/daemon";
-import { armCommandHandler, Outbox, Sensor } from "@seismo/daemon";
-import type { AnalysisSettings, SamplingSettings } from "./options.js";
+import type { Logger, Sensor, SensorSettings } from "@seismo/daemon";
+import { Daemon } from "@seismo/daemon";
+import type { AnalysisSettings } from "./options.js";
 
 export interface EmbeddedOptions {
   dbPath: string;
   pid: number;
-  sampling: SamplingSettings;
+  sampling: SensorSettings;
   /** Regression watch and webhook alerts (default: regressions watched, no webhook). */
   analysis?: AnalysisSettings;
   log: Logger;
-  activate?: ActivateOptions;
   /** Called after each profile window is committed, with the last minute's top functions. */
   onTop?: (top: TopResult) => void;
 }
@@ -29,7 +28,7 @@ const LIVE_PERIOD_MS = 60_000;
 
 /**
  * Daemon and analyzer in one process, joined by the in-process transport: the
- * same sensor, outbox, ingest and SQLite store as the distributed set-up.
+ * same daemon, sensor, outbox, ingest and SQLite store as the distributed set-up.
  */
 export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded> {
   const transport = createInProcessTransport();
@@ -59,42 +58,22 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<Embedded>
     ...(options.analysis?.capture === false ? {} : { commands: commands.client }),
   });
   await analyzer.start();
-  const outbox = new Outbox(transport.publisher, options.log);
+  const daemon = await Daemon.start({ daemonId: "local", settings: options.sampling, publisher: transport.publisher, commands: commands.server, log: options.log });
   let sensor: Sensor;
   try {
-    sensor = await Sensor.attach({
-      pid: options.pid,
-      service: options.sampling.service,
-      deployment: options.sampling.deployment,
-      daemonId: "local",
-      samplingIntervalUs: options.sampling.samplingIntervalUs,
-      windowMs: options.sampling.windowMs,
-      recompileOnAttach: options.sampling.recompileOnAttach,
-      deinline: options.sampling.deinline,
-      spikes: options.sampling.spikes,
-      redactNames: options.sampling.redactNames,
-      errorCapture: options.sampling.errorCapture,
-      endpoints: options.sampling.endpoints,
-      queries: options.sampling.queries,
-      heartbeatMs: 30_000,
-      outbox,
-      log: options.log,
-      ...(options.activate ? { activate: options.activate } : {}),
-    });
+    sensor = await daemon.attach({ pid: options.pid });
   } catch (error) {
+    await daemon.stop();
     await analyzer.stop();
     throw error;
   }
   let closing: Promise<void> | undefined;
-  const attached = sensor;
-  await commands.server.serve("local", armCommandHandler((targetId) => (attached.target.targetId === targetId ? attached : undefined)));
   return {
-    sensor: attached,
+    sensor,
     analyzer,
     shutdown() {
       closing ??= (async () => {
-        await attached.stop();
-        await outbox.close(5_000);
+        await daemon.stop(5_000);
         await analyzer.stop();
       })();
       return closing;

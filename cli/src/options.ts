@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import type { NatsConnectOptions } from "@seismo/agent-proto";
 import type { RegressionWatchSettings, WebhookSettings } from "@seismo/analyzer";
 import { DEFAULT_REGRESSION_WATCH, DEFAULT_WEBHOOK_SETTINGS, parseDuration } from "@seismo/analyzer";
-import type { SpikeSettings } from "@seismo/daemon";
+import type { SensorSettings, SpikeSettings } from "@seismo/daemon";
 import { DEFAULT_SPIKE_SETTINGS } from "@seismo/daemon";
 import { usageError } from "./cli-error.js";
 
@@ -111,25 +111,6 @@ export function dbPath(value: string | undefined): string {
   return value ?? process.env.SEISMO_DB ?? "seismo.db";
 }
 
-export interface SamplingSettings {
-  samplingIntervalUs: number;
-  windowMs: number;
-  service: string | undefined;
-  deployment: string | undefined;
-  recompileOnAttach: boolean;
-  /** Give inlined functions their time back (see the daemon's attribution/deinline.ts). */
-  deinline: boolean;
-  spikes: SpikeSettings | false;
-  /** Extra names redacted in captured values. */
-  redactNames: string[];
-  /** Watch uncaught exceptions and capture their throw site on the next occurrence. */
-  errorCapture: boolean;
-  /** Time HTTP endpoints in the target (method, route, status, latency). */
-  endpoints: boolean;
-  /** Time database queries (pg, mysql2) in the target. */
-  queries: boolean;
-}
-
 export function samplingSettings(
   values: {
     interval?: string;
@@ -148,7 +129,7 @@ export function samplingSettings(
     redact?: string;
   },
   verb: string,
-): SamplingSettings {
+): SensorSettings {
   const intervalMs = values.interval === undefined ? 10 : Number(values.interval);
   if (!Number.isFinite(intervalMs) || intervalMs < 0.1 || intervalMs > 1_000) {
     throw usageError(`--interval must be a number of milliseconds between 0.1 and 1000, not "${values.interval}".`, verb);

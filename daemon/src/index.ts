@@ -10,6 +10,7 @@ export * from "./sampler/cpu-profile.js";
 export * from "./sampler/package-of.js";
 export * from "./sampler/sampler.js";
 export * from "./sensor.js";
+export * from "./daemon.js";
 export * from "./target/find-process.js";
 export * from "./target/identity.js";
 export * from "./target/listening-sockets.js";

@@ -1,9 +1,7 @@
 import { parseArgs } from "node:util";
 import { connectNats, describeError, ensureStream, NatsCommandServer, NatsEventPublisher } from "@seismo/agent-proto";
-import type { Logger } from "@seismo/daemon";
-import { armCommandHandler, assertLoopbackUrl, createLogger, Discovery, ErrorMemory, findNodeByCmdline, findNodeByCommandText, Outbox, readCmdline, Sensor } from "@seismo/daemon";
+import { assertLoopbackUrl, createLogger, Daemon } from "@seismo/daemon";
 import { usageError } from "../cli-error.js";
-import type { SamplingSettings } from "../options.js";
 import {
   HELP_OPTION,
   NATS_HELP,
@@ -86,164 +84,72 @@ export async function daemonCommand(args: string[], out: (text: string) => void)
   const pid = values.pid === undefined ? undefined : parsePid(values.pid, "daemon");
   // Refuse a non-loopback inspector before touching the network at all.
   if (values.inspector !== undefined) assertLoopbackUrl(values.inspector);
-  const sampling = samplingSettings(values, "daemon");
+  const settings = samplingSettings(values, "daemon");
   const daemonId = newDaemonId();
   const nats = natsSettings(values, `seismo-daemon ${daemonId}`, "daemon");
   const log = createLogger("seismo daemon");
 
   const nc = await connectNats(nats);
   await ensureStream(nc);
-  const outbox = new Outbox(new NatsEventPublisher(nc), log);
-  if (values.discover) return discoverMode({ nc, outbox, log, daemonId, sampling, only: values.only, healthPort });
-  let stopping = false;
-  let current: Sensor | undefined;
+  // Read at each scrape, once the daemon exists.
+  const metrics: DaemonMetrics = new DaemonMetrics({
+    attached: () => daemon.sensors().length,
+    blocked: () => daemon.blocked(),
+    outbox: () => daemon.outboxStats,
+    capturesArmed: () => daemon.sensors().reduce((sum, s) => sum + s.captures.armed().length, 0),
+    attachFailures: () => daemon.attachFailures,
+  });
   // Analyzers ask this daemon to capture a culprit's values (request/reply on the same authenticated connection).
-  const commands = new NatsCommandServer(nc);
-  await commands.serve(daemonId, armCommandHandler((targetId) => (current?.target.targetId === targetId ? current : undefined)));
+  const daemon: Daemon = await Daemon.start({
+    daemonId,
+    settings,
+    publisher: new NatsEventPublisher(nc),
+    commands: new NatsCommandServer(nc),
+    log,
+    observer: {
+      onAttached: (sensor) => {
+        if (sensor.attachPauseMs !== undefined) metrics.pauseSeconds.observe(sensor.attachPauseMs / 1000);
+      },
+      onWindow: () => metrics.windows.inc(),
+      onSpike: () => metrics.bursts.inc(),
+      onSnapshot: (snapshot) => {
+        metrics.snapshots.inc();
+        if (snapshot.captureCostUs > 0) metrics.captureSeconds.observe(snapshot.captureCostUs / 1e6);
+      },
+    },
+  });
+  const health =
+    healthPort === undefined ? undefined : (
+      await startHealthServer(healthPort, "0.0.0.0", {
+        notReady: () => (nc.isClosed() ? "the NATS connection is closed" : values.discover && !daemon.scanned ? "no scan yet" : undefined),
+        metrics: () => metrics.registry.metrics(),
+        contentType: metrics.registry.contentType,
+      })
+    );
+  if (health) log.info(`health and metrics on port ${health.port} (/healthz, /readyz, /metrics)`);
+  let requestStop = (): void => undefined;
+  const stopRequested = new Promise<void>((resolve) => (requestStop = resolve));
   const removeSignals = onStopSignal(() => {
-    stopping = true;
-    void current?.stop();
+    requestStop();
+    void daemon.stop();
   });
   try {
-    let target = pid;
-    if (values.match !== undefined) {
-      log.info(`waiting for a Node.js process whose command line contains "${values.match}"`);
-      target = await waitForProcess(() => findNodeByCommandText(values.match as string), () => stopping);
-      if (target === undefined) return 0;
-    }
-    const cmdline = target !== undefined && values.wait && values.match === undefined ? readCmdline(target) : undefined;
-    for (;;) {
-      current = await Sensor.attach({
-        ...sensorOptions(sampling, daemonId, outbox, log),
-        ...(target !== undefined ? { pid: target } : { inspectorUrl: values.inspector as string }),
-      });
-      if (stopping) await current.stop();
-      const reason = await current.done;
-      if (reason === "stopped" || !values.wait || target === undefined) break;
-      const previous = current.target.pid;
-      const match = values.match;
-      log.info(`waiting for the app to start again`);
-      target = await waitForProcess(
-        () => (match !== undefined ? findNodeByCommandText(match) : findNodeByCmdline(cmdline ?? [], previous)),
-        () => stopping,
-        previous,
-      );
-      if (target === undefined) break;
-    }
+    if (values.discover) {
+      daemon.discover({ only: values.only });
+      await stopRequested;
+    } else if (pid !== undefined) await daemon.follow({ pid, wait: values.wait === true });
+    else if (values.match !== undefined) await daemon.follow({ match: values.match, wait: values.wait === true });
+    else await daemon.follow({ inspectorUrl: values.inspector as string });
   } catch (error) {
     log.error(describeError(error));
-    await commands.close();
-    await outbox.close(3_000);
+    await daemon.stop(3_000);
+    await health?.close();
     await nc.close();
     removeSignals();
     throw error;
   }
-  await commands.close();
-  await outbox.close(5_000);
-  await nc.drain().catch(() => undefined);
-  removeSignals();
-  return 0;
-}
-
-/** One per daemon: an app an exception killed is known again when it restarts (see ErrorMemory). */
-const errorMemory = new ErrorMemory();
-
-function sensorOptions(sampling: SamplingSettings, daemonId: string, outbox: Outbox, log: Logger) {
-  return {
-    errorMemory,
-    service: sampling.service,
-    deployment: sampling.deployment,
-    daemonId,
-    samplingIntervalUs: sampling.samplingIntervalUs,
-    windowMs: sampling.windowMs,
-    recompileOnAttach: sampling.recompileOnAttach,
-    deinline: sampling.deinline,
-    spikes: sampling.spikes,
-    redactNames: sampling.redactNames,
-    errorCapture: sampling.errorCapture,
-    endpoints: sampling.endpoints,
-    queries: sampling.queries,
-    heartbeatMs: 15_000,
-    outbox,
-    log,
-    activate: { handlerWaitMs: 10_000 },
-    ...(process.env.POD_NAME ? { pod: process.env.POD_NAME } : {}),
-    ...(process.env.POD_NAMESPACE ? { namespace: process.env.POD_NAMESPACE } : {}),
-  };
-}
-
-/** Polls until `find` names a process (other than `previous`, which may linger as a zombie), or we are stopped. */
-async function waitForProcess(find: () => number | undefined, stopped: () => boolean, previous?: number): Promise<number | undefined> {
-  while (!stopped()) {
-    const pid = find();
-    if (pid !== undefined && pid !== previous) return pid;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  return undefined;
-}
-
-interface DiscoverContext {
-  nc: Awaited<ReturnType<typeof connectNats>>;
-  outbox: Outbox;
-  log: Logger;
-  daemonId: string;
-  sampling: SamplingSettings;
-  only: string | undefined;
-  healthPort: number | undefined;
-}
-
-/** --discover: every Node process in sight, attached and kept attached, until SIGINT/SIGTERM. */
-async function discoverMode({ nc, outbox, log, daemonId, sampling, only, healthPort }: DiscoverContext): Promise<number> {
-  // Read at each scrape; `discovery` exists by then.
-  const metrics: DaemonMetrics = new DaemonMetrics({
-    attached: () => discovery.sensors().length,
-    blocked: () => discovery.blocked(),
-    outbox: () => outbox.stats,
-    capturesArmed: () => discovery.sensors().reduce((sum, s) => sum + s.captures.armed().length, 0),
-    attachFailures: () => discovery.stats.attachFailures,
-  });
-  const discovery = new Discovery<Sensor>(
-    {
-      attach: async (pid) => {
-        const sensor = await Sensor.attach({
-          ...sensorOptions(sampling, daemonId, outbox, log),
-          pid,
-          onWindow: () => metrics.windows.inc(),
-          onSpike: () => metrics.bursts.inc(),
-          onSnapshot: (snapshot) => {
-            metrics.snapshots.inc();
-            if (snapshot.captureCostUs > 0) metrics.captureSeconds.observe(snapshot.captureCostUs / 1e6);
-          },
-        });
-        if (sensor.attachPauseMs !== undefined) metrics.pauseSeconds.observe(sensor.attachPauseMs / 1000);
-        return sensor;
-      },
-      log,
-    },
-    { only },
-  );
-  const registry = metrics.registry;
-  const commands = new NatsCommandServer(nc);
-  await commands.serve(daemonId, armCommandHandler((targetId) => discovery.sensorFor(targetId)));
-  const health =
-    healthPort === undefined ? undefined : (
-      await startHealthServer(healthPort, "0.0.0.0", {
-        notReady: () => (nc.isClosed() ? "the NATS connection is closed" : discovery.stats.scans === 0 ? "no scan yet" : undefined),
-        metrics: () => registry.metrics(),
-        contentType: registry.contentType,
-      })
-    );
-  if (health) log.info(`health and metrics on port ${health.port} (/healthz, /readyz, /metrics)`);
-  log.info(`discovering Node.js processes${only ? ` whose command line contains "${only}"` : ""}`);
-  discovery.start();
-  let removeSignals = (): void => undefined;
-  await new Promise<void>((resolve) => {
-    removeSignals = onStopSignal(() => resolve());
-  });
-  await discovery.stop();
-  await commands.close();
+  await daemon.stop(5_000);
   await health?.close();
-  await outbox.close(5_000);
   await nc.drain().catch(() => undefined);
   removeSignals();
   return 0;

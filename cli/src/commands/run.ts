@@ -90,7 +90,7 @@ export async function runCommand(args: string[], out: (text: string) => void): P
   const attaching = attachWhenReady(child, exited).then(async (pid) => {
     if (pid === undefined || stopRequested) return;
     try {
-      embedded = await startEmbedded({ dbPath: db, pid, sampling, analysis, log: live.log, onTop: live.onTop, activate: { handlerWaitMs: 10_000 } });
+      embedded = await startEmbedded({ dbPath: db, pid, sampling, analysis, log: live.log, onTop: live.onTop });
     } catch (error) {
       live.log.error(`${describeError(error)} The app keeps running without the sensor.`);
     }
