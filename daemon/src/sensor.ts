@@ -13,11 +13,8 @@ import type { InspectorSession } from "./inspector/session.js";
 import { connectInspector } from "./inspector/session.js";
 import type { Logger } from "./logger.js";
 import type { Outbox } from "./publish/outbox.js";
-import type { DbProbeSettings } from "./probes/db-probe.js";
-import { DbProbe, DEFAULT_DB_PROBE_SETTINGS } from "./probes/db-probe.js";
-import type { HttpProbeSettings } from "./probes/http-probe.js";
-import { DEFAULT_HTTP_PROBE_SETTINGS, HttpProbe } from "./probes/http-probe.js";
-import type { ProbeSettings } from "./probes/in-target-aggregates.js";
+import type { SensorPart, WindowContribution } from "./parts/sensor-part.js";
+import { PROBES } from "./probes/probes.js";
 import { InlineAttribution } from "./attribution/inline-attribution.js";
 import { describeAtOriginal, toOriginalBurst, toOriginalStats } from "./attribution/original-stats.js";
 import { ScriptTables } from "./attribution/script-tables.js";
@@ -76,10 +73,10 @@ export interface SensorOptions {
   errorCapture?: Partial<ErrorWatchSettings> | boolean;
   /** The daemon's memory of uncaught exceptions, shared by its sensors (see ErrorMemory); default: this sensor's own. */
   errorMemory?: ErrorMemory;
-  /** HTTP endpoints (method, route, status, latency) measured in the target (default on); false turns it off. */
-  endpoints?: Partial<HttpProbeSettings> | boolean;
-  /** Database queries (pg, mysql2) timed in the target per statement digest (default on); false turns it off. */
-  queries?: Partial<DbProbeSettings> | boolean;
+  /** HTTP endpoints (method, route, status, latency) and outgoing calls measured in the target (default on). */
+  endpoints?: boolean;
+  /** Database queries (pg, mysql2) timed in the target per statement digest (default on). */
+  queries?: boolean;
   /**
    * Give inlined functions their own time back (default on; see attribution/deinline.ts).
    * false publishes the figures exactly as V8's profiler charged them.
@@ -102,17 +99,15 @@ export class Sensor {
   private finishing: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly heartbeatCpu: CpuMeter;
-  private spikeWatch: SpikeWatch | undefined;
+  /** Everything beside CPU sampling that this sensor runs: probes in the target, spike and exception watches. */
+  private readonly parts: SensorPart[] = [];
   private hello: Hello | undefined;
   private hellosSent = 0;
   private droppedAtLastHello = 0;
   private windowsPublished = 0;
   /** The last two raw windows: a loop blocked in a native call is profiled from them (see SpikeWatch). */
   private readonly recentWindows: RawWindow[] = [];
-  private errorsWatched = false;
   private errorWatch: ErrorWatch | undefined;
-  private httpProbe: HttpProbe | undefined;
-  private dbProbe: DbProbe | undefined;
   /** Windows are published in order: each waits for the one before (its endpoint read is a round trip). */
   private windowChain: Promise<void> = Promise.resolve();
   /** The pause attaching caused in the target (the recompile of optimized code), when there was one. */
@@ -252,15 +247,19 @@ export class Sensor {
     this.hello = hello;
     this.sendHello();
     this.heartbeatCpu.read(); // a first reading, so the first heartbeat already has a CPU figure
-    if (options.spikes !== false) await this.startSpikeWatch(options.spikes ?? DEFAULT_SPIKE_SETTINGS);
-    if (options.errorCapture !== false) await this.startErrorWatch(options.errorCapture === true || options.errorCapture === undefined ? {} : options.errorCapture);
-    if (options.endpoints !== false) {
-      const settings = this.probeSettings(DEFAULT_HTTP_PROBE_SETTINGS, options.endpoints === true || options.endpoints === undefined ? {} : options.endpoints);
-      this.httpProbe = await this.startProbe(new HttpProbe(this.session, settings), "HTTP endpoints");
+    if (options.spikes !== false) this.parts.push(await this.startSpikeWatch(options.spikes ?? DEFAULT_SPIKE_SETTINGS));
+    if (options.errorCapture !== false) {
+      const watch = await this.startErrorWatch(options.errorCapture === true || options.errorCapture === undefined ? {} : options.errorCapture);
+      if (watch) this.parts.push(watch);
     }
-    if (options.queries !== false) {
-      const settings = this.probeSettings(DEFAULT_DB_PROBE_SETTINGS, options.queries === true || options.queries === undefined ? {} : options.queries);
-      this.dbProbe = await this.startProbe(new DbProbe(this.session, settings), "database queries");
+    for (const probe of PROBES) {
+      if (options[probe.setting] === false) continue;
+      try {
+        this.parts.push(await probe.start({ session: this.session, windowMs: options.windowMs }));
+      } catch (error) {
+        // A target without diagnostics_channel, say: only what the probe times is lost.
+        options.log.warn(`${probe.unavailable}: ${describeError(error)}`);
+      }
     }
     this.heartbeatTimer = setInterval(() => this.heartbeat(), options.heartbeatMs);
     this.heartbeatTimer.unref();
@@ -268,10 +267,7 @@ export class Sensor {
       `attached to pid ${this.target.pid} (node ${this.facts.nodeVersion}), service "${this.target.service}"` +
         `${this.target.deployment ? `, deployment ${this.target.deployment} (from ${this.extras.deploymentSource})` : ""}: sampling every ${options.samplingIntervalUs / 1000} ms, ${options.windowMs / 1000} s windows` +
         (recompileMs === undefined ? "" : `; recompiled optimized code for exact attribution (${recompileMs.toFixed(1)} ms)`) +
-        (this.spikeWatch ? `; watching CPU${this.spikeWatch.loopWatched ? " and event-loop delay" : ""} for spikes` : "") +
-        (this.errorsWatched ? "; watching uncaught exceptions" : "") +
-        (this.httpProbe ? "; timing HTTP endpoints and outgoing calls" : "") +
-        (this.dbProbe ? "; timing database queries" : ""),
+        this.parts.map((part) => `; ${part.doing}`).join(""),
     );
   }
 
@@ -284,9 +280,8 @@ export class Sensor {
   }
 
   private async publishWindow(raw: RawWindow, versionOf: (root: string) => string | undefined): Promise<void> {
-    // The endpoints since the last read: the window's requests, give or take the read's round trip.
-    const http = this.httpProbe ? await this.httpProbe.read() : undefined;
-    const queries = this.dbProbe ? await this.dbProbe.read() : undefined;
+    const contributions: WindowContribution[] = [];
+    for (const part of this.parts) if (part.contribute) contributions.push(await part.contribute());
     const aggregated = aggregateProfile(this.attributed(raw.profile), {
       versionOf,
       samplingIntervalUs: this.options.samplingIntervalUs,
@@ -307,9 +302,9 @@ export class Sensor {
       functions: this.located(aggregated.functions, versionOf),
       truncatedFunctions: 0,
       sensorUs: Math.round(aggregated.sensorUs),
-      endpoints: http?.endpoints ?? [],
-      outgoing: http?.outgoing ?? [],
-      queries: queries ?? [],
+      endpoints: contributions.flatMap((c) => c.endpoints ?? []),
+      outgoing: contributions.flatMap((c) => c.outgoing ?? []),
+      queries: contributions.flatMap((c) => c.queries ?? []),
     };
     this.options.outbox.send(this.target.service, { kind: "profile", sentAtMs: Date.now(), body: window }, window.windowId);
     this.windowsPublished++;
@@ -365,7 +360,7 @@ export class Sensor {
     }
   }
 
-  private async startSpikeWatch(settings: SpikeSettings): Promise<void> {
+  private async startSpikeWatch(settings: SpikeSettings): Promise<SensorPart> {
     const { options, extras } = this;
     const watch = new SpikeWatch(
       {
@@ -396,11 +391,14 @@ export class Sensor {
       settings,
     );
     await watch.start();
-    this.spikeWatch = watch;
+    return {
+      doing: `watching CPU${watch.loopWatched ? " and event-loop delay" : ""} for spikes`,
+      halt: (exiting) => watch.stop(exiting),
+    };
   }
 
   /** Uncaught exceptions: reported at once, their throw site captured on the next occurrence. A failure here only loses that. */
-  private async startErrorWatch(settings: Partial<ErrorWatchSettings>): Promise<void> {
+  private async startErrorWatch(settings: Partial<ErrorWatchSettings>): Promise<SensorPart | undefined> {
     const watch = new ErrorWatch(
       {
         target: () => this.target,
@@ -414,34 +412,14 @@ export class Sensor {
     try {
       await this.captures.watchErrors((thrown) => watch.onThrown(thrown));
       this.errorWatch = watch;
-      this.errorsWatched = true;
     } catch (error) {
       this.options.log.warn(`uncaught exceptions will not be captured: ${describeError(error)}`);
-      return;
+      return undefined;
     }
     // An exception an earlier process of this app reported (and likely died of): its probe, now.
     await watch.rearm();
-  }
-
-  /**
-   * Installs an in-target probe and starts its first window; undefined when it cannot be
-   * installed (a target without diagnostics_channel, say): a failure here only loses what it times.
-   */
-  private async startProbe<P extends { install(): Promise<void>; read(): Promise<unknown> }>(probe: P, what: string): Promise<P | undefined> {
-    try {
-      await probe.install();
-      // What it saw before now belongs to nobody's window (a re-attach finds the old probe's).
-      await probe.read();
-      return probe;
-    } catch (error) {
-      this.options.log.warn(`${what} will not be timed: ${describeError(error)}`);
-      return undefined;
-    }
-  }
-
-  /** A probe's settings: read once a window, so one unread for three windows (at least a minute) belongs to a daemon that died. */
-  private probeSettings<T extends ProbeSettings>(defaults: T, overrides: Partial<T>): T {
-    return { ...defaults, abandonedAfterMs: Math.max(defaults.abandonedAfterMs, 3 * this.options.windowMs), ...overrides };
+    // Its breakpoints go with the captures' session (closed in finish).
+    return { doing: "watching uncaught exceptions" };
   }
 
   /** Each hello gets its own message id: JetStream would drop a repeat of the same id as a duplicate. */
@@ -495,19 +473,15 @@ export class Sensor {
       // nothing of it then, at the cost of its last, partial window.
       const exiting = reason === "target-exited";
       const fragile = exiting && /^v20\./.test(this.facts.nodeVersion);
-      await this.spikeWatch?.stop(exiting).catch(() => undefined);
+      for (const part of this.parts) await part.halt?.(exiting).catch(() => undefined);
       // Probes are removed in the target; an exiting target takes them with it (the connection is still closed).
       await this.captures.close(exiting).catch(() => undefined);
       // The last window is worth having whether we stop or the target ends (it still answers while waiting for us).
       await this.sampler.stop(!fragile).catch(() => undefined);
       await this.windowChain;
-      // An exiting target takes the probe with it; a lost connection cannot remove it (it removes itself, unread).
+      // An exiting target takes the probes with it; a lost connection cannot remove them (they remove themselves, unread).
       if (reason === "stopped") {
-        await this.httpProbe?.remove();
-        // Puts pg's own query method back.
-        await this.dbProbe?.remove();
-      }
-      if (reason === "stopped") {
+        for (const part of this.parts) await part.remove?.().catch(() => undefined);
         this.heartbeat(); // final figures while the target is still there to read
         await this.session.send("NodeRuntime.notifyWhenWaitingForDisconnect", { enabled: false }).catch(() => undefined);
       }

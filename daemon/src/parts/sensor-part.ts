@@ -1,0 +1,45 @@
+import type { EndpointStat } from "@seismo/agent-proto";
+import type { InspectorSession } from "../inspector/session.js";
+
+/** What parts add to a profile window: the requests, calls and queries since the last one. */
+export interface WindowContribution {
+  endpoints?: EndpointStat[];
+  outgoing?: EndpointStat[];
+  queries?: EndpointStat[];
+}
+
+/**
+ * One feature of an attached sensor beside CPU sampling (a probe in the target, the spike
+ * watch, the exception watch). The sensor starts its parts on attach, asks each for its share
+ * of every window, and stops them in two steps on detach, without knowing any by name.
+ */
+export interface SensorPart {
+  /** What it does, for the line that says the sensor attached ("timing HTTP endpoints"). */
+  readonly doing: string;
+  /** Its share of the window about to be published (read in the target: one round trip). */
+  contribute?(): Promise<WindowContribution>;
+  /** Before the last window: stop what runs on its own. `exiting`: the target is going; ask it nothing. */
+  halt?(exiting: boolean): Promise<void>;
+  /** After the last window, when the daemon detaches and the target stays: take out what was installed in it. */
+  remove?(): Promise<void>;
+}
+
+/** What a probe part is started with. */
+export interface ProbeContext {
+  session: InspectorSession;
+  /** The window length: a probe unread for three windows belongs to a daemon that died. */
+  windowMs: number;
+}
+
+/**
+ * A probe installed in the target, registered in probes/probes.ts: turned on by its setting,
+ * installed at attach; when it cannot be installed (a target without diagnostics_channel, say)
+ * only what it times is lost, and `unavailable` says so.
+ */
+export interface ProbeKind<Setting extends string> {
+  /** The SensorSettings switch that turns it on or off. */
+  readonly setting: Setting;
+  /** "HTTP endpoints will not be timed", followed by why. */
+  readonly unavailable: string;
+  start(context: ProbeContext): Promise<SensorPart>;
+}
