@@ -7,6 +7,7 @@ export * from "./store/database.js";
 export * from "./store/event-store.js";
 export * from "./store/migrations.js";
 export * from "./query/targets.js";
+export * from "./query/capture-targets.js";
 export * from "./incidents/incident.js";
 export * from "./query/incidents.js";
 export * from "./spike/baseline.js";

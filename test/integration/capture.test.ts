@@ -1,7 +1,9 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import type { CapturedValue, Snapshot, TargetRef } from "@seismo/agent-proto";
 import { encodeEvent } from "@seismo/agent-proto";
+import { liveTargetsRunning, openDatabaseReadOnly } from "@seismo/analyzer";
 import type { InspectorSession } from "@seismo/daemon";
 import { CALLS_EXPRESSION, CAPTURE_ABANDONED_AFTER_MS, Captures, connectInspector, silentLogger, targetFileReader } from "@seismo/daemon";
 import { afterEach, describe, expect, it } from "vitest";
@@ -199,6 +201,46 @@ describe("forensic capture on a real target, without pausing it", () => {
     const bad = await seismoRun(["capture", "nowhere", "--pid", String(app.pid), "--db", db]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/No function "nowhere" in the database's profiles\. Give the file too: seismo capture nowhere@path\/to\/file\.js/);
+  });
+
+  it("seismo capture without --pid, beside seismo run: the one live process that ran the function; several are listed", async () => {
+    const db = join(tempDir(), "beside-run.db");
+    const runApp = () => seismo(["run", "--db", db, "--window", "1s", "--interval", "1", "--no-spikes", "--service", "orders", "--", process.execPath, APP], { NODE_OPTIONS: "" });
+    const first = runApp();
+    const second = runApp();
+    const ports = await Promise.all([first, second].map(async (run) => Number((await run.waitFor(/^listening (\d+)/m, 20_000))[1])));
+    await Promise.all([first, second].map((run) => run.waitFor(/attached to pid/, 20_000)));
+    // Until both processes' profiles hold priceOrder: what `capture` goes by.
+    const runningIt = (): number => {
+      const reader = openDatabaseReadOnly(db);
+      try {
+        return liveTargetsRunning(reader, { functionName: "priceOrder", file: APP }, hostname()).length;
+      } finally {
+        reader.close();
+      }
+    };
+    let id = 0;
+    await until(async () => {
+      for (const port of ports) for (let i = 0; i < 200; i++) await httpGet(port, `/order?id=${++id % 50}`);
+      return existsSync(db) && runningIt() === 2 ? true : undefined;
+    }, 60_000);
+
+    const several = await seismoRun(["capture", "priceOrder", "--db", db, "--hits", "1", "--ttl", "5s"]);
+    expect(several.code, several.stderr).toBe(2);
+    expect(several.stderr).toMatch(/Several live processes ran priceOrder: pid \d+ \(orders\b[^)]*\), pid \d+ \(orders\b[^)]*\)\. Give --pid/);
+
+    // One of them stops: its goodbye ends it in the database, and the other is the one.
+    second.child.kill("SIGTERM");
+    expect((await second.exited).code).toBe(0);
+    const capture = seismo(["capture", "priceOrder", "--db", db, "--hits", "1", "--ttl", "20s", "--json"]);
+    await capture.waitFor(/capture \S+ armed at .*capture-app\.cjs:\d+ \(priceOrder\) for 1 hit/, 15_000);
+    await httpGet(ports[0] as number, "/order?id=7");
+    const { code } = await capture.exited;
+    expect(code, capture.stderr()).toBe(0);
+    const [snapshot] = JSON.parse(capture.stdout()) as Array<{ functionName: string; trigger: string; locals: Array<{ name: string }> }>;
+    expect(snapshot).toMatchObject({ functionName: "priceOrder", trigger: "manual" });
+    first.child.kill("SIGTERM");
+    await first.exited;
   });
 });
 

@@ -4,15 +4,15 @@ import { parseArgs } from "node:util";
 import type { Snapshot, TargetRef } from "@seismo/agent-proto";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import type { Db, SnapshotView } from "@seismo/analyzer";
-import { EventStore, listSnapshots, openDatabase, openDatabaseReadOnly, parseDuration } from "@seismo/analyzer";
+import { EventStore, fileOfFunction, knownTargetOf, listSnapshots, liveTargets, liveTargetsRunning, openDatabase, openDatabaseReadOnly, parseDuration, targetFile } from "@seismo/analyzer";
 import { Captures, connectInspector, createLogger, openInspector, processStartMs, targetFileReader } from "@seismo/daemon";
 import { usageError } from "../cli-error.js";
 import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION, NATS_HELP, NATS_OPTIONS, natsSettings, parsePid, redactNames } from "../options.js";
 import { renderSnapshot } from "../render/snapshot.js";
 import { onStopSignal } from "../signals.js";
-import { captureRemote, liveTargets, targetFile } from "./capture-remote.js";
+import { captureRemote } from "./capture-remote.js";
 
-export const CAPTURE_HELP = `Usage: seismo capture <function | function@file | file:line> --pid PID [options]
+export const CAPTURE_HELP = `Usage: seismo capture <function | function@file | file:line> [--pid PID] [options]
        seismo capture <function | function@file | file:line> --service NAME --nats URL --db PATH [options]
 
 Captures what a function is working on in a running Node.js process: its
@@ -20,7 +20,10 @@ arguments, locals, closure values and \`this\`, on its next calls, without
 pausing the process. Waits until the hits are captured (or the time-to-live
 ends, or Ctrl-C), stores the snapshots in the database and prints them.
 
-With --pid, on this machine: Seismo opens the process's inspector itself.
+On this machine, Seismo opens the process's inspector itself: the one given
+with --pid or, without it, the one live process here whose profiles in the
+database ran the function (beside \`seismo run\`, the app it runs); when
+several did, it lists them.
 With --service (or --target), wherever the processes run: the analyzer's
 database says which daemons watch the service's live processes, each is asked
 over NATS to arm the capture, and the snapshots come back to the database
@@ -37,7 +40,8 @@ Where:
   src/inv.js:42               a line (the names visible there are captured)
 
 Options:
-  --pid PID            the process (same user; its inspector opens on 127.0.0.1)
+  --pid PID            the process (same user; its inspector opens on 127.0.0.1); default:
+                       the one live process here whose profiles ran the function
   --service NAME       every live process of the service, through their daemons (at most 10)
   --target ID          one target, by its id (\`seismo targets\`), through its daemon
   --hits N             snapshots to take (default 5)
@@ -59,21 +63,6 @@ function absolute(file: string): string {
   return isAbsolute(file) ? file : resolve(process.cwd(), file);
 }
 
-/** The function's file from the profiles in the database, when it is unambiguous. */
-function fileOfFunction(db: Db, name: string): string {
-  const files = (
-    db.prepare("SELECT DISTINCT file_path FROM functions WHERE name = ? AND file_path != '' AND file_path NOT LIKE '%/node_modules/%'").all(name) as Array<{
-      file_path: string;
-    }>
-  ).map((r) => r.file_path);
-  if (files.length === 1) return files[0] as string;
-  throw new SeismoError(
-    ErrorCodes.NOT_FOUND,
-    files.length === 0 ? `No function "${name}" in the database's profiles.` : `"${name}" is declared in several files: ${files.join(", ")}.`,
-    { hint: `Give the file too: seismo capture ${name}@path/to/file.js` },
-  );
-}
-
 /** `resolveFile` turns the file the user typed into the path the process sees. */
 export function parseWhere(text: string, db: Db | undefined, resolveFile: (file: string) => string = absolute): Where {
   const at = text.lastIndexOf("@");
@@ -86,9 +75,7 @@ export function parseWhere(text: string, db: Db | undefined, resolveFile: (file:
 
 /** The target as the database knows it (service, deployment), else as little as is sure. */
 function targetRef(db: Db, pid: number): TargetRef {
-  const known = db.prepare("SELECT service, deployment FROM targets WHERE pid = ? ORDER BY last_seen_ms DESC LIMIT 1").get(pid) as
-    | { service: string; deployment: string }
-    | undefined;
+  const known = knownTargetOf(db, pid);
   return {
     // Per run, like a sensor's attach: probe ids restart at 1 each time.
     targetId: `capture:${pid}:${Math.round(processStartMs(pid))}:${Date.now().toString(36)}`,
@@ -100,6 +87,32 @@ function targetRef(db: Db, pid: number): TargetRef {
     pod: "",
     namespace: "",
   };
+}
+
+/**
+ * Without --pid: the one live process on this machine whose profiles ran the function (the
+ * usual case beside `seismo run`). None, or several, is said with what to give instead.
+ */
+function localPid(db: Db, where: Where, text: string): number {
+  const running = liveTargetsRunning(db, where, hostname()).filter((t) => sameProcess(t.pid, t.processStartMs));
+  const [only] = running;
+  if (only && running.length === 1) return only.pid;
+  if (running.length === 0) {
+    throw new SeismoError(ErrorCodes.NOT_FOUND, `No live process on this machine ran ${text} in the database's profiles.`, {
+      hint: "Give --pid for a process here, or --service NAME (with --nats) for processes that daemons watch elsewhere.",
+    });
+  }
+  const list = running.map((t) => `pid ${t.pid} (${t.service}${t.deployment ? ` ${t.deployment}` : ""})`).join(", ");
+  throw usageError(`Several live processes ran ${text}: ${list}. Give --pid to choose one, or --service with --nats for all of them.`, "capture");
+}
+
+/** The pid is still the process the database saw (not a later one that got the same number). */
+function sameProcess(pid: number, startMs: number): boolean {
+  try {
+    return Math.abs(processStartMs(pid) - startMs) < 1_000;
+  } catch {
+    return false;
+  }
 }
 
 export async function captureCommand(args: string[], out: (text: string) => void): Promise<number> {
@@ -145,10 +158,10 @@ export async function captureCommand(args: string[], out: (text: string) => void
       db.close();
     }
   }
-  const pid = parsePid(values.pid, "capture");
   const db = openDatabase(dbPath(values.db));
   try {
     const place = parseWhere(where, db);
+    const pid = values.pid === undefined ? localPid(db, place, where) : parsePid(values.pid, "capture");
     const store = new EventStore(db);
     const target = targetRef(db, pid);
     const { webSocketDebuggerUrl } = await openInspector(pid, { handlerWaitMs: 2_000 });
