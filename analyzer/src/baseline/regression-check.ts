@@ -1,4 +1,4 @@
-import { diffDeployments, loadWindowSet } from "../query/deployments.js";
+import { deploymentBefore, diffDeployments, loadWindowSet } from "../query/deployments.js";
 import type { Db } from "../store/database.js";
 import type { Comparison, FunctionInfo } from "./compare.js";
 import { compareWindows } from "./compare.js";
@@ -23,17 +23,12 @@ export type CheckResult =
 export function runCheck(db: Db, job: CheckJob): CheckResult {
   const { service, deployment } = job;
   if (job.kind === "deployment") {
-    const order = db
-      .prepare("SELECT deployment, MIN(start_ms) AS first_ms FROM windows WHERE service = ? GROUP BY deployment ORDER BY first_ms")
-      .all(service) as Array<{ deployment: string; first_ms: number }>;
-    const at = order.findIndex((d) => d.deployment === deployment);
-    const previous = at > 0 ? order[at - 1] : undefined;
-    const current = order[at];
-    if (!previous || !current) return { kind: "none" };
-    const diff = diffDeployments(db, { service, from: previous.deployment, to: deployment });
+    const before = deploymentBefore(db, service, deployment);
+    if (!before) return { kind: "none" };
+    const diff = diffDeployments(db, { service, from: before.previous, to: deployment });
     // Endpoints: the changed ones only (a slower or failing endpoint makes a regression on its own).
     const endpoints = diff.endpoints.filter((c) => c.kind !== "unchanged");
-    return { kind: "deployment", previousDeployment: previous.deployment, firstSeenMs: current.first_ms, diff: withoutService(diff), endpoints };
+    return { kind: "deployment", previousDeployment: before.previous, firstSeenMs: before.firstSeenMs, diff: withoutService(diff), endpoints };
   }
   const split = db
     .prepare("SELECT end_ms FROM windows WHERE service = ? AND deployment = ? ORDER BY end_ms DESC LIMIT 1 OFFSET ?")

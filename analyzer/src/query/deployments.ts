@@ -48,6 +48,22 @@ export function listDeployments(db: Db, query: { service?: string | undefined } 
   }));
 }
 
+/** The deployment of a service first seen just before `deployment`, with when each was first seen; undefined for the first. */
+export function deploymentBefore(db: Db, service: string, deployment: string): { previous: string; firstSeenMs: number } | undefined {
+  const order = db
+    .prepare("SELECT deployment, MIN(start_ms) AS first_ms FROM windows WHERE service = ? GROUP BY deployment ORDER BY first_ms")
+    .all(service) as Array<{ deployment: string; first_ms: number }>;
+  const at = order.findIndex((d) => d.deployment === deployment);
+  const previous = at > 0 ? order[at - 1] : undefined;
+  const current = order[at];
+  return previous && current ? { previous: previous.deployment, firstSeenMs: current.first_ms } : undefined;
+}
+
+/** The deployment of a service first seen just before `deployment`; undefined for the first. */
+export function previousDeployment(db: Db, service: string, deployment: string): string | undefined {
+  return deploymentBefore(db, service, deployment)?.previous;
+}
+
 export interface WindowSet {
   windows: WindowSample[];
   info: Map<string, FunctionInfo>;

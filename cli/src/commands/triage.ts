@@ -1,10 +1,9 @@
 import { parseArgs } from "node:util";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import type { IncidentView } from "@seismo/analyzer";
-import { getIncident, listIncidents, openDatabaseReadOnly } from "@seismo/analyzer";
+import { getIncident, listIncidents, openDatabaseReadOnly, triageFor } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
 import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
-import { triageFor } from "../triage-for.js";
 
 export const TRIAGE_HELP = `Usage: seismo triage (<incident-id> | --latest) [--json] [--db PATH]
 

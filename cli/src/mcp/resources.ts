@@ -1,8 +1,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Db } from "@seismo/analyzer";
-import { getIncident, listIncidents } from "@seismo/analyzer";
-import { triageFor } from "../triage-for.js";
+import { getIncident, listIncidents, triageFor } from "@seismo/analyzer";
 import { withDb as withDbAt } from "./with-db.js";
 
 const WEEK_MS = 7 * 86_400_000;

@@ -1,5 +1,5 @@
 import type { Db, IncidentView, SnapshotView } from "@seismo/analyzer";
-import { attributionShares, diffDeployments, endpointFigures, functionStats, lineToOpen, getIncident, listDeployments, listIncidents, listSnapshots, parseDuration, topFunctions } from "@seismo/analyzer";
+import { AGENT_VOCABULARY, attributionShares, describeSchema, diffDeployments, endpointFigures, functionStats, getIncident, listDeployments, listIncidents, listSnapshots, parseDuration, topFunctions, triageFor } from "@seismo/analyzer";
 import { describeError } from "@seismo/agent-proto";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
@@ -102,21 +102,6 @@ function snapshotOf(s: SnapshotView): z.infer<typeof snapshot> {
   return { function: s.functionName, file: s.file, line: s.line, capturedAt: s.capturedAt, trigger: s.trigger, error: s.error, values, stack: s.stack };
 }
 
-/** What an agent should do next with this incident. */
-function nextStep(incident: IncidentView, snapshots: number): string {
-  const top = incident.culprits[0];
-  if (!top && incident.kind === "regression" && (incident.details.endpoints?.length ?? 0) > 0) {
-    return "An endpoint got slower or started failing while no function's CPU share changed: call list_endpoints with outgoing: true for the calls it waits on, and compare_deployments to confirm.";
-  }
-  if (!top) return "No culprit was named: call hot_functions for the service around startedAt.";
-  const open = lineToOpen(top)?.text ?? top.name;
-  const values = snapshots > 0 ? " Its captured values are in `snapshots`." : "";
-  if (incident.kind === "regression") {
-    return `Open ${open} (\`${top.appFrame?.name ?? top.name}\`) and read what changed there between ${incident.previousDeployment ?? "the previous deployment"} and ${incident.deployment}; call compare_deployments for every function.${values}`;
-  }
-  return `Open ${open} (\`${top.appFrame?.name ?? top.name}\`): ${top.builtin ? `the time went into the built-in ${top.name} called there` : "the time went there"}; get_spike_profile shows the heaviest stacks.${values}`;
-}
-
 function result<T extends Record<string, unknown>>(structured: T) {
   return { content: [{ type: "text" as const, text: JSON.stringify(structured, null, 2) }], structuredContent: structured };
 }
@@ -129,16 +114,8 @@ function failure(error: unknown) {
 export const QUERY_MAX_ROWS = 500;
 export const QUERY_TIMEOUT_MS = 5_000;
 
-const SCHEMA = `Tables (times are unix ms; shares are computed, not stored):
-- targets(target_id, daemon_id, service, deployment, pid, host, pod, namespace, node_version, attached_at_ms, last_seen_ms, ended_at_ms, end_reason)
-- functions(function_id, name, file_path, line, col, package_name, package_version): one row per function identity
-- windows(id, window_id, target_id, service, deployment, start_ms, end_ms, sampling_interval_us, total_samples, cpu_us, idle_us, gc_us): one profile window of one process
-- window_functions(window_ref → windows.id, function_id, self_samples, total_samples, self_us, total_us, hot_lines JSON [{line, samples}])
-- incidents(incident_id, kind 'cpu_spike'|'regression', service, deployment, target_id, started_at_ms, ended_at_ms, summary, culprits JSON, details JSON)
-- spikes(spike_id, target_id, service, onset_ms, peak_cpu, baseline_cpu, verdict, verdict_reason)
-- window_endpoints(window_ref → windows.id, method, route, status, route_template, count, total_ms, max_ms, buckets JSON [[bucket, count]]): HTTP requests per window
-- snapshots(snapshot_id, trigger (incident id, 'manual' or 'error:…'), service, file, line, function_name, captured_at_ms, locals JSON, stack JSON, error)
-A function's CPU share in a period: SUM(window_functions.self_us) / SUM(windows.cpu_us) over the period's windows.`;
+/** The tables and columns of the schema this Seismo writes, with what each holds (analyzer query/schema-description.ts). */
+const SCHEMA = describeSchema();
 
 /** Registers Seismo's tools on an MCP server; each call opens the database read-only and closes it. */
 export function registerSeismoTools(server: McpServer, dbPath: string): void {
@@ -195,7 +172,8 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
         return result({
           incident: { ...summaryOf(incident), culprits: incident.culprits.map(culpritOf), details: incident.details as unknown as Record<string, unknown> },
           snapshots,
-          nextStep: nextStep(incident, snapshots.length),
+          // The triage brief's advice, in the words of these tools.
+          nextStep: triageFor(db, incident, AGENT_VOCABULARY).next.join(" "),
         });
       }),
     ),

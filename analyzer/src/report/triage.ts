@@ -1,6 +1,41 @@
-import type { Comparison, FunctionChange, IncidentView, SnapshotView } from "@seismo/analyzer";
-import { describeCulprit, describeEndpointChange, lineToOpen } from "@seismo/analyzer";
-import { renderValue } from "./snapshot.js";
+import type { Comparison, FunctionChange } from "../baseline/compare.js";
+import { describeEndpointChange } from "../baseline/endpoint-compare.js";
+import type { IncidentView } from "../incidents/incident.js";
+import { describeCulprit, lineToOpen } from "../incidents/incident.js";
+import type { SnapshotView } from "../capture/snapshot-store.js";
+import { listSnapshots } from "../capture/snapshot-store.js";
+import { diffDeployments, previousDeployment } from "../query/deployments.js";
+import type { Db } from "../store/database.js";
+import { renderValue } from "./captured-value-text.js";
+
+/**
+ * How a brief names the next things to run: the CLI's commands for people, the MCP tools for
+ * agents. The advice is the same; only the words for where to look differ.
+ */
+export interface TriageVocabulary {
+  /** Where an endpoint's outgoing calls and queries are seen. */
+  waitsOn: string;
+  /** How to load a spike's profile. */
+  spikeProfile(incidentId: string): string;
+  /** How to list every function that changed between two deployments. */
+  compare(from: string, to: string, service: string): string;
+  /** Where the captured values are, when there are some. */
+  capturedValues: string;
+}
+
+export const CLI_VOCABULARY: TriageVocabulary = {
+  waitsOn: "its outgoing calls (`seismo endpoints --outgoing`) and database queries (`seismo queries`)",
+  spikeProfile: (id) => `\`seismo profile ${id} -o spike.cpuprofile\` (or \`.pb.gz\` for pprof)`,
+  compare: (from, to, service) => `\`seismo diff --from ${from} --to ${to} --service ${service}\``,
+  capturedValues: "the captured values",
+};
+
+export const AGENT_VOCABULARY: TriageVocabulary = {
+  waitsOn: "its outgoing calls (list_endpoints with outgoing: true) and database queries (list_endpoints with queries: true)",
+  spikeProfile: (id) => `call get_spike_profile with id ${id} for the heaviest stacks`,
+  compare: (from, to, service) => `call compare_deployments with from ${from}, to ${to}, service ${service}`,
+  capturedValues: "the captured values (`snapshots`)",
+};
 
 export interface TriageInput {
   incident: IncidentView;
@@ -31,7 +66,7 @@ const change = (c: { ratio: number; ciLow: number; ciHigh: number; kind: string 
  * with its caller chain and the app line to open, the captured values, what changed since the
  * last deployment, and what to check next. Pure.
  */
-export function triage({ incident, snapshots, changes }: TriageInput): Triage {
+export function triage({ incident, snapshots, changes }: TriageInput, words: TriageVocabulary = CLI_VOCABULARY): Triage {
   const culprit = incident.culprits[0] ?? null;
   const openFrame = lineToOpen(culprit ?? undefined);
   const open = openFrame?.text ?? null;
@@ -55,7 +90,7 @@ export function triage({ incident, snapshots, changes }: TriageInput): Triage {
 
   md.push("", "## Culprit", "");
   if (!culprit && incident.kind === "regression" && (incident.details.endpoints?.length ?? 0) > 0) {
-    md.push("No function's CPU share changed beyond noise, so the endpoint's time is likely spent waiting, not computing: check its outgoing calls (`seismo endpoints --outgoing`) and database queries (`seismo queries`), and what they wait on; the evidence above names any that got slower too.");
+    md.push(`No function's CPU share changed beyond noise, so the endpoint's time is likely spent waiting, not computing: check ${words.waitsOn}, and what they wait on; the evidence above names any that got slower too.`);
   } else if (!culprit) md.push("No single function stands out.");
   else {
     md.push(`${describeCulprit(culprit)}: ${pct(culprit.share)} of CPU ${incident.kind === "cpu_spike" ? "during the spike" : "now"}, ${pct(culprit.baselineShare)} ${incident.kind === "cpu_spike" ? "normally" : "before"}.`);
@@ -86,9 +121,10 @@ export function triage({ incident, snapshots, changes }: TriageInput): Triage {
   const next: string[] = [];
   if (open) next.push(`Read \`${open}\`${incident.kind === "regression" && changes ? ` and its diff between ${changes.from} and ${changes.to}` : ""}: what does it do with the input it was given?`);
   if (culprit?.builtin) next.push(`The time is inside the built-in ${culprit.name}: check the size of what the app hands it.`);
-  if (first) next.push("Compare the captured values with what the code expects (sizes, lengths, unusual inputs).");
-  if (incident.kind === "cpu_spike") next.push(`Load the spike's profile: \`seismo profile ${incident.id} -o spike.cpuprofile\` (or \`.pb.gz\` for pprof).`);
-  if (changed.length > 0) next.push(`Functions that changed with the deployment: \`seismo diff --from ${changes?.from} --to ${changes?.to} --service ${incident.service}\`.`);
+  if (!culprit && incident.kind === "regression" && (incident.details.endpoints?.length ?? 0) > 0) next.push(`An endpoint got slower or started failing while no function's CPU share changed: check ${words.waitsOn}.`);
+  if (first) next.push(`Compare ${words.capturedValues} with what the code expects (sizes, lengths, unusual inputs).`);
+  if (incident.kind === "cpu_spike") next.push(`Load the spike's profile: ${words.spikeProfile(incident.id)}.`);
+  if (changes && changed.length > 0) next.push(`Functions that changed with the deployment: ${words.compare(changes.from, changes.to, incident.service)}.`);
   md.push("", "## What to check next", "", ...next.map((n) => `- ${n}`));
 
   return {
@@ -102,4 +138,20 @@ export function triage({ incident, snapshots, changes }: TriageInput): Triage {
     next,
     markdown: `${md.join("\n")}\n`,
   };
+}
+
+/** The incident's deployment against the one before it (for a regression, the one it was compared with). */
+function changesFor(db: Db, incident: IncidentView): TriageInput["changes"] {
+  const from = incident.previousDeployment ?? previousDeployment(db, incident.service, incident.deployment) ?? null;
+  if (!from) return null;
+  try {
+    return { from, to: incident.deployment, comparison: diffDeployments(db, { from, to: incident.deployment, service: incident.service }) };
+  } catch {
+    return null;
+  }
+}
+
+/** The triage brief of one incident, from the database: its snapshots and its deployment's changes. */
+export function triageFor(db: Db, incident: IncidentView, words: TriageVocabulary = CLI_VOCABULARY): Triage {
+  return triage({ incident, snapshots: listSnapshots(db, { incidentId: incident.id, limit: 5 }), changes: changesFor(db, incident) }, words);
 }
