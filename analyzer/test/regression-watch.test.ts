@@ -143,7 +143,7 @@ describe("regression watch", () => {
 
   it("runs its checks on a worker thread with a read-only connection, off the ingest path, with the same result", async () => {
     // The compiled worker (npm test builds before it tests): TypeScript sources cannot start one.
-    const runner = WorkerCheckRunner.create(join(dir, "seismo.db"), new URL("../dist/baseline/check-worker.js", import.meta.url));
+    const runner = WorkerCheckRunner.create(join(dir, "seismo.db"), new URL("../dist/regressions/check-worker.js", import.meta.url));
     expect(runner, "build first: npm run build").toBeDefined();
     const watch = watchWith({ checkAtWindows: [12, 30], thenEvery: 100, driftEvery: 1_000, driftMinBaseline: 1_000 }, runner);
     await feed(watch, Array.from({ length: 40 }, (_, i) => windowOf("v1", 1, i, 500)));

@@ -1,9 +1,6 @@
-import { createHash } from "node:crypto";
 import type { Spike } from "@seismo/agent-proto";
-import type { RegressionDetails } from "../baseline/regression-watch.js";
+import type { RegressionDetails } from "../regressions/regression-watch.js";
 import type { Culprit, SpikeAnalysis, StackSummary } from "../spike/culprits.js";
-
-export type IncidentKind = "cpu_spike" | "regression";
 
 interface IncidentCommon {
   id: string;
@@ -38,11 +35,6 @@ export interface CpuSpikeDetails {
   baselineWindows: number;
   verdictReason: string;
   topStacks: StackSummary[];
-}
-
-/** Short, stable, typeable: the same spike always gets the same id (redelivery stores nothing twice). */
-export function incidentId(kind: IncidentKind, sourceId: string): string {
-  return `${kind === "cpu_spike" ? "spk" : "reg"}-${createHash("sha256").update(sourceId).digest("hex").slice(0, 10)}`;
 }
 
 function percent(share: number): string {

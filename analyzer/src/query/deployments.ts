@@ -1,9 +1,10 @@
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
-import type { Comparison, CompareSettings, FunctionInfo, WindowSample } from "../baseline/compare.js";
-import { compareWindows, DEFAULT_COMPARE_SETTINGS } from "../baseline/compare.js";
-import type { EndpointChange } from "../baseline/endpoint-compare.js";
-import { compareEndpoints, DEFAULT_ENDPOINT_COMPARE_SETTINGS } from "../baseline/endpoint-compare.js";
-import { stableFunctionKey } from "../baseline/function-key.js";
+import type { Comparison, CompareSettings } from "../regressions/compare.js";
+import type { FunctionInfo, WindowSample } from "../regressions/window-sample.js";
+import { compareWindows, DEFAULT_COMPARE_SETTINGS } from "../regressions/compare.js";
+import type { EndpointChange } from "../regressions/endpoint-compare.js";
+import { compareEndpoints, DEFAULT_ENDPOINT_COMPARE_SETTINGS } from "../regressions/endpoint-compare.js";
+import { stableFunctionKey } from "../regressions/function-key.js";
 import type { Db } from "../store/database.js";
 import { endpointWindowSamples } from "./endpoints.js";
 

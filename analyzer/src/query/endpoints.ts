@@ -1,6 +1,6 @@
 import type { LatencyHistogram } from "@seismo/agent-proto";
 import { latencyQuantile } from "@seismo/agent-proto";
-import type { EndpointWindowSample } from "../baseline/endpoint-compare.js";
+import type { EndpointWindowSample } from "../regressions/endpoint-compare.js";
 import type { Db } from "../store/database.js";
 
 export interface EndpointsQuery {

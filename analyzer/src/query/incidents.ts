@@ -1,5 +1,6 @@
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
-import type { IncidentKind, IncidentView } from "../incidents/incident.js";
+import type { IncidentKind } from "../incidents/incident-id.js";
+import type { IncidentView } from "../incidents/incident.js";
 import type { Culprit } from "../spike/culprits.js";
 import { loadBurstProfile } from "../spike/spike-store.js";
 import type { Db } from "../store/database.js";

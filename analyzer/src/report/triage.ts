@@ -1,5 +1,5 @@
-import type { Comparison, FunctionChange } from "../baseline/compare.js";
-import { describeEndpointChange } from "../baseline/endpoint-compare.js";
+import type { Comparison, FunctionChange } from "../regressions/compare.js";
+import { describeEndpointChange } from "../regressions/endpoint-compare.js";
 import type { IncidentView } from "../incidents/incident.js";
 import { describeCulprit, lineToOpen } from "../incidents/incident.js";
 import type { SnapshotView } from "../capture/snapshot-store.js";

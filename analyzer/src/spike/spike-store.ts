@@ -2,9 +2,10 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import type { BurstProfile, Spike } from "@seismo/agent-proto";
 import type Database from "better-sqlite3";
 import type { CpuSpikeDetails } from "../incidents/incident.js";
-import { incidentId, spikeSummary } from "../incidents/incident.js";
+import { incidentId } from "../incidents/incident-id.js";
+import { spikeSummary } from "../incidents/incident.js";
 import type { Db } from "../store/database.js";
-import { loadBaseline } from "./baseline.js";
+import { loadBaseline } from "./spike-baseline.js";
 import type { SpikeAnalysis } from "./culprits.js";
 import { analyzeSpike } from "./culprits.js";
 

@@ -14,8 +14,8 @@
  * differ between calls within one window (bimodal per request) average out in
  * a window and are not visible here; they need per-request timings.
  */
-import type { FunctionInfo, WindowSample } from "./compare.js";
-import { normalQuantile } from "./compare.js";
+import { normalQuantile } from "./statistics.js";
+import type { FunctionInfo, WindowSample } from "./window-sample.js";
 
 export type DistributionChangeKind = "rare_slow_path" | "unstable";
 

@@ -1,4 +1,4 @@
-import { groupsOf, normalQuantile, resample, seededRandom, spread } from "./compare.js";
+import { groupsOf, normalQuantile, resample, seededRandom, spread } from "./statistics.js";
 
 /** One window's requests to one endpoint (all statuses together). */
 export interface EndpointWindowSample {

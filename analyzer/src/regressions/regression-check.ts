@@ -1,6 +1,7 @@
 import { deploymentBefore, diffDeployments, loadWindowSet } from "../query/deployments.js";
 import type { Db } from "../store/database.js";
-import type { Comparison, FunctionInfo } from "./compare.js";
+import type { Comparison } from "./compare.js";
+import type { FunctionInfo } from "./window-sample.js";
 import { compareWindows } from "./compare.js";
 import type { EndpointChange } from "./endpoint-compare.js";
 

@@ -1,6 +1,7 @@
 import { attributionSentence, attributionShares } from "../query/attribution-marks.js";
 import type { Culprit } from "../spike/culprits.js";
-import type { Comparison, FunctionChange, FunctionInfo } from "./compare.js";
+import type { Comparison, FunctionChange } from "./compare.js";
+import type { FunctionInfo } from "./window-sample.js";
 import { isRuntimeInternal } from "./compare.js";
 import type { DistributionChange } from "./distribution.js";
 

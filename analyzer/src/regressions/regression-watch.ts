@@ -1,5 +1,5 @@
 import type { ProfileWindow } from "@seismo/agent-proto";
-import { incidentId } from "../incidents/incident.js";
+import { incidentId } from "../incidents/incident-id.js";
 import type { Db } from "../store/database.js";
 import type { CheckRunner } from "./check-runner.js";
 import { InlineCheckRunner } from "./check-runner.js";
