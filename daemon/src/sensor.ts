@@ -9,6 +9,7 @@ import { ErrorWatch } from "./capture/error-watch.js";
 import type { ErrorMemory } from "./capture/error-memory.js";
 import type { ActivateOptions } from "./inspector/activate.js";
 import { openInspector } from "./inspector/activate.js";
+import { evaluateInTarget } from "./in-target/evaluate.js";
 import type { InspectorSession } from "./inspector/session.js";
 import { connectInspector } from "./inspector/session.js";
 import type { Logger } from "./logger.js";
@@ -527,22 +528,22 @@ function safeEnviron(pid: number): Map<string, string> {
 }
 
 async function readFacts(session: InspectorSession): Promise<TargetFacts> {
-  const result = await session.send<{ result: { value?: unknown }; exceptionDetails?: unknown }>("Runtime.evaluate", {
-    expression: TARGET_FACTS_EXPRESSION,
-    returnByValue: true,
-    silent: true,
-  });
-  const text = result.result.value;
+  const text = await evaluateInTarget(session, TARGET_FACTS_EXPRESSION, "Seismo's question of what process it is", 10_000);
   const parsed = typeof text === "string" ? (JSON.parse(text) as Partial<TargetFacts> & { error?: string }) : undefined;
   if (!parsed || parsed.error || typeof parsed.pid !== "number") {
     throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `The target did not describe itself: ${parsed?.error ?? "no answer"}.`);
   }
   return {
     pid: parsed.pid,
-    nodeVersion: parsed.nodeVersion ?? "",
-    v8Version: parsed.v8Version ?? "",
-    argv: parsed.argv ?? [],
-    execArgv: parsed.execArgv ?? [],
-    cwd: parsed.cwd ?? "/",
+    nodeVersion: typeof parsed.nodeVersion === "string" ? parsed.nodeVersion : "",
+    v8Version: typeof parsed.v8Version === "string" ? parsed.v8Version : "",
+    argv: stringsOf(parsed.argv),
+    execArgv: stringsOf(parsed.execArgv),
+    cwd: typeof parsed.cwd === "string" ? parsed.cwd : "/",
   };
+}
+
+/** A list of strings from the target, checked: anything else in it is dropped. */
+function stringsOf(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
 }

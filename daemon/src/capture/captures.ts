@@ -1,5 +1,6 @@
 import type { CapturedValue, Snapshot, TargetRef } from "@seismo/agent-proto";
 import { describeError, ErrorCodes, SeismoError } from "@seismo/agent-proto";
+import { evaluateInTarget } from "../in-target/evaluate.js";
 import type { InspectorSession } from "../inspector/session.js";
 import type { Logger } from "../logger.js";
 import type { CaptureSite } from "./capture-site.js";
@@ -373,16 +374,8 @@ export class Captures {
     await session.close().catch(() => undefined);
   }
 
-  private async evaluate(session: InspectorSession, expression: string): Promise<unknown> {
-    const result = await session.send<{ result?: { value?: unknown }; exceptionDetails?: { text?: string; exception?: { description?: string } } }>("Runtime.evaluate", {
-      expression,
-      returnByValue: true,
-      silent: true,
-    });
-    if (result.exceptionDetails) {
-      throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `The capture code failed in the target: ${result.exceptionDetails.exception?.description ?? result.exceptionDetails.text ?? "unknown error"}.`);
-    }
-    return result.result?.value;
+  private evaluate(session: InspectorSession, expression: string): Promise<unknown> {
+    return evaluateInTarget(session, expression, "the capture code", 10_000);
   }
 
   private onBinding(params: { name: string; payload: string }, binding: string): void {

@@ -1,10 +1,6 @@
 import type { InspectorSession } from "../inspector/session.js";
-import { withTimeout } from "../with-timeout.js";
-
-interface EvaluateResult {
-  result?: { value?: unknown };
-  exceptionDetails?: { text?: string; exception?: { description?: string } };
-}
+import type { EvaluateReply } from "../in-target/evaluate.js";
+import { evaluateInTarget, sendToTarget } from "../in-target/evaluate.js";
 
 const UNANSWERED = Symbol("unanswered");
 
@@ -27,7 +23,7 @@ async function within<T>(answer: Promise<T>, timeoutMs: number): Promise<T | typ
  */
 export class ProbeScripts {
   /** A read sent and not answered in time: its answer, when it comes, belongs to the next read. */
-  private pending: Promise<EvaluateResult | undefined> | undefined;
+  private pending: Promise<EvaluateReply | undefined> | undefined;
 
   constructor(
     private readonly session: InspectorSession,
@@ -35,11 +31,7 @@ export class ProbeScripts {
   ) {}
 
   async install(expression: string): Promise<void> {
-    const result = await this.evaluate(expression, 5_000);
-    if (result.exceptionDetails) {
-      const text = result.exceptionDetails.exception?.description ?? result.exceptionDetails.text ?? "exception";
-      throw new Error(`cannot install the ${this.what}: ${text.split("\n")[0] ?? text}`);
-    }
+    await evaluateInTarget(this.session, expression, `the ${this.what}`);
   }
 
   /**
@@ -51,7 +43,7 @@ export class ProbeScripts {
     const late = this.pending ? await within(this.pending, timeoutMs) : undefined;
     if (late === UNANSWERED) return undefined;
     const values = this.pending ? [late?.result?.value] : [];
-    this.pending = this.session.send<EvaluateResult>("Runtime.evaluate", { expression, returnByValue: true, silent: true }).catch(() => undefined);
+    this.pending = sendToTarget(this.session, expression).catch(() => undefined);
     const answer = await within(this.pending, timeoutMs);
     if (answer === UNANSWERED) return values.length > 0 ? values : undefined;
     this.pending = undefined;
@@ -60,10 +52,6 @@ export class ProbeScripts {
 
   async remove(expression: string): Promise<void> {
     if (this.session.closed) return;
-    await this.evaluate(expression, 2_000).catch(() => undefined);
-  }
-
-  private evaluate(expression: string, timeoutMs: number): Promise<EvaluateResult> {
-    return withTimeout(this.session.send<EvaluateResult>("Runtime.evaluate", { expression, returnByValue: true, silent: true }), timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
+    await evaluateInTarget(this.session, expression, `the ${this.what}'s removal`, 2_000).catch(() => undefined);
   }
 }

@@ -1,5 +1,10 @@
 import type { InspectorSession } from "../inspector/session.js";
-import { withTimeout } from "../with-timeout.js";
+import type { EvaluateReply } from "../in-target/evaluate.js";
+import { evaluateInTarget, sendToTarget } from "../in-target/evaluate.js";
+import { readInstalled, removeInstalled } from "../in-target/installed.js";
+import { IN_TARGET_KEYS } from "../in-target/keys.js";
+import { installLoopMonitor } from "../in-target/loop-monitor.js";
+import { inTargetExpression } from "../in-target/script.js";
 
 /** One reading of the target's event loop since the previous one. */
 export interface LoopReading {
@@ -17,53 +22,13 @@ export interface LoopReading {
   answered: boolean;
 }
 
-const KEY = 'Symbol.for("seismo.loopMonitor.v1")';
-
 /** The monitor removes itself when nobody has read it for this long: a daemon killed with SIGKILL leaves nothing running. */
 export const ABANDONED_AFTER_MS = 10_000;
 
-/**
- * Installs, in the target, a perf_hooks event-loop-delay histogram and a
- * 100 ms heartbeat timer, both unref'd so they never keep the process alive.
- * Idempotent: a second install (a re-attach) reuses the first. The histogram's
- * 20 ms resolution means 50 native timer wake-ups a second and no JavaScript;
- * a delay spike starts at 200 ms, so finer would buy nothing.
- */
-export const INSTALL_EXPRESSION = `(() => {
-  const key = ${KEY};
-  if (globalThis[key]) return "present";
-  const { monitorEventLoopDelay, performance } = process.getBuiltinModule("node:perf_hooks");
-  const histogram = monitorEventLoopDelay({ resolution: 20 });
-  histogram.enable();
-  let lastTurn = performance.now();
-  let lastRead = performance.now();
-  const remove = () => { clearInterval(timer); histogram.disable(); delete globalThis[key]; };
-  const timer = setInterval(() => {
-    lastTurn = performance.now();
-    if (lastTurn - lastRead > ${ABANDONED_AFTER_MS}) remove();
-  }, 100);
-  timer.unref();
-  const monitor = {
-    read() {
-      const now = performance.now();
-      lastRead = now;
-      const reading = [histogram.count ? histogram.percentile(99) / 1e6 : 0, histogram.count ? histogram.max / 1e6 : 0, now - lastTurn];
-      histogram.reset();
-      return reading;
-    },
-    remove,
-  };
-  Object.defineProperty(globalThis, key, { value: monitor, configurable: true, enumerable: false, writable: true });
-  return "installed";
-})()`;
-
-export const READ_EXPRESSION = `(() => { const m = globalThis[${KEY}]; return m ? m.read() : null; })()`;
-export const REMOVE_EXPRESSION = `(() => { const m = globalThis[${KEY}]; if (m) m.remove(); return Boolean(m); })()`;
-
-interface EvaluateResult {
-  result?: { value?: unknown };
-  exceptionDetails?: { text?: string; exception?: { description?: string } };
-}
+/** Installs the monitor in the target (in-target/loop-monitor.ts). */
+export const INSTALL_EXPRESSION = inTargetExpression(installLoopMonitor, { key: IN_TARGET_KEYS.loopMonitor, abandonedAfterMs: ABANDONED_AFTER_MS });
+export const READ_EXPRESSION = inTargetExpression(readInstalled, IN_TARGET_KEYS.loopMonitor);
+export const REMOVE_EXPRESSION = inTargetExpression(removeInstalled, IN_TARGET_KEYS.loopMonitor);
 
 const UNANSWERED = Symbol("unanswered");
 
@@ -79,16 +44,12 @@ const UNANSWERED = Symbol("unanswered");
  */
 export class LoopMonitor {
   /** A read sent and not yet answered: the next read waits on it rather than queueing another. */
-  private pending: { answer: Promise<EvaluateResult | undefined>; sentAtMs: number } | undefined;
+  private pending: { answer: Promise<EvaluateReply | undefined>; sentAtMs: number } | undefined;
 
   constructor(private readonly session: InspectorSession) {}
 
   async install(): Promise<void> {
-    const result = await this.evaluate(INSTALL_EXPRESSION, 5_000);
-    if (result.exceptionDetails) {
-      const text = result.exceptionDetails.exception?.description ?? result.exceptionDetails.text ?? "exception";
-      throw new Error(`cannot install the event-loop monitor: ${text.split("\n")[0] ?? text}`);
-    }
+    await evaluateInTarget(this.session, INSTALL_EXPRESSION, "the event-loop monitor");
   }
 
   /**
@@ -97,7 +58,7 @@ export class LoopMonitor {
    */
   async read(timeoutMs: number): Promise<LoopReading | undefined> {
     if (this.session.closed) return undefined;
-    this.pending ??= { answer: this.request(READ_EXPRESSION).catch(() => undefined), sentAtMs: Date.now() };
+    this.pending ??= { answer: sendToTarget(this.session, READ_EXPRESSION).catch(() => undefined), sentAtMs: Date.now() };
     const pending = this.pending;
     let timer: NodeJS.Timeout | undefined;
     let result = await Promise.race([pending.answer, new Promise<typeof UNANSWERED>((resolve) => (timer = setTimeout(() => resolve(UNANSWERED), timeoutMs)))]);
@@ -121,14 +82,6 @@ export class LoopMonitor {
 
   async remove(): Promise<void> {
     if (this.session.closed) return;
-    await this.evaluate(REMOVE_EXPRESSION, 2_000).catch(() => undefined);
-  }
-
-  private request(expression: string): Promise<EvaluateResult> {
-    return this.session.send<EvaluateResult>("Runtime.evaluate", { expression, returnByValue: true, silent: true });
-  }
-
-  private evaluate(expression: string, timeoutMs: number): Promise<EvaluateResult> {
-    return withTimeout(this.request(expression), timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
+    await evaluateInTarget(this.session, REMOVE_EXPRESSION, "the event-loop monitor's removal", 2_000).catch(() => undefined);
   }
 }

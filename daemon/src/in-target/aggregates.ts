@@ -1,0 +1,63 @@
+/**
+ * In the target: the aggregates the HTTP and database probes share (one entry per method,
+ * route, host and status, with a log-scale latency histogram as agent-proto latency.ts defines
+ * it), and the loading of Node's built-in modules. Called in the target, its value is handed to
+ * each probe (see script.ts).
+ */
+
+export interface LatencyScale {
+  /** Latencies up to this many ms fall in bucket 0. */
+  minMs: number;
+  bucketsPerDoubling: number;
+  maxBucket: number;
+}
+
+export interface AggregateEntry {
+  method: string;
+  route: string;
+  host: string;
+  status: number;
+  template: boolean;
+  count: number;
+  totalMs: number;
+  maxMs: number;
+  buckets: Uint32Array;
+}
+
+/** One entry as a read returns it (a tuple: smaller over the wire); parsed by parseProbeEntries. */
+export type EntryTuple = [string, string, number, boolean, number, number, number, number[], number[], string];
+
+export interface Aggregates {
+  /** A built-in module (process.getBuiltinModule, or require on Node before 20.16). */
+  load<T>(name: string): T;
+  newEntry(method: string, route: string, host: string, status: number, template: boolean): AggregateEntry;
+  /** weight: how many requests this one stands for (1, or N when one in N is timed). */
+  addLatency(entry: AggregateEntry, ms: number, weight: number): void;
+  toTuple(entry: AggregateEntry): EntryTuple;
+}
+
+export function inTargetAggregates(scale: LatencyScale): Aggregates {
+  const { minMs, bucketsPerDoubling, maxBucket } = scale;
+  const target = process as NodeJS.Process & { mainModule?: { require(id: string): unknown } };
+  return {
+    load: <T>(name: string): T => (target.getBuiltinModule ? target.getBuiltinModule(name) : target.mainModule?.require(name)) as T,
+    newEntry: (method, route, host, status, template) => ({ method, route, host, status, template, count: 0, totalMs: 0, maxMs: 0, buckets: new Uint32Array(maxBucket + 1) }),
+    addLatency: (entry, ms, weight) => {
+      entry.count += weight;
+      entry.totalMs += ms * weight;
+      if (ms > entry.maxMs) entry.maxMs = ms;
+      entry.buckets[ms > minMs ? Math.min(maxBucket, Math.ceil(Math.log2(ms / minMs) * bucketsPerDoubling)) : 0]! += weight;
+    },
+    toTuple: (e) => {
+      const indexes: number[] = [];
+      const counts: number[] = [];
+      e.buckets.forEach((count, bucket) => {
+        if (count > 0) {
+          indexes.push(bucket);
+          counts.push(count);
+        }
+      });
+      return [e.method, e.route, e.status, e.template, e.count, e.totalMs, e.maxMs, indexes, counts, e.host];
+    },
+  };
+}

@@ -1,0 +1,216 @@
+import type * as DiagnosticsChannel from "node:diagnostics_channel";
+import type * as NodeModule from "node:module";
+import type * as PerfHooks from "node:perf_hooks";
+import type { AggregateEntry, Aggregates, EntryTuple } from "./aggregates.js";
+
+export interface DbProbeTargetSettings {
+  key: string;
+  /** Marks a Client.prototype.query this probe wrapped (shared by every install, so never wrapped twice). */
+  patchedKey: string;
+  /** Distinct database-and-statement pairs kept per window; past it, "(other)". */
+  maxEntries: number;
+  abandonedAfterMs: number;
+}
+
+/** What the probe reads of mysql2's tracing context and of a pg client. */
+interface MysqlContext {
+  query?: unknown;
+  error?: unknown;
+  serverAddress?: unknown;
+  serverPort?: unknown;
+  database?: unknown;
+}
+interface PgClient {
+  host?: unknown;
+  port?: unknown;
+  database?: unknown;
+}
+type PgQuery = ((this: PgClient, ...args: unknown[]) => unknown) & Record<symbol, unknown>;
+
+/**
+ * In the target: times every query, per database and statement digest, from the call to its
+ * result. mysql2 (3.20 and later) publishes on its own tracing channels (`mysql2:query`,
+ * `mysql2:execute`): subscribed to. pg publishes nothing: its `Client.prototype.query` is wrapped
+ * in every copy of pg the process has loaded (found in the module cache at install and again at
+ * each read). The wrapper passes everything through; a promise it returns settles as pg's own
+ * does. On removal the original is put back, or, when something else wrapped it since, the
+ * wrapper becomes a plain pass-through. See probes/db-probe.ts.
+ */
+export function installDbProbe(settings: DbProbeTargetSettings, lib: Aggregates): "installed" | "present" {
+  const slots = globalThis as unknown as Record<symbol, unknown>;
+  const key = Symbol.for(settings.key);
+  if (slots[key]) return "present";
+  const { maxEntries, abandonedAfterMs } = settings;
+  const { newEntry, addLatency, toTuple } = lib;
+  const dc = lib.load<typeof DiagnosticsChannel>("node:diagnostics_channel");
+  const { performance } = lib.load<typeof PerfHooks>("node:perf_hooks");
+  const Module = lib.load<typeof NodeModule & { _cache?: Record<string, { exports?: unknown } | undefined> }>("node:module");
+  const kStart = Symbol("seismo.queryStart");
+  const kPatched = Symbol.for(settings.patchedKey);
+  const kHost = Symbol("seismo.dbHost");
+  type Table = Map<string, Map<string, [AggregateEntry | undefined, AggregateEntry | undefined]>>;
+  let table: Table = new Map();
+  let lastRead = performance.now();
+  let active = true;
+  const digests = new Map<string, string>();
+  // Comments, then string, hex and number literals (not digits inside names or $1 placeholders).
+  const COMMENTS = /\/\*[\s\S]*?\*\/|--[^\n]*/g;
+  const LITERALS = /[xXbBnNeE]?'(?:[^'\\]|\\.|'')*'|\b0x[0-9a-fA-F]+\b|(?<![\w$])-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\b/g;
+  const SPACES = /\s+/g;
+  const LISTS = /\(\s*\?(?:\s*,\s*\?)+\s*\)/g;
+  const ROWS = /(\(\?\))(?:\s*,\s*\(\?\))+/g;
+  const digest = (sql: unknown): string => {
+    if (typeof sql !== "string") return "(unknown)";
+    const cached = digests.get(sql);
+    if (cached !== undefined) return cached;
+    // The costly part (mysql2 inlines values, so most of its statements are new strings): each
+    // clean-up only when it can apply.
+    let d = sql.length > 4096 ? sql.slice(0, 4096) : sql;
+    if (d.indexOf("--") >= 0 || d.indexOf("/*") >= 0) d = d.replace(COMMENTS, " ");
+    // A plain replacement string, no callback: V8 keeps the replace in native code.
+    d = d.replace(LITERALS, "?").replace(SPACES, " ").trim();
+    if (d.indexOf("?,") >= 0 || d.indexOf("? ,") >= 0) d = d.replace(LISTS, "(?)").replace(ROWS, "$1");
+    d = d.slice(0, 500);
+    // Parameterized statements repeat verbatim: remembered, bounded, short ones only.
+    if (sql.length <= 1024) {
+      if (digests.size >= 2000) digests.clear();
+      digests.set(sql, d);
+    }
+    return d;
+  };
+  // Two levels, database then statement: no key string to build per query.
+  let entries = 0;
+  const record = (host: string, sql: unknown, ok: boolean, ms: number): void => {
+    if (performance.now() - lastRead > abandonedAfterMs) return remove();
+    let route = digest(sql);
+    let where = host;
+    let byRoute = table.get(where);
+    let byStatus = byRoute === undefined ? undefined : byRoute.get(route);
+    if (byStatus === undefined) {
+      if (entries >= maxEntries) {
+        route = where = "(other)";
+        byRoute = table.get(where);
+        byStatus = byRoute === undefined ? undefined : byRoute.get(route);
+      }
+      if (byRoute === undefined) {
+        byRoute = new Map();
+        table.set(where, byRoute);
+      }
+      if (byStatus === undefined) {
+        byStatus = [undefined, undefined];
+        byRoute.set(route, byStatus);
+        entries++;
+      }
+    }
+    const status = ok ? 0 : 1;
+    let entry = byStatus[status];
+    if (entry === undefined) {
+      const space = route.indexOf(" ");
+      const method = (space > 0 ? route.slice(0, space) : route).toUpperCase().slice(0, 16);
+      entry = byStatus[status] = newEntry(method, route, where, status, false);
+    }
+    addLatency(entry, ms, 1);
+  };
+
+  // "mysql://host:port/db", built once per server and database.
+  const mysqlHosts = new Map<unknown, Map<unknown, Map<unknown, string>>>();
+  const mysqlHost = (address: unknown, port: unknown, database: unknown): string => {
+    let byPort = mysqlHosts.get(address);
+    if (byPort === undefined) mysqlHosts.set(address, (byPort = new Map()));
+    let byDatabase = byPort.get(port);
+    if (byDatabase === undefined) byPort.set(port, (byDatabase = new Map()));
+    let host = byDatabase.get(database);
+    if (host === undefined) byDatabase.set(database, (host = "mysql://" + String(address) + (port ? ":" + String(port) : "") + "/" + String(database || "")));
+    return host;
+  };
+  // mysql2: its tracing channels; the result (or error) arrives at asyncStart.
+  const mysql = {
+    start(message: unknown): void {
+      (message as Record<symbol, number | undefined>)[kStart] = performance.now();
+    },
+    asyncStart(message: unknown): void {
+      const ctx = message as MysqlContext & Record<symbol, number | undefined>;
+      const start = ctx[kStart];
+      if (start === undefined) return;
+      ctx[kStart] = undefined;
+      record(mysqlHost(ctx.serverAddress, ctx.serverPort, ctx.database), ctx.query, !ctx.error, performance.now() - start);
+    },
+  };
+  // Node takes a partial set of subscribers; its types ask for all five.
+  const subscribers = mysql as unknown as DiagnosticsChannel.TracingChannelSubscribers<object>;
+  const traced = dc.tracingChannel ? ["mysql2:query", "mysql2:execute"].map((name) => dc.tracingChannel(name)) : [];
+  for (const channel of traced) channel.subscribe(subscribers);
+
+  // pg: Client.prototype.query wrapped in every copy found in the module cache.
+  const patched: Array<[{ query: PgQuery }, PgQuery, PgQuery]> = [];
+  const patchPg = (): void => {
+    const cache = Module._cache;
+    if (!cache) return;
+    for (const file of Object.keys(cache)) {
+      if (!file.endsWith("/pg/lib/client.js")) continue;
+      const Client = cache[file]?.exports;
+      const proto = typeof Client === "function" ? (Client.prototype as { query?: unknown }) : undefined;
+      if (!proto || typeof proto.query !== "function" || (proto.query as PgQuery)[kPatched]) continue;
+      const original = proto.query as PgQuery;
+      const wrapped = function (this: PgClient & Record<symbol, string | undefined>, config: unknown) {
+        const text = typeof config === "string" ? config : config && typeof (config as { text?: unknown }).text === "string" && typeof (config as { submit?: unknown }).submit !== "function" ? (config as { text: string }).text : undefined;
+        // eslint-disable-next-line prefer-rest-params -- pass the caller's arguments through untouched
+        if (!active || text === undefined) return original.apply(this, arguments as unknown as unknown[]);
+        const start = performance.now();
+        // Built once per client.
+        const host = this[kHost] || (this[kHost] = "postgresql://" + String(this.host || "") + (this.port ? ":" + String(this.port) : "") + "/" + String(this.database || ""));
+        const done = (ok: boolean): void => record(host, text, ok, performance.now() - start);
+        // eslint-disable-next-line prefer-rest-params -- as above
+        const args = Array.prototype.slice.call(arguments) as unknown[];
+        const last = args.length - 1;
+        const callback = args[last];
+        if (last > 0 && typeof callback === "function") {
+          args[last] = function (this: unknown, error: unknown) {
+            done(!error);
+            // eslint-disable-next-line prefer-rest-params -- as above
+            return (callback as (...a: unknown[]) => unknown).apply(this, arguments as unknown as unknown[]);
+          };
+          return original.apply(this, args);
+        }
+        const result = original.apply(this, args) as { then?: unknown } | undefined;
+        if (!result || typeof result.then !== "function") return result;
+        return (result as Promise<unknown>).then(
+          (value) => {
+            done(true);
+            return value;
+          },
+          (error: unknown) => {
+            done(false);
+            throw error;
+          },
+        );
+      } as PgQuery;
+      wrapped[kPatched] = true;
+      proto.query = wrapped;
+      patched.push([proto as { query: PgQuery }, original, wrapped]);
+    }
+  };
+  patchPg();
+
+  const remove = (): void => {
+    active = false;
+    for (const channel of traced) channel.unsubscribe(subscribers);
+    for (const [proto, original, wrapped] of patched) if (proto.query === wrapped) proto.query = original;
+    delete slots[key];
+  };
+  const probe = {
+    read(): EntryTuple[] {
+      lastRead = performance.now();
+      patchPg();
+      const out: EntryTuple[] = [];
+      for (const byRoute of table.values()) for (const byStatus of byRoute.values()) for (const e of byStatus) if (e !== undefined) out.push(toTuple(e));
+      table = new Map();
+      entries = 0;
+      return out;
+    },
+    digest,
+    remove,
+  };
+  Object.defineProperty(slots, key, { value: probe, configurable: true, enumerable: false, writable: true });
+  return "installed";
+}

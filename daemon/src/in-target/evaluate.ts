@@ -1,0 +1,36 @@
+import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
+import type { InspectorSession } from "../inspector/session.js";
+import { withTimeout } from "../with-timeout.js";
+
+/** What Runtime.evaluate answers. */
+export interface EvaluateReply {
+  result?: { value?: unknown };
+  exceptionDetails?: { text?: string; exception?: { description?: string } };
+}
+
+/**
+ * The one way an expression of Seismo's reaches the target: by value, silently (no pause on
+ * exceptions), and never with the command-line API, which would evaluate inside a `with` scope
+ * and make every name the installed closures use a dynamic lookup on the app's hot path.
+ */
+export function sendToTarget(session: InspectorSession, expression: string): Promise<EvaluateReply> {
+  return session.send<EvaluateReply>("Runtime.evaluate", { expression, returnByValue: true, silent: true });
+}
+
+/** The first line of the exception an expression threw in the target, if it threw. */
+export function thrownIn(reply: EvaluateReply): string | undefined {
+  if (!reply.exceptionDetails) return undefined;
+  const text = reply.exceptionDetails.exception?.description ?? reply.exceptionDetails.text ?? "exception";
+  return text.split("\n")[0] ?? text;
+}
+
+/**
+ * Evaluates in the target and gives the value; what it threw, or no answer within `timeoutMs`,
+ * is an INSPECTOR_PROTOCOL error saying what failed (`what`: "the HTTP probe").
+ */
+export async function evaluateInTarget(session: InspectorSession, expression: string, what: string, timeoutMs = 5_000): Promise<unknown> {
+  const reply = await withTimeout(sendToTarget(session, expression), timeoutMs, () => new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `The target did not answer for ${what} within ${timeoutMs} ms.`));
+  const thrown = thrownIn(reply);
+  if (thrown !== undefined) throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `The target refused ${what}: ${thrown}.`);
+  return reply.result?.value;
+}

@@ -1,0 +1,17 @@
+/**
+ * The names of what Seismo installs in a target, each on globalThis under Symbol.for(name)
+ * (non-enumerable, so the app never sees it in a listing). The version is part of the name: a
+ * daemon never reuses what an older one left behind with another shape; that one removes
+ * itself once nobody reads it.
+ */
+export const IN_TARGET_KEYS = {
+  /** v2: reads return server and client entries. */
+  httpProbe: "seismo.httpProbe.v2",
+  dbProbe: "seismo.dbProbe.v1",
+  /** Marks a pg Client.prototype.query wrapped by the database probe. */
+  dbProbePatched: "seismo.dbProbe.patched",
+  loopMonitor: "seismo.loopMonitor.v1",
+  capture: "seismo.capture.v1",
+} as const;
+
+export type InTargetKey = (typeof IN_TARGET_KEYS)[keyof typeof IN_TARGET_KEYS];
