@@ -17,17 +17,20 @@ import {
   parseProbeEntries,
   READ_EXPRESSION,
   REMOVE_EXPRESSION,
+  TARGET_FACTS_EXPRESSION,
 } from "../src/index.js";
+import { CALLS_EXPRESSION, installExpression, TOUCH_EXPRESSION, UNWATCH_ERRORS_EXPRESSION, watchErrorsExpression } from "../src/capture/capture-script.js";
 import { IN_TARGET_KEYS } from "../src/in-target/keys.js";
 import { inTargetExpression } from "../src/in-target/script.js";
 
 /**
  * A bare context with only what a target gives every script Seismo sends: JavaScript's
- * built-ins, `process` and the timers. A script that used anything of the daemon's own modules
+ * built-ins, `process`, `performance` and the timers (and, for the capture code, the binding the
+ * daemon adds). A script that used anything of the daemon's own modules
  * (an import, a constant of the file it is written in) fails here with a ReferenceError.
  */
-function bareTarget() {
-  const context = createContext({ process, setInterval, clearInterval, setTimeout, clearTimeout });
+function bareTarget(extra: Record<string, unknown> = {}) {
+  const context = createContext({ process, setInterval, clearInterval, setTimeout, clearTimeout, setImmediate, performance, ...extra });
   return (expression: string): unknown => runInContext(expression, context);
 }
 
@@ -36,6 +39,10 @@ describe("in-target code is self-contained", () => {
     const leaky = inTargetExpression(() => IN_TARGET_KEYS.httpProbe, null);
     // (A ReferenceError of the context's own realm.)
     expect(() => bareTarget()(leaky)).toThrow(/is not defined/);
+  });
+
+  it("the target describes itself with nothing from outside", () => {
+    expect(JSON.parse(bareTarget()(TARGET_FACTS_EXPRESSION) as string)).toMatchObject({ pid: process.pid, nodeVersion: process.version, argv: process.argv });
   });
 
   it("the event-loop monitor installs, reads and removes itself with nothing from outside", () => {
@@ -73,5 +80,19 @@ describe("in-target code is self-contained", () => {
     expect(digest).toBe("SELECT * FROM t WHERE id = ? AND name = ?");
     expect(parseProbeEntries(target(DB_PROBE_READ))).toEqual([]);
     expect(target(DB_PROBE_REMOVE)).toBe(true);
+  });
+
+  it("the capture code installs and reports an uncaught exception through its binding with nothing from outside", () => {
+    const told: string[] = [];
+    const inContext = bareTarget({ __seismoTest: (payload: string) => told.push(payload) });
+    expect(inContext(installExpression())).toBe("installed");
+    expect(inContext(installExpression())).toBe("present");
+    expect(inContext(TOUCH_EXPRESSION)).toBe(0);
+    expect(inContext(CALLS_EXPRESSION)).toBe(0);
+    inContext(watchErrorsExpression("__seismoTest"));
+    inContext(`globalThis[Symbol.for(${JSON.stringify(IN_TARGET_KEYS.capture)})].thrown(new RangeError("qty 500 over 105"), "uncaughtException")`);
+    expect(told.map((t) => JSON.parse(t) as { thrown: { name: string; message: string; origin: string } })).toMatchObject([{ thrown: { name: "RangeError", message: "qty 500 over 105", origin: "uncaughtException" } }]);
+    expect(inContext(UNWATCH_ERRORS_EXPRESSION)).toBe(true);
+    expect(inContext(UNWATCH_ERRORS_EXPRESSION)).toBe(false);
   });
 });

@@ -34,3 +34,14 @@ export async function evaluateInTarget(session: InspectorSession, expression: st
   if (thrown !== undefined) throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `The target refused ${what}: ${thrown}.`);
   return reply.result?.value;
 }
+
+/**
+ * The one exception: the console profiler's `profile(title)` and `profileEnd(title)`, which
+ * exist only in the command-line API. These expressions install nothing, so the `with` scope
+ * costs the app nothing after they return.
+ */
+export async function runProfilerCommand(session: InspectorSession, expression: string): Promise<void> {
+  const reply = await session.send<EvaluateReply>("Runtime.evaluate", { expression, includeCommandLineAPI: true, silent: true, returnByValue: true });
+  const thrown = thrownIn(reply);
+  if (thrown !== undefined) throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `The target refused a profiler command: ${thrown}.`);
+}

@@ -7,20 +7,23 @@
  * Settings travel as JSON; a library is another such function, called in the target first.
  */
 
-/** JSON-serializable settings: what crosses into the target as a literal. */
-export type Json = string | number | boolean | null | readonly Json[] | { readonly [key: string]: Json };
-
 /** A function, with the settings it is called with there, that makes a value in the target. */
 export interface InTargetCall {
-  readonly fn: (...args: never[]) => unknown;
-  readonly settings: Json;
+  readonly fn: (settings: never) => unknown;
+  readonly settings: unknown;
+}
+
+/** A library call whose settings are checked against its function's parameter. */
+export function inTargetCall<S>(fn: (settings: S) => unknown, settings: S): InTargetCall {
+  return { fn: fn as (settings: never) => unknown, settings };
 }
 
 /**
- * The expression that calls `fn` in the target with `settings` (as JSON) and, after them, the
- * value each library call makes there: `(fn)(settings, (lib)(libSettings), ...)`.
+ * The expression that calls `fn` in the target with `settings` (as JSON: plain data only) and,
+ * after them, the value each library call makes there: `(fn)(settings, (lib)(libSettings), ...)`.
+ * The settings are checked against the function's own first parameter.
  */
-export function inTargetExpression(fn: (...args: never[]) => unknown, settings: Json, libraries: readonly InTargetCall[] = []): string {
+export function inTargetExpression<S>(fn: (settings: S, ...libraries: never[]) => unknown, settings: S, libraries: readonly InTargetCall[] = []): string {
   const args = [JSON.stringify(settings), ...libraries.map((lib) => `(${lib.fn.toString()})(${JSON.stringify(lib.settings)})`)];
   return `(${fn.toString()})(${args.join(", ")})`;
 }

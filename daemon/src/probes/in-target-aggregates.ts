@@ -1,6 +1,7 @@
 import { LATENCY_BUCKETS_PER_DOUBLING, LATENCY_MAX_BUCKET, LATENCY_MIN_MS } from "@seismo/agent-proto";
 import { inTargetAggregates } from "../in-target/aggregates.js";
 import type { InTargetCall } from "../in-target/script.js";
+import { inTargetCall } from "../in-target/script.js";
 
 /** What every in-target probe is configured with. */
 export interface ProbeSettings {
@@ -11,7 +12,4 @@ export interface ProbeSettings {
 }
 
 /** The aggregates the in-target probes share (in-target/aggregates.ts), with agent-proto's latency scale. */
-export const AGGREGATES: InTargetCall = {
-  fn: inTargetAggregates,
-  settings: { minMs: LATENCY_MIN_MS, bucketsPerDoubling: LATENCY_BUCKETS_PER_DOUBLING, maxBucket: LATENCY_MAX_BUCKET },
-};
+export const AGGREGATES: InTargetCall = inTargetCall(inTargetAggregates, { minMs: LATENCY_MIN_MS, bucketsPerDoubling: LATENCY_BUCKETS_PER_DOUBLING, maxBucket: LATENCY_MAX_BUCKET });

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
+import { runProfilerCommand } from "../in-target/evaluate.js";
 import type { InspectorSession } from "../inspector/session.js";
 import { withTimeout } from "../with-timeout.js";
 import type { CpuProfile } from "./cpu-profile.js";
@@ -162,19 +163,8 @@ export class Sampler {
     this.timer.unref();
   }
 
-  private async evaluate(expression: string): Promise<void> {
-    const result = await this.session.send<{ exceptionDetails?: { text?: string } }>("Runtime.evaluate", {
-      expression,
-      includeCommandLineAPI: true,
-      silent: true,
-      returnByValue: true,
-    });
-    if (result.exceptionDetails) {
-      throw new SeismoError(
-        ErrorCodes.INSPECTOR_PROTOCOL,
-        `The target refused a profiler command: ${result.exceptionDetails.text ?? "exception"}.`,
-      );
-    }
+  private evaluate(expression: string): Promise<void> {
+    return runProfilerCommand(this.session, expression);
   }
 
   private async rotateNow(restart: boolean): Promise<void> {

@@ -1,5 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join } from "node:path";
+import { inTargetExpression } from "../in-target/script.js";
+import { describeTarget } from "../in-target/target-facts.js";
 
 /** What the target says about itself when asked over the inspector. */
 export interface TargetFacts {
@@ -12,7 +14,7 @@ export interface TargetFacts {
 }
 
 /** Evaluated in the target: reads only, returns a JSON string, throws nothing. */
-export const TARGET_FACTS_EXPRESSION = `(() => { try { return JSON.stringify({ pid: process.pid, nodeVersion: process.version, v8Version: process.versions.v8, argv: process.argv, execArgv: process.execArgv, cwd: process.cwd() }); } catch (e) { return JSON.stringify({ error: String(e) }); } })()`;
+export const TARGET_FACTS_EXPRESSION = inTargetExpression(describeTarget, null);
 
 export interface IdentityInputs {
   flagService?: string | undefined;

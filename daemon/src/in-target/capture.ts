@@ -1,0 +1,584 @@
+import type * as Inspector from "node:inspector";
+import type * as Util from "node:util";
+
+/** What the capture code is installed with (see capture/capture-script.ts for what it does). */
+export interface CaptureTargetSettings {
+  key: string;
+  /** Names always redacted, normalized (lower case, no - _ $ @ . or spaces). */
+  redactedNames: readonly string[];
+  /** A name containing one of these is a secret's. */
+  secretNameParts: readonly string[];
+  /** What a redacted value reads as. */
+  redacted: string;
+  /** The probes are removed when the daemon has not touched the capture code for this long. */
+  abandonedAfterMs: number;
+  /** An error probe's kept values count for an exception this long after they were taken. */
+  errorFreshMs: number;
+  /** An error probe that runs more often than this per second removes itself ("hot")... */
+  errorMaxHitsPerSecond: number;
+  /** ...and one that has run this many times in all ("budget"). */
+  errorMaxHits: number;
+}
+
+export interface CaptureLimits {
+  maxDepth: number;
+  maxFields: number;
+  maxItems: number;
+  maxString: number;
+  /** Total characters of values in one snapshot. */
+  maxBytes: number;
+  /** Stack frames kept. */
+  maxFrames: number;
+  /** Past this, what is left is marked "time" and not serialized. */
+  timeBudgetMs: number;
+}
+
+export interface ProbeConfig {
+  /** The Runtime binding to hand snapshots to. */
+  binding: string;
+  /** Snapshots before the probe disarms itself. */
+  hits: number;
+  /** Unix ms after which it captures nothing. */
+  expiresAtMs: number;
+  /** At most one snapshot per this many ms. */
+  minIntervalMs: number;
+  limits: CaptureLimits;
+  /** More names to redact, normalized (configuration: --redact). */
+  redact: string[];
+  /**
+   * An error probe: armed at a line an exception was thrown from. Each hit only
+   * keeps the frame's values (references, no serializing); a snapshot is taken
+   * when an uncaught exception's stack passes through this file and line soon
+   * after, so it shows the execution that threw, not the next one that ran the line.
+   */
+  onError?: { file: string; line: number };
+}
+
+/** Where V8 should break: `Debugger.setBreakpointByUrl`'s parameters. */
+export interface BreakpointSpec {
+  lineNumber: number;
+  columnNumber: number;
+  urlRegex: string;
+  condition: string;
+}
+
+/** A serialized value: the shape the binding carries (short keys: it is built on the target's time). */
+export interface RawValue {
+  /** name (field, variable, key or index) */
+  n?: string;
+  /** type: "string", "number", ..., or the class name of an object ("Object", "Map", "Order") */
+  t: string;
+  /** the value, as text, for primitives and a few objects (Date, RegExp, Error message) */
+  v?: string;
+  /** children */
+  c?: RawValue[];
+  /** why it was cut: depth, fields, items, length, bytes, time; "redacted" for a secret */
+  x?: string;
+  /** how much was left out (fields, items or characters) */
+  o?: number;
+}
+
+export interface RawSnapshot {
+  id: string;
+  hit: number;
+  at: number;
+  costUs: number;
+  locals: RawValue[];
+  self?: RawValue;
+  stack: string[];
+  last: boolean;
+}
+
+/** An uncaught exception the target reported, with an error probe's snapshot when one matched. */
+export interface RawThrown {
+  thrown: {
+    /** The class name, or the type of a thrown non-Error ("string"). */
+    name: string;
+    message: string;
+    /** The stack's frames, innermost first, "name (file:line:column)" as V8 prints them. */
+    stack: string[];
+    /** "uncaughtException" or "unhandledRejection", as Node says. */
+    origin: string;
+    at: number;
+  };
+  captured?: RawSnapshot;
+}
+
+/** What the binding carries besides snapshots: a probe's breakpoint is gone, and why. */
+export interface RawRemoval {
+  id: string;
+  /** "hot", "budget": an error probe ran too often. */
+  removed: "hits" | "ttl" | "disarmed" | "the daemon went away" | "hot" | "budget";
+}
+
+/** A name the condition read in the paused frame, and how to read it. */
+export type Getter = [string, () => unknown];
+
+/** The capture code's interface in the target, as the daemon's expressions call it. */
+export interface CaptureApi {
+  capture(id: string, getters: Getter[], self: unknown): false;
+  live(id: string): boolean;
+  arm(id: string, config: ProbeConfig, breakpoint: BreakpointSpec): { resolved: boolean };
+  disarm(id: string): boolean;
+  touch(): number;
+  watchErrors(binding: string): void;
+  unwatchErrors(): boolean;
+  thrown(error: unknown, origin: string): void;
+  armed(): string[];
+  readonly calls: number;
+}
+
+/**
+ * In the target: the capture function and what keeps its probes. A breakpoint condition hands it
+ * a getter per name, `this`, and the probe's id. It counts the hit against the probe's limits
+ * (kept in the target), serializes the values within the probe's limits marking every cut,
+ * redacts secret-looking names before serializing, never calls user code (no getters, Proxy
+ * traps, toString or toJSON), hands the snapshot to the daemon through a Runtime binding, never
+ * throws and returns false: the target never pauses. At the last hit it removes the probe's
+ * breakpoint itself, synchronously, through an inspector session of its own inside the target.
+ */
+export function installCapture(settings: CaptureTargetSettings): "installed" | "present" {
+  const slots = globalThis as unknown as Record<symbol | string, unknown>;
+  const key = Symbol.for(settings.key);
+  if (slots[key]) return "present";
+  const { redacted, abandonedAfterMs, errorFreshMs, errorMaxHitsPerSecond, errorMaxHits } = settings;
+  const names = new Set(settings.redactedNames);
+  const parts = settings.secretNameParts;
+  const isProxy = (process.getBuiltinModule("node:util") as typeof Util).types.isProxy;
+  const clock = (): number => performance.now();
+  const secretName = (name: string, extra: Set<string>): boolean => {
+    const k = String(name).toLowerCase().replace(/[-_$@.\s]/g, "");
+    if (names.has(k) || extra.has(k)) return true;
+    for (const p of parts) if (k.includes(p)) return true;
+    return false;
+  };
+
+  interface Kept {
+    values: Array<[string, boolean, unknown?]>;
+    self: unknown;
+    t: number;
+  }
+  interface Probe extends ProbeConfig {
+    extra: Set<string>;
+    left: number;
+    last: number;
+    breakpointId: string;
+    timer: NodeJS.Timeout;
+    second: number;
+    inSecond: number;
+    runs: number;
+    kept: Kept | undefined;
+  }
+  interface SerializeState {
+    limits: CaptureLimits;
+    bytes: number;
+    deadline: number;
+    seen: Set<object>;
+    extra: Set<string>;
+  }
+  const probes = new Map<string, Probe>();
+  let calls = 0;
+  const className = (value: object): string => {
+    try {
+      const proto = Object.getPrototypeOf(value) as object | null;
+      if (proto === null) return "Object";
+      const ctor = Object.getOwnPropertyDescriptor(proto, "constructor");
+      return ctor && typeof ctor.value === "function" && (ctor.value as { name?: string }).name ? (ctor.value as { name: string }).name : "Object";
+    } catch {
+      return "Object";
+    }
+  };
+  const text = (st: SerializeState, name: string | undefined, type: string, s: string): RawValue => {
+    const L = st.limits;
+    const cut = s.length > L.maxString;
+    const v = cut ? s.slice(0, L.maxString) : s;
+    st.bytes += v.length;
+    const node: RawValue = { t: type, v };
+    if (name !== undefined) node.n = name;
+    if (cut) {
+      node.x = "length";
+      node.o = s.length - L.maxString;
+    }
+    return node;
+  };
+  const serialize = (name: string | undefined, value: unknown, depth: number, st: SerializeState): RawValue => {
+    const L = st.limits;
+    const named = (node: RawValue): RawValue => {
+      if (name !== undefined) node.n = name;
+      return node;
+    };
+    if (st.bytes >= L.maxBytes) return named({ t: "…", x: "bytes" });
+    if (clock() > st.deadline) return named({ t: "…", x: "time" });
+    if (name !== undefined && secretName(name, st.extra)) {
+      st.bytes += 10;
+      return named({ t: typeof value, v: redacted, x: "redacted" });
+    }
+    switch (typeof value) {
+      case "string":
+        return text(st, name, "string", value);
+      case "number":
+      case "boolean":
+      case "bigint":
+        st.bytes += 8;
+        return named({ t: typeof value, v: String(value) });
+      case "undefined":
+        return named({ t: "undefined" });
+      case "symbol":
+        return text(st, name, "symbol", value.description === undefined ? "Symbol()" : "Symbol(" + value.description + ")");
+      case "function":
+        return text(st, name, "function", value.name || "(anonymous)");
+    }
+    if (value === null) return named({ t: "null" });
+    const object = value as object;
+    if (isProxy(object)) return named({ t: "Proxy" });
+    const type = className(object);
+    if (object instanceof Date) return text(st, name, "Date", Number.isNaN(object.getTime()) ? "Invalid Date" : object.toISOString());
+    if (object instanceof RegExp) return text(st, name, "RegExp", "/" + object.source + "/" + object.flags);
+    if (object instanceof Error) return text(st, name, type, String((Object.getOwnPropertyDescriptor(object, "message")?.value as unknown) ?? ""));
+    if (object instanceof Promise || object instanceof WeakMap || object instanceof WeakSet) return named({ t: type });
+    if (depth >= L.maxDepth) return named({ t: type, x: "depth" });
+    if (st.seen.has(object)) return named({ t: type, v: "[circular]" });
+    st.seen.add(object);
+    const children: RawValue[] = [];
+    const node = named({ t: type, c: children });
+    const cut = (reason: string, left: number): void => {
+      node.x = reason;
+      node.o = left;
+    };
+    if (ArrayBuffer.isView(object) && !(object instanceof DataView)) {
+      const typed = object as unknown as ArrayLike<unknown>;
+      const n = Math.min(typed.length, L.maxItems);
+      node.v = "length " + typed.length;
+      for (let i = 0; i < n; i++) children.push(serialize(String(i), typed[i], depth + 1, st));
+      if (typed.length > n) cut("items", typed.length - n);
+      return node;
+    }
+    if (Array.isArray(object)) {
+      const n = Math.min(object.length, L.maxItems);
+      for (let i = 0; i < n; i++) children.push(serialize(String(i), object[i], depth + 1, st));
+      if (object.length > n) cut("items", object.length - n);
+      return node;
+    }
+    if (object instanceof Map) {
+      let i = 0;
+      for (const [k, v] of object as Map<unknown, unknown>) {
+        if (i++ >= L.maxItems) break;
+        children.push(serialize(typeof k === "string" ? k : String(typeof k === "object" && k !== null ? "[" + className(k) + "]" : k), v, depth + 1, st));
+      }
+      if (object.size > L.maxItems) cut("items", object.size - L.maxItems);
+      return node;
+    }
+    if (object instanceof Set) {
+      let i = 0;
+      for (const v of object as Set<unknown>) {
+        if (i >= L.maxItems) break;
+        children.push(serialize(String(i++), v, depth + 1, st));
+      }
+      if (object.size > L.maxItems) cut("items", object.size - L.maxItems);
+      return node;
+    }
+    const keys = Object.keys(object);
+    const n = Math.min(keys.length, L.maxFields);
+    for (let i = 0; i < n; i++) {
+      const k = keys[i] as string;
+      const d = Object.getOwnPropertyDescriptor(object, k);
+      if (d && !("value" in d)) {
+        children.push({ n: k, t: "accessor" });
+        continue;
+      }
+      children.push(serialize(k, d ? (d.value as unknown) : undefined, depth + 1, st));
+    }
+    if (keys.length > n) cut("fields", keys.length - n);
+    return node;
+  };
+  // Breakpoints belong to an inspector session inside the target, so that the capture function can
+  // remove a probe's breakpoint synchronously at its last hit: a round trip to the daemon takes 10 to
+  // 20 ms, and every call of a hot function in between traps into the debugger (60 to 150 µs each).
+  const inspector = process.getBuiltinModule("node:inspector") as typeof Inspector;
+  let session: Inspector.Session | undefined;
+  const post = (method: string, params: object): { breakpointId: string; locations: unknown[] } => {
+    let error: Error | null = null;
+    let result: unknown;
+    (session as Inspector.Session).post(method, params, (e: Error | null, r?: object) => {
+      error = e;
+      result = r;
+    });
+    if (error) throw error as Error;
+    return result as { breakpointId: string; locations: unknown[] };
+  };
+  const openSession = (): void => {
+    if (session) return;
+    session = new inspector.Session();
+    session.connect();
+    post("Debugger.enable", {});
+    // Never pause the target, never take part in another debugger's pauses.
+    post("Debugger.setSkipAllPauses", { skip: true });
+  };
+  const closeSession = (): void => {
+    if (!session || probes.size > 0) return;
+    const s = session;
+    session = undefined;
+    try {
+      s.post("Debugger.disable");
+    } catch {
+      // already gone
+    }
+    try {
+      s.disconnect();
+    } catch {
+      // already gone
+    }
+  };
+  const notify = (p: { binding: string }, message: object): void => {
+    try {
+      (slots[p.binding] as (payload: string) => void)(JSON.stringify(message));
+    } catch {
+      // the daemon's session is gone: nobody to tell
+    }
+  };
+  const remove = (id: string, reason: RawRemoval["removed"]): boolean => {
+    const p = probes.get(id);
+    if (p === undefined) return false;
+    probes.delete(id);
+    clearTimeout(p.timer);
+    try {
+      post("Debugger.removeBreakpoint", { breakpointId: p.breakpointId });
+    } catch {
+      // the session closed with the breakpoint
+    }
+    notify(p, { id, removed: reason });
+    // Not from inside a breakpoint's condition: the session closes once the current task is done.
+    if (probes.size === 0) setImmediate(closeSession);
+    return true;
+  };
+  // The daemon touches the capture code every second while anything is armed; a daemon that died
+  // (SIGKILL) stops touching it, and its probes are removed within a few seconds.
+  let touched = Date.now();
+  let armed = 0;
+  const watchdog = setInterval(() => {
+    // An error probe's kept values are of no use once stale: let the app's objects go.
+    const staleBefore = clock() - errorFreshMs;
+    for (const p of probes.values()) if (p.kept !== undefined && p.kept.t < staleBefore) p.kept = undefined;
+    if ((probes.size > 0 || errorBinding !== undefined) && Date.now() - touched > abandonedAfterMs) {
+      for (const id of [...probes.keys()]) remove(id, "the daemon went away");
+      unwatchErrors();
+    }
+  }, 1_000);
+  watchdog.unref();
+  // An error probe keeps each hit's values by reference (cheap), to serialize only when an
+  // exception passes through its line; a line that runs too often removes its probe.
+  const keep = (id: string, p: Probe, getters: Getter[], self: unknown): void => {
+    const t = clock();
+    if (t - p.second >= 1000) {
+      p.second = t;
+      p.inSecond = 0;
+    }
+    if (++p.inSecond > errorMaxHitsPerSecond) {
+      remove(id, "hot");
+      return;
+    }
+    if (++p.runs > errorMaxHits) {
+      remove(id, "budget");
+      return;
+    }
+    const values: Kept["values"] = [];
+    for (let i = 0; i < getters.length; i++) {
+      const [name, read] = getters[i] as Getter;
+      try {
+        values.push([name, true, read()]);
+      } catch {
+        values.push([name, false]);
+      }
+    }
+    p.kept = { values, self, t };
+  };
+  const stateFor = (p: Probe, t0: number): SerializeState => ({ limits: p.limits, bytes: 0, deadline: t0 + p.limits.timeBudgetMs, seen: new Set(), extra: p.extra });
+  const snapshotOf = (id: string, p: Probe, values: Kept["values"], self: unknown, now: number, stack: string[]): RawSnapshot => {
+    p.left--;
+    const t0 = clock();
+    const st = stateFor(p, t0);
+    const locals = values.map(([name, ok, value]): RawValue => (ok ? serialize(name, value, 0, st) : { n: name, t: "unavailable" }));
+    const snapshot: RawSnapshot = { id, hit: p.hits - p.left, at: now, costUs: 0, locals, stack: stack.slice(0, p.limits.maxFrames), last: p.left <= 0 };
+    if (self !== undefined && self !== globalThis && typeof self === "object") snapshot.self = serialize("this", self, 0, st);
+    snapshot.costUs = Math.round((clock() - t0) * 1000);
+    return snapshot;
+  };
+  const framesOf = (stack: unknown): string[] =>
+    String(stack)
+      .split("\n")
+      .filter((l) => /^\s+at /.test(l))
+      .map((l) => l.trim().replace(/^at /, ""));
+  // Uncaught exceptions, seen through "uncaughtExceptionMonitor": it changes nothing in how the
+  // app handles them (an "unhandledRejection" listener would stop Node's crash on one).
+  let errorBinding: string | undefined;
+  const thrown = (error: unknown, origin: string): void => {
+    if (errorBinding === undefined) return;
+    try {
+      const isError = error instanceof Error;
+      let stack: string[] = [];
+      let message = "";
+      let name: string = typeof error;
+      if (isError) {
+        name = className(error);
+        message = String((Object.getOwnPropertyDescriptor(error, "message")?.value as unknown) ?? "").slice(0, 1000);
+        try {
+          stack = framesOf(error.stack).slice(0, 50);
+        } catch {
+          // a stack that cannot be read
+        }
+      } else if (error === null || typeof error !== "object") {
+        message = String(error).slice(0, 1000);
+      }
+      const report: RawThrown = { thrown: { name, message, stack: stack.slice(0, 20), origin: String(origin), at: Date.now() } };
+      const now = clock();
+      for (const [id, p] of probes) {
+        if (!p.onError || !p.kept || p.left <= 0 || now - p.kept.t > errorFreshMs) continue;
+        const at = p.onError.file + ":" + p.onError.line + ":";
+        if (!stack.some((f) => f.lastIndexOf(at) >= 0)) continue;
+        const { values, self } = p.kept;
+        p.kept = undefined;
+        const captured = snapshotOf(id, p, values, self, Date.now(), report.thrown.stack);
+        report.captured = captured;
+        notify({ binding: errorBinding }, report);
+        if (captured.last) remove(id, "hits");
+        return;
+      }
+      notify({ binding: errorBinding }, report);
+    } catch {
+      // never disturb the target, least of all while it handles an exception
+    }
+  };
+  const watchErrors = (binding: string): void => {
+    if (errorBinding === undefined) process.on("uncaughtExceptionMonitor", thrown);
+    errorBinding = binding;
+    touched = Date.now();
+  };
+  const unwatchErrors = (): boolean => {
+    if (errorBinding === undefined) return false;
+    errorBinding = undefined;
+    process.off("uncaughtExceptionMonitor", thrown);
+    return true;
+  };
+  // Drop this function's frame and the condition's own: evaluated code, whose location is
+  // "<anonymous>" (an app's anonymous function, "Server.<anonymous> (/app/server.js:9:3)", stays).
+  const evaluated = (f: string): boolean => {
+    const at = /\(([^()]*)\)$/.exec(f);
+    return (at ? (at[1] as string) : f).startsWith("<anonymous>") || f.includes("(eval at ");
+  };
+  const capture = (id: string, getters: Getter[], self: unknown): false => {
+    calls++;
+    try {
+      const p = probes.get(id);
+      if (p === undefined || p.left <= 0) return false;
+      const now = Date.now();
+      if (now > p.expiresAtMs) {
+        remove(id, "ttl");
+        return false;
+      }
+      if (p.onError) {
+        keep(id, p, getters, self);
+        return false;
+      }
+      if (now - p.last < p.minIntervalMs) return false;
+      p.last = now;
+      p.left--;
+      const t0 = clock();
+      const st = stateFor(p, t0);
+      const locals: RawValue[] = [];
+      for (let i = 0; i < getters.length; i++) {
+        const [name, read] = getters[i] as Getter;
+        let value: unknown;
+        try {
+          value = read();
+        } catch {
+          locals.push({ n: name, t: "unavailable" });
+          continue;
+        }
+        locals.push(serialize(name, value, 0, st));
+      }
+      const snapshot: RawSnapshot = { id, hit: p.hits - p.left, at: now, costUs: 0, locals, stack: [], last: p.left <= 0 };
+      if (self !== undefined && self !== globalThis && typeof self === "object") snapshot.self = serialize("this", self, 0, st);
+      const frames = String(new Error().stack)
+        .split("\n")
+        .slice(1)
+        .map((l) => l.trim().replace(/^at /, ""));
+      snapshot.stack = frames.filter((f) => !evaluated(f) && !f.startsWith("capture ")).slice(0, p.limits.maxFrames);
+      snapshot.costUs = Math.round((clock() - t0) * 1000);
+      notify(p, snapshot);
+      if (snapshot.last) remove(id, "hits");
+    } catch {
+      // never disturb the target
+    }
+    return false;
+  };
+  const api: CaptureApi = {
+    capture,
+    // The condition asks this first, so a probe that has used its hits costs no allocation per call.
+    live(id) {
+      const p = probes.get(id);
+      return p !== undefined && p.left > 0;
+    },
+    /** Arms a probe: its breakpoint, hit limit, time-to-live and rate. Throws what V8 says when the breakpoint cannot be set. */
+    arm(id, config, breakpoint) {
+      openSession();
+      touched = Date.now();
+      let result: { breakpointId: string; locations: unknown[] };
+      try {
+        // V8 allows one breakpoint per URL pattern and position in a session; two probes at one place
+        // (an incident's and a manual one) get patterns that differ by an empty lookahead.
+        result = post("Debugger.setBreakpointByUrl", { ...breakpoint, urlRegex: breakpoint.urlRegex + "(?!" + ++armed + ")" });
+      } catch (error) {
+        setImmediate(closeSession);
+        throw error;
+      }
+      const timer = setTimeout(() => remove(id, "ttl"), Math.max(0, config.expiresAtMs - Date.now()));
+      timer.unref();
+      probes.set(id, { ...config, extra: new Set(config.redact), left: config.hits, last: 0, breakpointId: result.breakpointId, timer, second: 0, inSecond: 0, runs: 0, kept: undefined });
+      return { resolved: result.locations.length > 0 };
+    },
+    disarm: (id) => remove(id, "disarmed"),
+    touch() {
+      touched = Date.now();
+      return probes.size;
+    },
+    watchErrors,
+    unwatchErrors,
+    /** What the "uncaughtExceptionMonitor" listener does; callable directly in tests. */
+    thrown,
+    armed: () => [...probes.keys()],
+    get calls() {
+      return calls;
+    },
+  };
+  // Compile the serializer now, at install, not on the first hit (lazy compilation cost that hit ~1 ms).
+  const warm: SerializeState = { limits: { maxDepth: 3, maxFields: 20, maxItems: 100, maxString: 255, maxBytes: 4096, maxFrames: 10, timeBudgetMs: 5 }, bytes: 0, deadline: clock() + 5, seen: new Set(), extra: new Set() };
+  serialize("warm", { s: "x", n: 1, b: true, d: new Date(0), a: [1], m: new Map([["k", 1]]), t: new Set([1]), u: undefined, z: null, f() {}, e: new Error("x"), r: /x/ }, 0, warm);
+  Object.defineProperty(slots, key, { value: api, configurable: true, enumerable: false, writable: true });
+  return "installed";
+}
+
+// Calls on the installed capture code, each sent with its arguments as settings.
+
+export function armProbe(a: { key: string; id: string; config: ProbeConfig; breakpoint: BreakpointSpec }): { resolved: boolean } {
+  return ((globalThis as unknown as Record<symbol, CaptureApi>)[Symbol.for(a.key)] as CaptureApi).arm(a.id, a.config, a.breakpoint);
+}
+
+export function disarmProbe(a: { key: string; id: string }): boolean {
+  return (globalThis as unknown as Record<symbol, CaptureApi | undefined>)[Symbol.for(a.key)]?.disarm(a.id) ?? false;
+}
+
+export function touchCapture(key: string): number {
+  return (globalThis as unknown as Record<symbol, CaptureApi | undefined>)[Symbol.for(key)]?.touch() ?? -1;
+}
+
+export function watchErrors(a: { key: string; binding: string }): void {
+  ((globalThis as unknown as Record<symbol, CaptureApi>)[Symbol.for(a.key)] as CaptureApi).watchErrors(a.binding);
+}
+
+export function unwatchErrors(key: string): boolean {
+  return (globalThis as unknown as Record<symbol, CaptureApi | undefined>)[Symbol.for(key)]?.unwatchErrors() ?? false;
+}
+
+export function captureCalls(key: string): number {
+  return (globalThis as unknown as Record<symbol, CaptureApi | undefined>)[Symbol.for(key)]?.calls ?? -1;
+}
