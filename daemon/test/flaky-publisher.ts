@@ -1,5 +1,6 @@
 import type { EventPublisher } from "@seismo/agent-proto";
 import { decodeEvent, parseSubject } from "@seismo/agent-proto";
+import { eventually } from "../../test/eventually.js";
 
 /** A publisher (our own interface) that fails while `down` is set, and keeps what it got, in order. */
 export class FlakyPublisher implements EventPublisher {
@@ -19,11 +20,7 @@ export class FlakyPublisher implements EventPublisher {
   }
 }
 
-/** Polls `check` every 5 ms; throws when it is still false after `ms`. */
+/** Polls `check` every 5 ms until it is true (see test/eventually.ts). */
 export async function waitUntil(check: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await eventually(check, { timeoutMs: ms, everyMs: 5 });
 }

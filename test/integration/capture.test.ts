@@ -9,6 +9,7 @@ import { CALLS_EXPRESSION, CAPTURE_ABANDONED_AFTER_MS, Captures, connectInspecto
 import { afterEach, describe, expect, it } from "vitest";
 import { inContext, SECRET_CORPUS } from "../../daemon/test/secret-corpus.js";
 import type { Proc } from "./harness.js";
+import { eventually } from "../eventually.js";
 import { cleanup, FIXTURES, httpGet, seismo, seismoRun, sleep, startFixture, tempDir } from "./harness.js";
 
 afterEach(cleanup);
@@ -26,15 +27,7 @@ function capturesFor(app: Proc, url: string, snapshots: Snapshot[]): Captures {
   return new Captures({ connect: () => connectInspector(url), readFile: targetFileReader(app.pid), target: () => target, publish: (s) => snapshots.push(s), log: silentLogger });
 }
 
-async function until<T>(what: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await what();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("timed out");
-    await sleep(50);
-  }
-}
+const until = <T>(what: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> => eventually(what, { timeoutMs });
 
 const field = (value: CapturedValue | null | undefined, name: string): CapturedValue | undefined => value?.children.find((c) => c.name === name);
 const local = (s: Snapshot, name: string): CapturedValue | undefined => s.locals.find((l) => l.name === name);

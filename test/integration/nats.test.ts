@@ -3,6 +3,7 @@ import { connectNats, encodeEvent, NatsCommandClient, NatsEventPublisher } from 
 import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
+import { eventually } from "../eventually.js";
 import type { NatsServer, Proc } from "./harness.js";
 import { cleanup, FIXTURES, freePort, httpGet, seismo, seismoRun, sleep, startFixture, startLoad, startNatsServer, tempDir } from "./harness.js";
 
@@ -32,14 +33,15 @@ function windowsIn(db: string, service: string): number[] {
   }
 }
 
-async function waitForWindows(db: string, service: string, count: number, timeoutMs = 25_000): Promise<number[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const seqs = windowsIn(db, service);
-    if (seqs.length >= count) return seqs;
-    if (Date.now() > deadline) throw new Error(`only ${seqs.length} window(s) of ${service} arrived in ${db}`);
-    await sleep(250);
-  }
+function waitForWindows(db: string, service: string, count: number, timeoutMs = 25_000): Promise<number[]> {
+  let seqs: number[] = [];
+  return eventually(
+    () => {
+      seqs = windowsIn(db, service);
+      return seqs.length >= count && seqs;
+    },
+    { timeoutMs, everyMs: 250, explain: () => `only ${seqs.length} window(s) of ${service} arrived in ${db}` },
+  );
 }
 
 function startAnalyzer(db: string, durable: string): Proc {
@@ -205,13 +207,14 @@ describe("daemon + analyzer over NATS JetStream", () => {
 
     const analyzer = startAnalyzer(db, "it-spike");
     await analyzer.waitFor(/./, 10_000);
-    const deadline = Date.now() + 20_000;
-    let incident: { culprits: Array<{ package: string | null }> } | undefined;
-    while (!incident && Date.now() < deadline) {
-      const listed = await seismoRun(["incidents", "--db", db, "--json"]);
-      if (listed.code === 0) incident = (JSON.parse(listed.stdout) as Array<typeof incident>)[0];
-      if (!incident) await sleep(500);
-    }
+    type Listed = { culprits: Array<{ package: string | null }> };
+    const incident = await eventually(
+      async () => {
+        const listed = await seismoRun(["incidents", "--db", db, "--json"]);
+        return listed.code === 0 ? (JSON.parse(listed.stdout) as Listed[])[0] : undefined;
+      },
+      { timeoutMs: 20_000, everyMs: 500, explain: () => "no incident was stored" },
+    );
     expect(incident?.culprits[0]?.package).toBe("bcryptjs");
     // The windows kept their normal interval through and after the burst (about 100 samples a second at 10 ms).
     const conn = new Database(db, { readonly: true });
@@ -282,12 +285,14 @@ describe("daemon + analyzer over NATS JetStream", () => {
       locals: Array<{ name: string; type: string; value?: string; children?: Array<{ name: string; value?: string }> }>;
     }
     let snapshots: ErrorSnapshot[] = [];
-    const deadline = Date.now() + 15_000;
-    while (snapshots.length < 2 && Date.now() < deadline) {
-      const listed = await seismoRun(["snapshots", "--errors", "--db", db, "--json"]);
-      if (listed.code === 0) snapshots = JSON.parse(listed.stdout) as ErrorSnapshot[];
-      if (snapshots.length < 2) await sleep(300);
-    }
+    await eventually(
+      async () => {
+        const listed = await seismoRun(["snapshots", "--errors", "--db", db, "--json"]);
+        if (listed.code === 0) snapshots = JSON.parse(listed.stdout) as ErrorSnapshot[];
+        return snapshots.length >= 2;
+      },
+      { timeoutMs: 15_000, everyMs: 300, explain: () => `${snapshots.length} error snapshot(s) stored` },
+    ).catch(() => undefined); // the assertions below say what is missing
     // Newest first: the second process's crash, with the values it ran with; the first one's report.
     expect(snapshots.map((s) => s.hit)).toEqual([1, 0]);
     const [captured] = snapshots as [ErrorSnapshot];

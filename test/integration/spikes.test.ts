@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../eventually.js";
 import type { Load, Proc } from "./harness.js";
 import { cleanup, httpGet, seismo, seismoRun, sleep, startFixture, startLoad, tempDir } from "./harness.js";
 import { join } from "node:path";
@@ -45,17 +46,13 @@ function storedSpikes(db: string): string {
 }
 
 /** Polls until an incident that started at or after `sinceMs` is queryable. */
-async function nextIncident(db: string, sinceMs: number, sensorLog: () => string, timeoutMs = 15_000): Promise<IncidentJson> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = (await incidents(db)).find((i) => Date.parse(i.startedAt) >= sinceMs - 1_000);
-    if (found) return found;
+function nextIncident(db: string, sinceMs: number, sensorLog: () => string, timeoutMs = 15_000): Promise<IncidentJson> {
+  return eventually(async () => (await incidents(db)).find((i) => Date.parse(i.startedAt) >= sinceMs - 1_000), {
+    timeoutMs,
+    everyMs: 300,
     // The sensor's log and the stored spikes say whether it saw the spike, took a burst, or judged it ordinary.
-    if (Date.now() > deadline) {
-      throw new Error(`no incident within ${timeoutMs} ms; spikes stored: ${storedSpikes(db)}\nthe sensor printed:\n${sensorLog().slice(-4_000)}`);
-    }
-    await sleep(300);
-  }
+    explain: () => `no incident; spikes stored: ${storedSpikes(db)}\nthe sensor printed:\n${sensorLog().slice(-4_000)}`,
+  });
 }
 
 const APP = join(import.meta.dirname, "..", "fixtures", "spike-app.cjs");
