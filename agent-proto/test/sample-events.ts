@@ -1,4 +1,4 @@
-import type { SeismoEvent, TargetRef } from "../src/index.js";
+import type { FunctionStat, SeismoEvent, TargetRef } from "../src/index.js";
 
 export const target: TargetRef = {
   targetId: "host-a1b2c3:4242:1763800000000",
@@ -10,6 +10,34 @@ export const target: TargetRef = {
   pod: "shop-7d9f",
   namespace: "prod",
 };
+
+/**
+ * A function's figures in a window for tests: what the test names, the rest at plain values
+ * (one sample per 10 ms of self time, no hot lines, nothing inferred, no source map).
+ */
+export function functionStat(fields: Pick<FunctionStat, "name" | "selfUs"> & Partial<FunctionStat>): FunctionStat {
+  const samples = Math.round(fields.selfUs / 10_000);
+  return {
+    scriptUrl: "file:///app/server.js",
+    filePath: "/app/server.js",
+    line: 1,
+    column: 1,
+    packageName: "",
+    packageVersion: "",
+    selfSamples: samples,
+    totalSamples: samples,
+    totalUs: fields.selfUs,
+    hotLines: [],
+    inlinedSamples: 0,
+    uncertainSamples: 0,
+    inlineCandidates: [],
+    generatedFile: "",
+    generatedLine: 0,
+    generatedColumn: 0,
+    calledBy: "",
+    ...fields,
+  };
+}
 
 /** One event of each kind with every field set: the golden files are these, encoded. */
 export const sampleEvents: Record<SeismoEvent["kind"], SeismoEvent> = {
@@ -69,31 +97,17 @@ export const sampleEvents: Record<SeismoEvent["kind"], SeismoEvent> = {
       outgoing: [],
       queries: [],
       functions: [
-        {
+        functionStat({
           name: "hotFunction",
-          scriptUrl: "file:///app/server.js",
-          filePath: "/app/server.js",
           line: 11,
           column: 21,
-          packageName: "",
-          packageVersion: "",
-          selfSamples: 450,
-          totalSamples: 450,
           selfUs: 4_500_000,
-          totalUs: 4_500_000,
           hotLines: [
             { line: 15, samples: 440 },
             { line: 14, samples: 10 },
           ],
-          inlinedSamples: 0,
-          uncertainSamples: 0,
-          inlineCandidates: [],
-          generatedFile: "",
-          generatedLine: 0,
-          generatedColumn: 0,
-          calledBy: "",
-        },
-        {
+        }),
+        functionStat({
           name: "_encipher",
           scriptUrl: "file:///app/node_modules/bcryptjs/umd/index.js",
           filePath: "/app/node_modules/bcryptjs/umd/index.js",
@@ -101,19 +115,8 @@ export const sampleEvents: Record<SeismoEvent["kind"], SeismoEvent> = {
           column: 3,
           packageName: "bcryptjs",
           packageVersion: "3.0.3",
-          selfSamples: 150,
-          totalSamples: 150,
           selfUs: 1_500_000,
-          totalUs: 1_500_000,
-          hotLines: [],
-          inlinedSamples: 0,
-          uncertainSamples: 0,
-          inlineCandidates: [],
-          generatedFile: "",
-          generatedLine: 0,
-          generatedColumn: 0,
-          calledBy: "",
-        },
+        }),
       ],
     },
   },

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FunctionStat, ProfileWindow } from "@seismo/agent-proto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { sampleEvents } from "../../agent-proto/test/sample-events.js";
+import { functionStat, sampleEvents } from "../../agent-proto/test/sample-events.js";
 import type { Db } from "../src/index.js";
 import type { CheckRunner } from "../src/index.js";
 import { EventStore, InlineCheckRunner, listDeployments, listIncidents, openDatabase, RegressionWatch, WorkerCheckRunner } from "../src/index.js";
@@ -11,27 +11,7 @@ import { EventStore, InlineCheckRunner, listDeployments, listIncidents, openData
 const base = sampleEvents.profile.body as ProfileWindow;
 
 function fn(name: string, line: number, selfUs: number): FunctionStat {
-  return {
-    name,
-    scriptUrl: "file:///app/server.js",
-    filePath: "/app/server.js",
-    line,
-    column: 1,
-    packageName: "",
-    packageVersion: "",
-    selfSamples: Math.round(selfUs / 10_000),
-    totalSamples: Math.round(selfUs / 10_000),
-    selfUs,
-    totalUs: selfUs,
-    hotLines: [],
-    inlinedSamples: 0,
-    uncertainSamples: 0,
-    inlineCandidates: [],
-    generatedFile: "",
-    generatedLine: 0,
-    generatedColumn: 0,
-    calledBy: "",
-  };
+  return functionStat({ name, line, selfUs });
 }
 
 let seed = 7;

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BurstProfile, ProfileWindow, Spike } from "@seismo/agent-proto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { sampleEvents } from "../../agent-proto/test/sample-events.js";
+import { functionStat, sampleEvents } from "../../agent-proto/test/sample-events.js";
 import type { Db } from "../src/index.js";
 import { EventStore, getIncident, incidentProfile, listIncidents, openDatabase } from "../src/index.js";
 
@@ -94,27 +94,18 @@ describe("spikes into incidents", () => {
           startMs: T0 + i * 10_000,
           endMs: T0 + (i + 1) * 10_000,
           cpuUs: Math.round(recorded.baseline.cpuUs / 3),
-          functions: recorded.baseline.functions.map((f) => ({
-            name: f.name,
-            scriptUrl: f.scriptUrl,
-            filePath: "",
-            line: f.line,
-            column: 1,
-            packageName: "",
-            packageVersion: "",
-            selfSamples: 1,
-            totalSamples: 1,
-            selfUs: Math.round(f.selfUs / 3),
-            totalUs: Math.round(f.selfUs / 3),
-            hotLines: f.hotLines.map(([line, samples]) => ({ line, samples })),
-            inlinedSamples: 0,
-            uncertainSamples: 0,
-            inlineCandidates: [],
-            generatedFile: "",
-            generatedLine: 0,
-            generatedColumn: 0,
-            calledBy: "",
-          })),
+          functions: recorded.baseline.functions.map((f) =>
+            functionStat({
+              name: f.name,
+              scriptUrl: f.scriptUrl,
+              filePath: "",
+              line: f.line,
+              selfSamples: 1,
+              totalSamples: 1,
+              selfUs: Math.round(f.selfUs / 3),
+              hotLines: f.hotLines.map(([line, samples]) => ({ line, samples })),
+            }),
+          ),
         },
         T0,
       );

@@ -34,6 +34,16 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** One target and one window, in the columns every schema version has had. */
+function insertOldWindow(old: Database.Database): void {
+  old.prepare("INSERT INTO targets (target_id, daemon_id, service, pid, last_seen_ms) VALUES ('t', 'd', 'shop', 1, 0)").run();
+  old.prepare(
+    `INSERT INTO windows (window_id, target_id, service, deployment, sequence, start_ms, end_ms, sampling_interval_us,
+      total_samples, cpu_us, idle_us, gc_us, program_us, truncated_functions, received_at_ms)
+     VALUES ('t:0', 't', 'shop', '', 0, 0, 10, 10000, 1, 5, 5, 0, 0, 0, 0)`,
+  ).run();
+}
+
 const count = (table: string): number => (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
 
 describe("database", () => {
@@ -54,12 +64,7 @@ describe("database", () => {
     old.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)");
     old.exec(MIGRATIONS[0]!.sql as string);
     old.prepare("INSERT INTO schema_migrations VALUES (1, 'v1', 0)").run();
-    old.prepare("INSERT INTO targets (target_id, daemon_id, service, pid, last_seen_ms) VALUES ('t', 'd', 'shop', 1, 0)").run();
-    old.prepare(
-      `INSERT INTO windows (window_id, target_id, service, deployment, sequence, start_ms, end_ms, sampling_interval_us,
-        total_samples, cpu_us, idle_us, gc_us, program_us, truncated_functions, received_at_ms)
-       VALUES ('t:0', 't', 'shop', '', 0, 0, 10, 10000, 1, 5, 5, 0, 0, 0, 0)`,
-    ).run();
+    insertOldWindow(old);
     old.close();
     db = openDatabase(path);
     expect(db.prepare("SELECT window_id, cpu_us, sensor_us FROM windows").all()).toEqual([{ window_id: "t:0", cpu_us: 5, sensor_us: 0 }]);
@@ -82,12 +87,7 @@ describe("database", () => {
       old.exec(m.version === 8 ? FIRST_MIGRATION_8 : (m.sql as string));
       old.prepare("INSERT INTO schema_migrations VALUES (?, ?, 0)").run(m.version, m.name);
     }
-    old.prepare("INSERT INTO targets (target_id, daemon_id, service, pid, last_seen_ms) VALUES ('t', 'd', 'shop', 1, 0)").run();
-    old.prepare(
-      `INSERT INTO windows (window_id, target_id, service, deployment, sequence, start_ms, end_ms, sampling_interval_us,
-        total_samples, cpu_us, idle_us, gc_us, program_us, truncated_functions, received_at_ms)
-       VALUES ('t:0', 't', 'shop', '', 0, 0, 10, 10000, 1, 5, 5, 0, 0, 0, 0)`,
-    ).run();
+    insertOldWindow(old);
     old.prepare("INSERT INTO window_endpoints VALUES (1, 'GET', '/a', 200, 1, 3, 6.5, 4, '[[10,3]]')").run();
     old.close();
 

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import type { FunctionStat, ProfileWindow } from "@seismo/agent-proto";
 import { EventStore, openDatabase } from "@seismo/analyzer";
 import { afterEach, describe, expect, it } from "vitest";
-import { sampleEvents } from "../../agent-proto/test/sample-events.js";
+import { functionStat, sampleEvents } from "../../agent-proto/test/sample-events.js";
 import { cleanup, seismoRun, tempDir } from "./harness.js";
 
 afterEach(cleanup);
@@ -13,27 +13,7 @@ const jitter = (): number => {
   seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
   return 1 + 0.2 * (seed / 2_147_483_648 - 0.5);
 };
-const fn = (name: string, selfUs: number): FunctionStat => ({
-  name,
-  scriptUrl: "file:///app/server.js",
-  filePath: "/app/server.js",
-  line: 1,
-  column: 1,
-  packageName: "",
-  packageVersion: "",
-  selfSamples: 1,
-  totalSamples: 1,
-  selfUs,
-  totalUs: selfUs,
-  hotLines: [],
-  inlinedSamples: 0,
-  uncertainSamples: 0,
-  inlineCandidates: [],
-  generatedFile: "",
-  generatedLine: 0,
-  generatedColumn: 0,
-  calledBy: "",
-});
+const fn = (name: string, selfUs: number): FunctionStat => functionStat({ name, selfUs, selfSamples: 1, totalSamples: 1 });
 
 /** A database with deployments v1 and v2 of "shop", v2 making renderInvoice 40 % slower. */
 function seed2(db: string): void {

@@ -12,7 +12,10 @@ export interface Migration {
   sql: string | ((db: Database.Database) => string);
 }
 
-/** window_endpoints as migration 8 defines it now; migration 10 rebuilds an older shape into this. */
+/**
+ * window_endpoints' columns as migration 8 defines them (part of its shipped text, pinned by
+ * hash: never edit); migration 10 rebuilds an older shape into this.
+ */
 const WINDOW_ENDPOINTS_COLUMNS = `
         window_ref INTEGER NOT NULL REFERENCES windows(id) ON DELETE CASCADE,
         direction TEXT NOT NULL CHECK (direction IN ('in', 'out', 'db')),
@@ -280,23 +283,7 @@ export const MIGRATIONS: readonly Migration[] = [
       -- HTTP requests a target answered ('in'), calls it made ('out') and database queries it ran
       -- ('db') in a window, per method, host (the destination or database; '' for endpoints),
       -- route (the statement digest for queries) and status (0 ok, 1 failed for queries).
-      CREATE TABLE window_endpoints (
-        window_ref INTEGER NOT NULL REFERENCES windows(id) ON DELETE CASCADE,
-        direction TEXT NOT NULL CHECK (direction IN ('in', 'out', 'db')),
-        host TEXT NOT NULL,
-        method TEXT NOT NULL,
-        route TEXT NOT NULL,
-        status INTEGER NOT NULL,
-        -- 1 when route is the framework's template, 0 when normalized from the path
-        route_template INTEGER NOT NULL,
-        count INTEGER NOT NULL,
-        total_ms REAL NOT NULL,
-        max_ms REAL NOT NULL,
-        -- JSON [[bucket, count], ...]: the latency histogram (agent-proto latency.ts)
-        buckets TEXT NOT NULL,
-        -- Under heavy traffic one request in this many was timed; the figures are scaled up by it
-        sampled_every INTEGER NOT NULL DEFAULT 1,
-        PRIMARY KEY (window_ref, direction, host, method, route, status)
+      CREATE TABLE window_endpoints (${WINDOW_ENDPOINTS_COLUMNS}
       ) WITHOUT ROWID;
     `,
   },

@@ -1,8 +1,7 @@
-import { parseArgs } from "node:util";
 import { connectNats, ensureStream, NatsCommandClient, NatsEventSubscriber } from "@seismo/agent-proto";
 import { Analyzer, getIncident, parseDuration } from "@seismo/analyzer";
 import { createLogger } from "@seismo/daemon";
-import { usageError } from "../cli-error.js";
+import { verbArgs } from "../verb-args.js";
 import {
   ANALYSIS_HELP,
   ANALYSIS_OPTIONS,
@@ -10,7 +9,6 @@ import {
   DB_HELP,
   DB_OPTION,
   dbPath,
-  HELP_OPTION,
   NATS_HELP,
   NATS_OPTIONS,
   natsSettings,
@@ -44,16 +42,9 @@ ${NATS_HELP}
   -h, --help           this help`;
 
 export async function analyzerCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...DB_OPTION, ...NATS_OPTIONS, ...ANALYSIS_OPTIONS, ...HELP_OPTION, retention: { type: "string" }, durable: { type: "string" }, "health-port": { type: "string" } },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    out(ANALYZER_HELP);
-    return 0;
-  }
-  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "analyzer");
+  const parsed = verbArgs("analyzer", args, { ...DB_OPTION, ...NATS_OPTIONS, ...ANALYSIS_OPTIONS, retention: { type: "string" }, durable: { type: "string" }, "health-port": { type: "string" } }, ANALYZER_HELP, out);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const retentionMs = parseDuration(values.retention ?? "7d");
   const healthPortText = values["health-port"] ?? process.env.SEISMO_HEALTH_PORT;
   const healthPort = healthPortText === undefined ? undefined : parsePort(healthPortText, "analyzer");

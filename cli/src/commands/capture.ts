@@ -1,13 +1,13 @@
 import { hostname } from "node:os";
 import { isAbsolute, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import type { Snapshot, TargetRef } from "@seismo/agent-proto";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import type { Db, SnapshotView } from "@seismo/analyzer";
 import { EventStore, fileOfFunction, knownTargetOf, listSnapshots, liveTargets, liveTargetsRunning, openDatabase, openDatabaseReadOnly, parseDuration, targetFile } from "@seismo/analyzer";
 import { Captures, connectInspector, createLogger, openInspector, processStartMs, targetFileReader } from "@seismo/daemon";
 import { usageError } from "../cli-error.js";
-import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION, NATS_HELP, NATS_OPTIONS, natsSettings, parsePid, redactNames } from "../options.js";
+import { verbArgs } from "../verb-args.js";
+import { DB_HELP, DB_OPTION, dbPath, NATS_HELP, NATS_OPTIONS, natsSettings, parsePid, redactNames } from "../options.js";
 import { renderSnapshot } from "../render/snapshot.js";
 import { onStopSignal } from "../signals.js";
 import { captureRemote } from "./capture-remote.js";
@@ -116,29 +116,21 @@ function sameProcess(pid: number, startMs: number): boolean {
 }
 
 export async function captureCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      ...DB_OPTION,
-      ...HELP_OPTION,
-      pid: { type: "string" },
-      hits: { type: "string" },
-      ttl: { type: "string" },
-      json: { type: "boolean" },
-      redact: { type: "string" },
-      service: { type: "string" },
-      target: { type: "string" },
-      ...NATS_OPTIONS,
-    },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    out(CAPTURE_HELP);
-    return 0;
-  }
-  const [where, extra] = positionals;
+  const parsed = verbArgs("capture", args, {
+    ...DB_OPTION,
+    pid: { type: "string" },
+    hits: { type: "string" },
+    ttl: { type: "string" },
+    json: { type: "boolean" },
+    redact: { type: "string" },
+    service: { type: "string" },
+    target: { type: "string" },
+    ...NATS_OPTIONS,
+  }, CAPTURE_HELP, out, 1);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const [where] = positionals;
   if (where === undefined) throw usageError("Say where to capture: a function, function@file or file:line.", "capture");
-  if (extra !== undefined) throw usageError(`Unexpected "${extra}".`, "capture");
   const remote = values.service !== undefined || values.target !== undefined;
   if (remote && values.pid !== undefined) throw usageError("Give --pid (a process here) or --service/--target (through the daemons), not both.", "capture");
   const hits = values.hits === undefined ? 5 : Number(values.hits);

@@ -1,9 +1,8 @@
-import { parseArgs } from "node:util";
 import { connectNats, describeError, ensureStream, NatsCommandServer, NatsEventPublisher } from "@seismo/agent-proto";
 import { assertLoopbackUrl, createLogger, Daemon } from "@seismo/daemon";
 import { usageError } from "../cli-error.js";
+import { verbArgs } from "../verb-args.js";
 import {
-  HELP_OPTION,
   NATS_HELP,
   NATS_OPTIONS,
   natsSettings,
@@ -55,27 +54,19 @@ ${NATS_HELP}
   -h, --help           this help`;
 
 export async function daemonCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      ...SAMPLING_OPTIONS,
-      ...NATS_OPTIONS,
-      ...HELP_OPTION,
-      pid: { type: "string" },
-      match: { type: "string" },
-      inspector: { type: "string" },
-      wait: { type: "boolean" },
-      discover: { type: "boolean" },
-      only: { type: "string" },
-      "health-port": { type: "string" },
-    },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    out(DAEMON_HELP);
-    return 0;
-  }
-  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "daemon");
+  const parsed = verbArgs("daemon", args, {
+    ...SAMPLING_OPTIONS,
+    ...NATS_OPTIONS,
+    pid: { type: "string" },
+    match: { type: "string" },
+    inspector: { type: "string" },
+    wait: { type: "boolean" },
+    discover: { type: "boolean" },
+    only: { type: "string" },
+    "health-port": { type: "string" },
+  }, DAEMON_HELP, out);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const chosen = [values.pid, values.match, values.inspector, values.discover || undefined].filter((v) => v !== undefined).length;
   if (chosen !== 1) throw usageError("Give exactly one of --discover, --pid, --match or --inspector.", "daemon");
   if (values.only !== undefined && !values.discover) throw usageError("--only goes with --discover.", "daemon");

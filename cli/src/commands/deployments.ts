@@ -1,7 +1,6 @@
-import { parseArgs } from "node:util";
 import { listDeployments, openDatabaseReadOnly } from "@seismo/analyzer";
-import { usageError } from "../cli-error.js";
-import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
+import { verbArgs } from "../verb-args.js";
+import { DB_HELP, DB_OPTION, dbPath } from "../options.js";
 
 export const DEPLOYMENTS_HELP = `Usage: seismo deployments [--service NAME] [--json] [--db PATH]
 
@@ -21,16 +20,9 @@ ${DB_HELP}
   -h, --help           this help`;
 
 export async function deploymentsCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...DB_OPTION, ...HELP_OPTION, service: { type: "string" }, json: { type: "boolean" } },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    out(DEPLOYMENTS_HELP);
-    return 0;
-  }
-  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "deployments");
+  const parsed = verbArgs("deployments", args, { ...DB_OPTION, service: { type: "string" }, json: { type: "boolean" } }, DEPLOYMENTS_HELP, out);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const db = openDatabaseReadOnly(dbPath(values.db));
   try {
     const rows = listDeployments(db, { service: values.service });

@@ -1,8 +1,8 @@
-import { parseArgs } from "node:util";
 import type { FunctionChange } from "@seismo/analyzer";
 import { attributionShares, DEFAULT_COMPARE_SETTINGS, describeChange, describeDistributionChange, describeEndpointChange, diffDeployments, openDatabaseReadOnly, INLINED_LEGEND, MARK_SHARE, markedName, uncertainLegend } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
-import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
+import { verbArgs } from "../verb-args.js";
+import { DB_HELP, DB_OPTION, dbPath } from "../options.js";
 
 export const DIFF_HELP = `Usage: seismo diff --from DEPLOYMENT --to DEPLOYMENT [--service NAME] [--all] [--json] [--db PATH]
 
@@ -54,24 +54,16 @@ function row(c: FunctionChange): string {
 }
 
 export async function diffCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      ...DB_OPTION,
-      ...HELP_OPTION,
-      from: { type: "string" },
-      to: { type: "string" },
-      service: { type: "string" },
-      all: { type: "boolean" },
-      json: { type: "boolean" },
-    },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    out(DIFF_HELP);
-    return 0;
-  }
-  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "diff");
+  const parsed = verbArgs("diff", args, {
+    ...DB_OPTION,
+    from: { type: "string" },
+    to: { type: "string" },
+    service: { type: "string" },
+    all: { type: "boolean" },
+    json: { type: "boolean" },
+  }, DIFF_HELP, out);
+  if (!parsed) return 0;
+  const { values } = parsed;
   if (values.from === undefined || values.to === undefined) throw usageError("Give both --from and --to (see `seismo deployments`).", "diff");
   const db = openDatabaseReadOnly(dbPath(values.db));
   try {

@@ -1,7 +1,7 @@
-import { parseArgs } from "node:util";
 import { endpointFigures, openDatabaseReadOnly, parseDuration } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
-import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
+import { limitOf, verbArgs } from "../verb-args.js";
+import { DB_HELP, DB_OPTION, dbPath } from "../options.js";
 import { renderEndpointsTable } from "../render/endpoints-table.js";
 import { terminalColumns } from "../render/terminal.js";
 
@@ -65,31 +65,22 @@ export function queriesCommand(args: string[], out: (text: string) => void): Pro
 }
 
 async function figuresCommand(args: string[], out: (text: string) => void, verb: "endpoints" | "queries"): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      ...DB_OPTION,
-      ...HELP_OPTION,
-      since: { type: "string" },
-      service: { type: "string" },
-      deployment: { type: "string" },
-      limit: { type: "string" },
-      json: { type: "boolean" },
-      route: { type: "string" },
-      outgoing: { type: "boolean" },
-      statement: { type: "string" },
-    },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    out(verb === "endpoints" ? ENDPOINTS_HELP : QUERIES_HELP);
-    return 0;
-  }
-  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, verb);
+  const parsed = verbArgs(verb, args, {
+    ...DB_OPTION,
+    since: { type: "string" },
+    service: { type: "string" },
+    deployment: { type: "string" },
+    limit: { type: "string" },
+    json: { type: "boolean" },
+    route: { type: "string" },
+    outgoing: { type: "boolean" },
+    statement: { type: "string" },
+  }, verb === "endpoints" ? ENDPOINTS_HELP : QUERIES_HELP, out);
+  if (!parsed) return 0;
+  const { values } = parsed;
   if (verb === "queries" && (values.route !== undefined || values.outgoing)) throw usageError("--route and --outgoing are for `seismo endpoints`; filter queries with --statement.", verb);
   if (verb === "endpoints" && values.statement !== undefined) throw usageError("--statement is for `seismo queries`; filter endpoints with --route.", verb);
-  const limit = values.limit === undefined ? 50 : Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw usageError(`--limit must be a positive whole number, not "${values.limit}".`, verb);
+  const limit = limitOf(values.limit, 50, verb);
   const sinceMs = Date.now() - parseDuration(values.since ?? "15m");
   const direction = verb === "queries" ? "db" : values.outgoing === true ? "out" : "in";
   const route = verb === "queries" ? values.statement : values.route;

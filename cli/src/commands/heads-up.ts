@@ -1,8 +1,8 @@
-import { parseArgs } from "node:util";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import { formatForUrl, headsUp, headsUpMarkdown, openDatabaseReadOnly, parseDuration, postJson, redactWebhookUrl } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
-import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
+import { verbArgs } from "../verb-args.js";
+import { DB_HELP, DB_OPTION, dbPath } from "../options.js";
 
 export const HEADS_UP_HELP = `Usage: seismo heads-up [--since DURATION] [--webhook URL] [--json] [--db PATH]
 
@@ -22,16 +22,9 @@ ${DB_HELP}
   -h, --help           this help`;
 
 export async function headsUpCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...DB_OPTION, ...HELP_OPTION, since: { type: "string" }, webhook: { type: "string" }, "webhook-format": { type: "string" }, json: { type: "boolean" } },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    out(HEADS_UP_HELP);
-    return 0;
-  }
-  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "heads-up");
+  const parsed = verbArgs("heads-up", args, { ...DB_OPTION, since: { type: "string" }, webhook: { type: "string" }, "webhook-format": { type: "string" }, json: { type: "boolean" } }, HEADS_UP_HELP, out);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const format = values["webhook-format"];
   if (format !== undefined && format !== "json" && format !== "slack") throw usageError(`--webhook-format is json or slack, not "${format}".`, "heads-up");
   const sinceMs = Date.now() - parseDuration(values.since ?? "24h");

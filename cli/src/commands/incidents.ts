@@ -1,7 +1,6 @@
-import { parseArgs } from "node:util";
 import { listIncidents, openDatabaseReadOnly, parseDuration } from "@seismo/analyzer";
-import { usageError } from "../cli-error.js";
-import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
+import { verbArgs } from "../verb-args.js";
+import { DB_HELP, DB_OPTION, dbPath } from "../options.js";
 import { renderIncidentLine } from "../render/incident.js";
 
 export const INCIDENTS_HELP = `Usage: seismo incidents [--since DURATION] [--kind KIND] [--service NAME] [--json] [--db PATH]
@@ -26,16 +25,9 @@ ${DB_HELP}
   -h, --help           this help`;
 
 export async function incidentsCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...DB_OPTION, ...HELP_OPTION, since: { type: "string" }, kind: { type: "string" }, service: { type: "string" }, json: { type: "boolean" } },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    out(INCIDENTS_HELP);
-    return 0;
-  }
-  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "incidents");
+  const parsed = verbArgs("incidents", args, { ...DB_OPTION, since: { type: "string" }, kind: { type: "string" }, service: { type: "string" }, json: { type: "boolean" } }, INCIDENTS_HELP, out);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const sinceMs = Date.now() - parseDuration(values.since ?? "24h");
   const db = openDatabaseReadOnly(dbPath(values.db));
   try {

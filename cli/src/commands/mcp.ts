@@ -1,10 +1,10 @@
-import { parseArgs } from "node:util";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { openDatabaseReadOnly } from "@seismo/analyzer";
 import { createLogger } from "@seismo/daemon";
 import { usageError } from "../cli-error.js";
+import { verbArgs } from "../verb-args.js";
 import { createSeismoMcpServer, serveMcpHttp } from "../mcp/server.js";
-import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
+import { DB_HELP, DB_OPTION, dbPath } from "../options.js";
 import { onStopSignal } from "../signals.js";
 
 export const MCP_HELP = `Usage: seismo mcp [--db PATH]                              (stdio)
@@ -30,16 +30,9 @@ ${DB_HELP}
   -h, --help           this help`;
 
 export async function mcpCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...DB_OPTION, ...HELP_OPTION, http: { type: "string" }, host: { type: "string" }, token: { type: "string" } },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    out(MCP_HELP);
-    return 0;
-  }
-  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "mcp");
+  const parsed = verbArgs("mcp", args, { ...DB_OPTION, http: { type: "string" }, host: { type: "string" }, token: { type: "string" } }, MCP_HELP, out);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const db = dbPath(values.db);
   // Fail now, with the database's own message, rather than on the agent's first call.
   openDatabaseReadOnly(db).close();

@@ -1,10 +1,10 @@
 import { writeFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import type { ExportedAttribution } from "@seismo/analyzer";
 import { incidentProfile, openDatabaseReadOnly, toPprof } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
-import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
+import { verbArgs } from "../verb-args.js";
+import { DB_HELP, DB_OPTION, dbPath } from "../options.js";
 
 export const PROFILE_HELP = `Usage: seismo profile <incident-id> -o FILE [--format cpuprofile|pprof] [--db PATH]
 
@@ -28,18 +28,11 @@ ${DB_HELP}
   -h, --help           this help`;
 
 export async function profileCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...DB_OPTION, ...HELP_OPTION, output: { type: "string", short: "o" }, format: { type: "string" } },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    out(PROFILE_HELP);
-    return 0;
-  }
-  const [id, extra] = positionals;
+  const parsed = verbArgs("profile", args, { ...DB_OPTION, output: { type: "string", short: "o" }, format: { type: "string" } }, PROFILE_HELP, out, 1);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const [id] = positionals;
   if (id === undefined) throw usageError("Give the incident id (see `seismo incidents`).", "profile");
-  if (extra !== undefined) throw usageError(`Unexpected "${extra}".`, "profile");
   if (!values.output) throw usageError("Say where to write the profile: -o spike.cpuprofile (or -o - for standard output).", "profile");
   const format = values.format ?? (/\.(pb\.gz|pprof|pb)$/.test(values.output) ? "pprof" : "cpuprofile");
   if (format !== "pprof" && format !== "cpuprofile") throw usageError(`--format is cpuprofile or pprof, not "${format}".`, "profile");

@@ -1,7 +1,7 @@
-import { parseArgs } from "node:util";
 import { getIncident, listSnapshots, openDatabaseReadOnly, parseDuration } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
-import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
+import { verbArgs } from "../verb-args.js";
+import { DB_HELP, DB_OPTION, dbPath } from "../options.js";
 import { renderSnapshot } from "../render/snapshot.js";
 
 export const SNAPSHOTS_HELP = `Usage: seismo snapshots [--incident ID | --errors] [--since DURATION] [--json] [--db PATH]
@@ -29,16 +29,9 @@ ${DB_HELP}
   -h, --help           this help`;
 
 export async function snapshotsCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...DB_OPTION, ...HELP_OPTION, incident: { type: "string" }, errors: { type: "boolean" }, since: { type: "string" }, json: { type: "boolean" } },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    out(SNAPSHOTS_HELP);
-    return 0;
-  }
-  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "snapshots");
+  const parsed = verbArgs("snapshots", args, { ...DB_OPTION, incident: { type: "string" }, errors: { type: "boolean" }, since: { type: "string" }, json: { type: "boolean" } }, SNAPSHOTS_HELP, out);
+  if (!parsed) return 0;
+  const { values } = parsed;
   if (values.errors && values.incident !== undefined) throw usageError("Give --incident or --errors, not both.", "snapshots");
   const sinceMs = Date.now() - parseDuration(values.since ?? "24h");
   const db = openDatabaseReadOnly(dbPath(values.db));

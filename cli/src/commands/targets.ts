@@ -1,8 +1,7 @@
-import { parseArgs } from "node:util";
 import type { TargetSummary } from "@seismo/analyzer";
 import { listTargets, openDatabaseReadOnly, parseDuration } from "@seismo/analyzer";
-import { usageError } from "../cli-error.js";
-import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
+import { verbArgs } from "../verb-args.js";
+import { DB_HELP, DB_OPTION, dbPath } from "../options.js";
 
 export const TARGETS_HELP = `Usage: seismo targets [--since DURATION] [--service NAME] [--json] [--db PATH]
 
@@ -52,16 +51,9 @@ export function renderTargets(targets: TargetSummary[], now = Date.now()): strin
 }
 
 export async function targetsCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...DB_OPTION, ...HELP_OPTION, since: { type: "string" }, service: { type: "string" }, json: { type: "boolean" } },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    out(TARGETS_HELP);
-    return 0;
-  }
-  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "targets");
+  const parsed = verbArgs("targets", args, { ...DB_OPTION, since: { type: "string" }, service: { type: "string" }, json: { type: "boolean" } }, TARGETS_HELP, out);
+  if (!parsed) return 0;
+  const { values } = parsed;
   const sinceMs = Date.now() - parseDuration(values.since ?? "24h");
   const db = openDatabaseReadOnly(dbPath(values.db));
   try {

@@ -1,7 +1,6 @@
-import { parseArgs } from "node:util";
 import { openDatabaseReadOnly, parseDuration, topFunctions } from "@seismo/analyzer";
-import { usageError } from "../cli-error.js";
-import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
+import { limitOf, verbArgs } from "../verb-args.js";
+import { DB_HELP, DB_OPTION, dbPath } from "../options.js";
 import { terminalColumns } from "../render/terminal.js";
 import { attributionNotes, renderTopTable } from "../render/top-table.js";
 
@@ -29,25 +28,16 @@ for sure (uncertainShare, inlineCandidates). --as-v8-charged on run, attach
 and daemon keeps V8's own figures.`;
 
 export async function topCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      ...DB_OPTION,
-      ...HELP_OPTION,
-      since: { type: "string" },
-      service: { type: "string" },
-      limit: { type: "string" },
-      json: { type: "boolean" },
-    },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    out(TOP_HELP);
-    return 0;
-  }
-  if (positionals.length > 0) throw usageError(`Unexpected "${positionals[0]}".`, "top");
-  const limit = values.limit === undefined ? 20 : Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw usageError(`--limit must be a positive whole number, not "${values.limit}".`, "top");
+  const parsed = verbArgs("top", args, {
+    ...DB_OPTION,
+    since: { type: "string" },
+    service: { type: "string" },
+    limit: { type: "string" },
+    json: { type: "boolean" },
+  }, TOP_HELP, out);
+  if (!parsed) return 0;
+  const { values } = parsed;
+  const limit = limitOf(values.limit, 20, "top");
   const sinceMs = Date.now() - parseDuration(values.since ?? "5m");
   const db = openDatabaseReadOnly(dbPath(values.db));
   try {

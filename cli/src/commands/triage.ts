@@ -1,9 +1,9 @@
-import { parseArgs } from "node:util";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import type { IncidentView } from "@seismo/analyzer";
 import { getIncident, listIncidents, openDatabaseReadOnly, triageFor } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
-import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
+import { verbArgs } from "../verb-args.js";
+import { DB_HELP, DB_OPTION, dbPath } from "../options.js";
 
 export const TRIAGE_HELP = `Usage: seismo triage (<incident-id> | --latest) [--json] [--db PATH]
 
@@ -20,17 +20,10 @@ ${DB_HELP}
   -h, --help           this help`;
 
 export async function triageCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...DB_OPTION, ...HELP_OPTION, latest: { type: "boolean" }, json: { type: "boolean" } },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    out(TRIAGE_HELP);
-    return 0;
-  }
-  const [id, extra] = positionals;
-  if (extra !== undefined) throw usageError(`Unexpected "${extra}".`, "triage");
+  const parsed = verbArgs("triage", args, { ...DB_OPTION, latest: { type: "boolean" }, json: { type: "boolean" } }, TRIAGE_HELP, out, 1);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
+  const [id] = positionals;
   if ((id === undefined) === (values.latest !== true)) throw usageError("Give an incident id or --latest (one of them).", "triage");
   const db = openDatabaseReadOnly(dbPath(values.db));
   try {

@@ -1,17 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join } from "node:path";
 import { inTargetExpression } from "../in-target/script.js";
+import type { RawTargetFacts } from "../in-target/target-facts.js";
 import { describeTarget } from "../in-target/target-facts.js";
 
-/** What the target says about itself when asked over the inspector. */
-export interface TargetFacts {
-  pid: number;
-  nodeVersion: string;
-  v8Version: string;
-  argv: string[];
-  execArgv: string[];
-  cwd: string;
-}
+/** What the target says about itself when asked over the inspector (in-target/target-facts.ts). */
+export type TargetFacts = RawTargetFacts;
 
 /** Evaluated in the target: reads only, returns a JSON string, throws nothing. */
 export const TARGET_FACTS_EXPRESSION = inTargetExpression(describeTarget, null);
