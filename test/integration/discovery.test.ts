@@ -2,8 +2,9 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { eventually } from "../eventually.js";
 import type { Proc } from "./harness.js";
-import { cleanup, FIXTURES, freePort, nodeBinary, seismo, sleep, tempDir, track, useNatsServer } from "./harness.js";
+import { cleanup, FIXTURES, freePort, nodeBinary, seismo, tempDir, track, useNatsServer } from "./harness.js";
 
 const broker = useNatsServer();
 afterEach(cleanup);
@@ -61,8 +62,8 @@ describe("seismo daemon --discover", () => {
     const text = await metrics(healthPort);
     expect(metric(text, /^seismo_daemon_targets_attached (\d+)$/m)).toBe(5);
     expect(metric(text, /^seismo_daemon_targets_blocked\{code="SEISMO_INSPECTOR_BLOCKED"\} (\d+)$/m)).toBe(1);
-    await sleep(1_500);
-    expect(metric(await metrics(healthPort), /^seismo_daemon_windows_published_total (\d+)$/m)).toBeGreaterThanOrEqual(5);
+    // One window from each of the five, as they rotate.
+    await eventually(async () => metric(await metrics(healthPort), /^seismo_daemon_windows_published_total (\d+)$/m) >= 5, { timeoutMs: 10_000, everyMs: 200 });
     expect((await fetch(`http://127.0.0.1:${healthPort}/healthz`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status).toBe(200);
     // The analyzer's side: what it stored, on its own port.

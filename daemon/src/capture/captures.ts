@@ -1,10 +1,11 @@
 import type { CapturedValue, Snapshot, TargetRef } from "@seismo/agent-proto";
-import { describeError, ErrorCodes, SeismoError } from "@seismo/agent-proto";
+import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import { evaluateInTarget } from "../in-target/evaluate.js";
 import type { InspectorSession } from "../inspector/session.js";
 import type { Logger } from "../logger.js";
 import type { CaptureSite } from "./capture-site.js";
 import { siteAtLine, siteOfNamedFunction } from "./capture-site.js";
+import { parseCapturePayload } from "./capture-payload.js";
 import type { CaptureLimits, RawRemoval, RawSnapshot, RawThrown, RawValue } from "./capture-script.js";
 import {
   armExpression,
@@ -380,23 +381,15 @@ export class Captures {
 
   private onBinding(params: { name: string; payload: string }, binding: string): void {
     if (params.name !== binding) return;
-    let message: RawSnapshot | RawRemoval | RawThrown;
-    try {
-      message = JSON.parse(params.payload) as RawSnapshot | RawRemoval | RawThrown;
-    } catch (error) {
-      this.deps.log.warn(`a snapshot from the target could not be read: ${describeError(error)}`);
+    const message = parseCapturePayload(params.payload);
+    if (!message) {
+      this.deps.log.warn(`a message from the target's capture code had an unexpected shape and was dropped (${params.payload.length} characters)`);
       return;
     }
-    if ("removed" in message) {
-      this.removedInTarget(message);
-      return;
-    }
-    if ("thrown" in message) {
-      if (message.captured) this.publishSnapshot(message.captured, `${message.thrown.name}: ${message.thrown.message}`);
-      else this.onThrown?.(message.thrown);
-      return;
-    }
-    this.publishSnapshot(message);
+    if (message.kind === "removed") this.removedInTarget(message.removal);
+    else if (message.kind === "snapshot") this.publishSnapshot(message.snapshot);
+    else if (message.thrown.captured) this.publishSnapshot(message.thrown.captured, `${message.thrown.thrown.name}: ${message.thrown.thrown.message}`);
+    else this.onThrown?.(message.thrown.thrown);
   }
 
   private publishSnapshot(raw: RawSnapshot, thrown?: string): void {
