@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { CallFrame, CpuProfile } from "../src/index.js";
-import { aggregateProfile } from "../src/index.js";
+import type { CallFrame, CpuProfile } from "../src/sampler/cpu-profile.js";
+import { aggregateProfile } from "../src/sampler/aggregate.js";
 
 const fixtures = join(import.meta.dirname, "..", "..", "test", "fixtures", "profiles");
 const load = (name: string): CpuProfile => JSON.parse(readFileSync(join(fixtures, name), "utf8")) as CpuProfile;

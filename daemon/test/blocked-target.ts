@@ -1,4 +1,4 @@
-import type { InspectorSession } from "../src/index.js";
+import type { InspectorSession } from "../src/inspector/session.js";
 
 /**
  * A target (our own interface) whose main thread is inside a native call until `release()`: every

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { builtinCallsOnLine } from "../src/index.js";
+import { builtinCallsOnLine } from "../src/spike/builtin-calls.js";
 
 describe("built-in calls on a source line", () => {
   it.each([

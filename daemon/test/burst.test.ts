@@ -1,8 +1,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { CpuProfile, InspectorSession } from "../src/index.js";
-import { sliceProfile, takeBurst, toBurstProfile } from "../src/index.js";
+import type { InspectorSession } from "../src/inspector/session.js";
+import type { CpuProfile } from "../src/sampler/cpu-profile.js";
+import { toBurstProfile } from "../src/spike/burst-profile.js";
+import { takeBurst } from "../src/spike/burst.js";
+import { sliceProfile } from "../src/spike/window-slice.js";
 
 const fixtures = join(import.meta.dirname, "..", "..", "test", "fixtures", "profiles");
 const depProfile = JSON.parse(readFileSync(join(fixtures, "dep-app.cpuprofile.json"), "utf8")) as CpuProfile;

@@ -1,8 +1,9 @@
 import type { Hello } from "@seismo/agent-proto";
 import { createInProcessCommands, decodeEvent, ErrorCodes, parseSubject } from "@seismo/agent-proto";
 import { describe, expect, it } from "vitest";
-import type { SensorSettings } from "../src/index.js";
-import { Daemon, silentLogger } from "../src/index.js";
+import type { SensorSettings } from "../src/daemon.js";
+import { Daemon } from "../src/daemon.js";
+import { silentLogger } from "../src/logger.js";
 import { FlakyPublisher } from "./flaky-publisher.js";
 import { ScriptedSession } from "./scripted-session.js";
 

@@ -4,7 +4,8 @@ import type PgModule from "pg";
 import type MysqlPromise from "mysql2/promise";
 import type MysqlCallbacks from "mysql2";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DB_PROBE_READ, DB_PROBE_REMOVE, dbProbeInstall, DEFAULT_DB_PROBE_SETTINGS, parseProbeEntries } from "../src/index.js";
+import { DB_PROBE_READ, DB_PROBE_REMOVE, dbProbeInstall, DEFAULT_DB_PROBE_SETTINGS } from "../src/probes/db-probe.js";
+import { parseProbeEntries } from "../src/probes/http-probe.js";
 import { requireDatabases } from "../../test/databases.js";
 
 // Real drivers against the machine's real PostgreSQL and MariaDB (README, "Developing"). Loaded

@@ -2,7 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { codeFingerprint, parseDownwardLabels, readPodLabels, resolveIdentity } from "../src/index.js";
+import { codeFingerprint } from "../src/target/code-fingerprint.js";
+import { resolveIdentity } from "../src/target/identity.js";
+import { parseDownwardLabels, readPodLabels } from "../src/target/pod-labels.js";
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { runInThisContext } from "node:vm";
 import { latencyQuantile } from "@seismo/agent-proto";
 import { afterEach, describe, expect, it } from "vitest";
-import { DEFAULT_HTTP_PROBE_SETTINGS, HttpProbe, httpProbeInstall, parseHttpReading, HTTP_PROBE_READ, HTTP_PROBE_REMOVE } from "../src/index.js";
+import { DEFAULT_HTTP_PROBE_SETTINGS, HttpProbe, httpProbeInstall, parseHttpReading, HTTP_PROBE_READ, HTTP_PROBE_REMOVE } from "../src/probes/http-probe.js";
 import { BlockedTarget } from "./blocked-target.js";
 
 /** The in-target script runs here, in this process: real node:http, real diagnostics_channel. */

@@ -3,22 +3,10 @@ import { createServer, get } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createContext, runInContext } from "node:vm";
 import { describe, expect, it } from "vitest";
-import {
-  DB_PROBE_READ,
-  DB_PROBE_REMOVE,
-  dbProbeInstall,
-  DEFAULT_DB_PROBE_SETTINGS,
-  DEFAULT_HTTP_PROBE_SETTINGS,
-  HTTP_PROBE_READ,
-  HTTP_PROBE_REMOVE,
-  httpProbeInstall,
-  INSTALL_EXPRESSION,
-  parseHttpReading,
-  parseProbeEntries,
-  READ_EXPRESSION,
-  REMOVE_EXPRESSION,
-  TARGET_FACTS_EXPRESSION,
-} from "../src/index.js";
+import { DB_PROBE_READ, DB_PROBE_REMOVE, dbProbeInstall, DEFAULT_DB_PROBE_SETTINGS } from "../src/probes/db-probe.js";
+import { DEFAULT_HTTP_PROBE_SETTINGS, HTTP_PROBE_READ, HTTP_PROBE_REMOVE, httpProbeInstall, parseHttpReading, parseProbeEntries } from "../src/probes/http-probe.js";
+import { INSTALL_EXPRESSION, READ_EXPRESSION, REMOVE_EXPRESSION } from "../src/spike/loop-monitor.js";
+import { TARGET_FACTS_EXPRESSION } from "../src/target/identity.js";
 import { CALLS_EXPRESSION, installExpression, TOUCH_EXPRESSION, UNWATCH_ERRORS_EXPRESSION, watchErrorsExpression } from "../src/capture/capture-script.js";
 import { IN_TARGET_KEYS } from "../src/in-target/keys.js";
 import { inTargetExpression } from "../src/in-target/script.js";

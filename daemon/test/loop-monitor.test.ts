@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LoopMonitor } from "../src/index.js";
+import { LoopMonitor } from "../src/spike/loop-monitor.js";
 import { BlockedTarget } from "./blocked-target.js";
 
 /** The stall the target measured, given when the native call returns. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { assertLoopbackUrl, isLoopbackHost, looksLikeNode } from "../src/index.js";
+import { looksLikeNode } from "../src/inspector/activate.js";
+import { assertLoopbackUrl, isLoopbackHost } from "../src/inspector/loopback.js";
 
 describe("loopback guard", () => {
   it("accepts only loopback inspector URLs", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { inspectorBlocker, inspectorSettings, nodeOptionsOfArgv, splitNodeOptions } from "../src/index.js";
+import { inspectorBlocker, inspectorSettings, nodeOptionsOfArgv, splitNodeOptions } from "../src/inspector/node-options.js";
 
 const blockerOf = (...words: string[]) => inspectorBlocker(inspectorSettings(words));
 

@@ -2,7 +2,8 @@ import type { SeismoEvent } from "@seismo/agent-proto";
 import { decodeEvent } from "@seismo/agent-proto";
 import { describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
-import { Outbox, silentLogger } from "../src/index.js";
+import { silentLogger } from "../src/logger.js";
+import { Outbox } from "../src/publish/outbox.js";
 import { FlakyPublisher, waitUntil } from "./flaky-publisher.js";
 
 describe("Outbox", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { filePathOfScriptUrl, packageOfPath } from "../src/index.js";
+import { filePathOfScriptUrl, packageOfPath } from "../src/sampler/package-of.js";
 
 describe("packageOfPath", () => {
   it("names plain, scoped and nested packages (the innermost wins)", () => {

@@ -1,16 +1,9 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import {
-  catchesSignal,
-  decodeProcAddress,
-  parseProcNetTcp,
-  parseProcStat,
-  processExists,
-  parseProcStatus,
-  redactArgv,
-  resolveIdentity,
-} from "../src/index.js";
+import { redactArgv, resolveIdentity } from "../src/target/identity.js";
+import { decodeProcAddress, parseProcNetTcp } from "../src/target/listening-sockets.js";
+import { catchesSignal, parseProcStat, processExists, parseProcStatus } from "../src/target/proc.js";
 
 describe("/proc parsers", () => {
   it("reads stat even when the command name holds spaces and parentheses", () => {

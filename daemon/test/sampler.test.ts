@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { RawWindow } from "../src/index.js";
-import { Sampler } from "../src/index.js";
+import type { RawWindow } from "../src/sampler/sampler.js";
+import { Sampler } from "../src/sampler/sampler.js";
 import { profileNamed, ScriptedSession } from "./scripted-session.js";
 
 describe("Sampler", () => {

@@ -1,4 +1,5 @@
-import type { CpuProfile, InspectorSession } from "../src/index.js";
+import type { InspectorSession } from "../src/inspector/session.js";
+import type { CpuProfile } from "../src/sampler/cpu-profile.js";
 
 /**
  * A scripted inspector (our own interface): it records commands and, like V8,

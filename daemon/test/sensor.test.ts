@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { Outbox, Sensor, silentLogger } from "../src/index.js";
+import { silentLogger } from "../src/logger.js";
+import { Outbox } from "../src/publish/outbox.js";
+import { Sensor } from "../src/sensor.js";
 import { FlakyPublisher, waitUntil } from "./flaky-publisher.js";
 import { ScriptedSession } from "./scripted-session.js";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Observation, Vitals } from "../src/index.js";
-import { DEFAULT_DETECTOR_SETTINGS, SpikeDetector } from "../src/index.js";
+import type { Observation, Vitals } from "../src/spike/detector.js";
+import { DEFAULT_DETECTOR_SETTINGS, SpikeDetector } from "../src/spike/detector.js";
 
 /** Feeds readings every 500 ms from t=0 and returns every observation. */
 function feed(detector: SpikeDetector, readings: Array<Partial<Vitals>>, startMs = 0): Observation[] {
