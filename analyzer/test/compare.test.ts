@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { FunctionInfo, WindowSample } from "../src/index.js";
-import { compareWindows, processSpread, regressionCulprits, stableFunctionKey } from "../src/index.js";
+import type { FunctionInfo, WindowSample } from "../src/regressions/window-sample.js";
+import { compareWindows, processSpread } from "../src/regressions/compare.js";
+import { stableFunctionKey } from "../src/regressions/function-key.js";
+import { regressionCulprits } from "../src/regressions/regressions.js";
 
 /** Deterministic noise in [-1, 1). */
 function noise(seed: number): () => number {

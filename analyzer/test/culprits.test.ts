@@ -2,8 +2,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BurstProfile } from "@seismo/agent-proto";
 import { describe, expect, it } from "vitest";
-import type { Baseline } from "../src/index.js";
-import { analyzeSpike, DEFAULT_ANALYSIS_SETTINGS, toChromeCpuProfile } from "../src/index.js";
+import type { Baseline } from "../src/spike/culprits.js";
+import { toChromeCpuProfile } from "../src/spike/cpuprofile-export.js";
+import { analyzeSpike, DEFAULT_ANALYSIS_SETTINGS } from "../src/spike/culprits.js";
 
 /**
  * Burst profiles and baselines recorded from test/fixtures/spike-app.cjs under

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { Comparison, FunctionInfo, WindowSample } from "../src/index.js";
-import { binomialTail, compareWindows, distributionChanges, regressionCulprits } from "../src/index.js";
+import type { Comparison } from "../src/regressions/compare.js";
+import type { FunctionInfo, WindowSample } from "../src/regressions/window-sample.js";
+import { compareWindows } from "../src/regressions/compare.js";
+import { binomialTail, distributionChanges } from "../src/regressions/distribution.js";
+import { regressionCulprits } from "../src/regressions/regressions.js";
 
 /** Deterministic uniform [0, 1). */
 function uniform(seed: number): () => number {

@@ -1,6 +1,6 @@
 import { isSeismoError } from "@seismo/agent-proto";
 import { describe, expect, it } from "vitest";
-import { parseDuration } from "../src/index.js";
+import { parseDuration } from "../src/query/duration.js";
 
 describe("parseDuration", () => {
   it("reads the usual forms", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { EndpointWindowSample } from "../src/index.js";
-import { compareEndpoints, describeEndpointChange } from "../src/index.js";
+import type { EndpointWindowSample } from "../src/regressions/endpoint-compare.js";
+import { compareEndpoints, describeEndpointChange } from "../src/regressions/endpoint-compare.js";
 
 let seed = 11;
 const jitter = (): number => {

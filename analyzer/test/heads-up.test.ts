@@ -4,8 +4,10 @@ import { join } from "node:path";
 import type { FunctionStat, ProfileWindow } from "@seismo/agent-proto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
-import type { Db } from "../src/index.js";
-import { EventStore, headsUp, headsUpMarkdown, openDatabase } from "../src/index.js";
+import type { Db } from "../src/store/database.js";
+import { headsUp, headsUpMarkdown } from "../src/report/heads-up.js";
+import { openDatabase } from "../src/store/database.js";
+import { EventStore } from "../src/store/event-store.js";
 
 const base = sampleEvents.profile.body as ProfileWindow;
 const HOUR = 3_600_000;

@@ -5,8 +5,10 @@ import type { DeliveredMessage } from "@seismo/agent-proto";
 import { encodeEvent } from "@seismo/agent-proto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
-import type { Db } from "../src/index.js";
-import { EventStore, Ingestor, openDatabase } from "../src/index.js";
+import type { Db } from "../src/store/database.js";
+import { Ingestor } from "../src/ingest/ingestor.js";
+import { openDatabase } from "../src/store/database.js";
+import { EventStore } from "../src/store/event-store.js";
 
 function message(subject: string, data: Uint8Array) {
   const outcome: { value?: string } = {};

@@ -2,8 +2,9 @@ import { gunzipSync } from "node:zlib";
 import { Profile } from "pprof-format";
 import { describe, expect, it } from "vitest";
 import type { BurstProfile } from "@seismo/agent-proto";
-import type { ChromeCpuProfile } from "../src/index.js";
-import { exportedAttribution, toChromeCpuProfile, toPprof } from "../src/index.js";
+import type { ChromeCpuProfile } from "../src/spike/cpuprofile-export.js";
+import { exportedAttribution, toChromeCpuProfile } from "../src/spike/cpuprofile-export.js";
+import { toPprof } from "../src/spike/pprof-export.js";
 
 const frame = (functionName: string, url = "file:///app/a.js", lineNumber = 0) => ({ functionName, scriptId: "1", url, lineNumber, columnNumber: 0 });
 

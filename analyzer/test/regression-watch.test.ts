@@ -4,9 +4,14 @@ import { join } from "node:path";
 import type { FunctionStat, ProfileWindow } from "@seismo/agent-proto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { functionStat, sampleEvents } from "../../agent-proto/test/sample-events.js";
-import type { Db } from "../src/index.js";
-import type { CheckRunner } from "../src/index.js";
-import { EventStore, InlineCheckRunner, listDeployments, listIncidents, openDatabase, RegressionWatch, WorkerCheckRunner } from "../src/index.js";
+import type { Db } from "../src/store/database.js";
+import type { CheckRunner } from "../src/regressions/check-runner.js";
+import { listDeployments } from "../src/query/deployments.js";
+import { listIncidents } from "../src/query/incidents.js";
+import { InlineCheckRunner, WorkerCheckRunner } from "../src/regressions/check-runner.js";
+import { RegressionWatch } from "../src/regressions/regression-watch.js";
+import { openDatabase } from "../src/store/database.js";
+import { EventStore } from "../src/store/event-store.js";
 
 const base = sampleEvents.profile.body as ProfileWindow;
 

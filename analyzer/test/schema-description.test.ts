@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import Database from "better-sqlite3";
-import { describeSchema, migrate, TABLE_NOTES } from "../src/index.js";
+import { describeSchema, TABLE_NOTES } from "../src/query/schema-description.js";
+import { migrate } from "../src/store/database.js";
 
 function schema(): Map<string, string[]> {
   const db = new Database(":memory:");

@@ -4,8 +4,12 @@ import { join } from "node:path";
 import type { Snapshot } from "@seismo/agent-proto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
-import type { Db, IncidentView } from "../src/index.js";
-import { capturePlan, EventStore, listSnapshots, openDatabase } from "../src/index.js";
+import type { IncidentView } from "../src/incidents/incident.js";
+import type { Db } from "../src/store/database.js";
+import { capturePlan } from "../src/capture/capture-plan.js";
+import { listSnapshots } from "../src/capture/snapshot-store.js";
+import { openDatabase } from "../src/store/database.js";
+import { EventStore } from "../src/store/event-store.js";
 
 const sample = sampleEvents.snapshot.body as Snapshot;
 

@@ -4,8 +4,10 @@ import { join } from "node:path";
 import type { BurstProfile, ProfileWindow, Spike } from "@seismo/agent-proto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { functionStat, sampleEvents } from "../../agent-proto/test/sample-events.js";
-import type { Db } from "../src/index.js";
-import { EventStore, getIncident, incidentProfile, listIncidents, openDatabase } from "../src/index.js";
+import type { Db } from "../src/store/database.js";
+import { getIncident, incidentProfile, listIncidents } from "../src/query/incidents.js";
+import { openDatabase } from "../src/store/database.js";
+import { EventStore } from "../src/store/event-store.js";
 
 const window = sampleEvents.profile.body as ProfileWindow;
 const sampleSpike = sampleEvents.spike.body as Spike;

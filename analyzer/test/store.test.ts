@@ -6,16 +6,12 @@ import type { ProfileWindow } from "@seismo/agent-proto";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
-import type { Db } from "../src/index.js";
-import {
-  EventStore,
-  LATEST_SCHEMA_VERSION,
-  listTargets,
-  MIGRATIONS,
-  openDatabase,
-  openDatabaseReadOnly,
-  topFunctions,
-} from "../src/index.js";
+import type { Db } from "../src/store/database.js";
+import { listTargets } from "../src/query/targets.js";
+import { topFunctions } from "../src/query/top-functions.js";
+import { openDatabase, openDatabaseReadOnly } from "../src/store/database.js";
+import { EventStore } from "../src/store/event-store.js";
+import { LATEST_SCHEMA_VERSION, MIGRATIONS } from "../src/store/migrations.js";
 
 const profile = sampleEvents.profile.body as ProfileWindow;
 

@@ -6,8 +6,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Ajv } from "ajv";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Db, WebhookSettings } from "../src/index.js";
-import { incidentId, openDatabase, redactWebhookUrl, WebhookAlerts } from "../src/index.js";
+import type { WebhookSettings } from "../src/alerts/webhook-alerts.js";
+import type { Db } from "../src/store/database.js";
+import { redactWebhookUrl, WebhookAlerts } from "../src/alerts/webhook-alerts.js";
+import { incidentId } from "../src/incidents/incident-id.js";
+import { openDatabase } from "../src/store/database.js";
 
 const schema = JSON.parse(readFileSync(join(import.meta.dirname, "../../docs/alert.schema.json"), "utf8")) as object;
 const ajv = new Ajv({ strict: true, allErrors: true });
