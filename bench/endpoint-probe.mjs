@@ -78,7 +78,7 @@ for (let round = 1; round <= rounds; round++) {
       await probe.install();
       await probe.read();
       reader = setInterval(async () => {
-        for (const s of (await probe.read()) ?? []) counted += s.count;
+        for (const s of (await probe.read())?.endpoints ?? []) counted += s.count;
       }, 10_000);
     }
     const before = cpuMs(appPid);
@@ -86,7 +86,7 @@ for (let round = 1; round <= rounds; round++) {
     const cpu = cpuMs(appPid) - before;
     if (mode === "with") {
       clearInterval(reader);
-      for (const s of (await probe.read()) ?? []) counted += s.count;
+      for (const s of (await probe.read())?.endpoints ?? []) counted += s.count;
       await probe.remove();
     }
     const cpuPerRequestUs = (cpu * 1000) / r.total;

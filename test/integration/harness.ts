@@ -5,7 +5,9 @@ import { createServer as createHttpServer, Agent as HttpAgent, request as httpRe
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll } from "vitest";
+import type { seismo as SeismoEntry } from "../../cli/src/seismo.js";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
 export const FIXTURES = join(ROOT, "test", "fixtures");
@@ -100,8 +102,27 @@ export function seismo(args: string[], env: Record<string, string> = {}): Proc {
   return track(spawn(process.execPath, [SEISMO, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] }));
 }
 
-/** Runs a seismo command to completion. */
+/**
+ * Verbs that only read the database and print, and the top-level words: run in this process by
+ * seismoRun, through the built CLI's own entry (cli/dist/seismo.js) without starting a process.
+ * Everything that attaches, listens or writes files still runs as a real child process.
+ */
+const READ_ONLY_WORDS: ReadonlySet<string> = new Set(["top", "endpoints", "queries", "targets", "incidents", "show", "deployments", "diff", "snapshots", "triage", "--help", "--version", "frobnicate"]);
+
+/** A seismo command line run in this process: its exit code, and what it printed. */
+export async function seismoHere(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { seismo: run } = (await import(pathToFileURL(join(ROOT, "cli", "dist", "seismo.js")).href)) as { seismo: typeof SeismoEntry };
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const code = await run(args, { out: (text) => stdout.push(`${text}\n`), err: (line) => stderr.push(`${line}\n`) });
+  return { code, stdout: stdout.join(""), stderr: stderr.join("") };
+}
+
+/** Runs a seismo command to completion: in this process for a read-only verb without its own environment, else as a child. */
 export async function seismoRun(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000) {
+  // `<verb> --help` of any verb only prints.
+  const onlyHelp = args.length === 2 && args[1] === "--help";
+  if (Object.keys(env).length === 0 && (READ_ONLY_WORDS.has(args[0] ?? "") || onlyHelp)) return seismoHere(args);
   const proc = seismo(args, env);
   const timer = setTimeout(() => proc.child.kill("SIGKILL"), timeoutMs);
   const { code } = await proc.exited;
