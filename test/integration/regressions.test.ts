@@ -76,9 +76,11 @@ describe("a deployment that made one function 30 % slower", () => {
       const loadV2 = startLoad(v2.port, 100, "/");
       try {
         // Checks come at 12, 30, 60 and 180 windows. On a quiet machine the first names it (+19 to
-        // +34 % in local runs); on a busy CI machine the intervals are wider, and once the 60-window
-        // check still saw it within the noise (the 89-window diff: +28 %, 95 % CI +16…+41 %).
-        await v2.waitFor(/incident reg-[0-9a-f]{10}: Regression in/, 200_000);
+        // +34 % in local runs); on a busy CI machine the intervals are wider, and twice the 60-window
+        // check still saw it within the noise (once +21 %, 95 % CI +2…+44 %, short of the threshold
+        // corrected for every function compared). The wait covers the 180-window check too: under
+        // this load the sensor publishes about 0.65 windows a second, so it comes ~280 s in.
+        await v2.waitFor(/incident reg-[0-9a-f]{10}: Regression in/, 320_000);
       } catch (error) {
         const diff = await seismoRun(["diff", "--from", "v1b", "--to", "v2", "--all", "--db", db]);
         throw new Error(`${(error as Error).message}\nseismo diff v1b v2:\n${diff.stdout}${diff.stderr}\n${checkLines(v1b, v2)}`);
@@ -145,5 +147,5 @@ describe("a deployment that made one function 30 % slower", () => {
     } finally {
       receiver.close();
     }
-  }, 360_000);
+  }, 480_000);
 });
