@@ -8,7 +8,7 @@
 import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
 import { runInThisContext } from "node:vm";
-import { DB_PROBE_READ, DB_PROBE_REMOVE, dbProbeInstall, DEFAULT_DB_PROBE_SETTINGS } from "../daemon/dist/index.js";
+import { DB_INSTRUMENT_READ, DB_INSTRUMENT_REMOVE, dbInstrumentInstall, DEFAULT_DB_INSTRUMENT_SETTINGS } from "../daemon/dist/index.js";
 
 const require = createRequire(import.meta.url);
 const pg = require("pg");
@@ -40,11 +40,11 @@ const results = {};
 for (const name of Object.keys(drivers)) results[name] = { without: [], with: [] };
 for (let round = 1; round <= rounds; round++) {
   for (const mode of round % 2 ? ["without", "with"] : ["with", "without"]) {
-    if (mode === "with") runInThisContext(dbProbeInstall(DEFAULT_DB_PROBE_SETTINGS));
+    if (mode === "with") runInThisContext(dbInstrumentInstall(DEFAULT_DB_INSTRUMENT_SETTINGS));
     for (const [name, run] of Object.entries(drivers)) results[name][mode].push(await measure(run));
     if (mode === "with") {
-      runInThisContext(DB_PROBE_READ);
-      runInThisContext(DB_PROBE_REMOVE);
+      runInThisContext(DB_INSTRUMENT_READ);
+      runInThisContext(DB_INSTRUMENT_REMOVE);
     }
   }
 }

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { connectInspector, DEFAULT_HTTP_PROBE_SETTINGS, HttpProbe } from "../daemon/dist/index.js";
+import { connectInspector, DEFAULT_HTTP_INSTRUMENT_SETTINGS, HttpInstrument } from "../daemon/dist/index.js";
 
 const root = join(import.meta.dirname, "..");
 const { values } = parseArgs({
@@ -48,7 +48,7 @@ const url = (await waitFor(/(ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/))[1];
 const appPid = app.pid;
 // The app's own pid (under taskset, the child execs node in place: same pid).
 const session = await connectInspector(url);
-const probe = new HttpProbe(session, DEFAULT_HTTP_PROBE_SETTINGS);
+const probe = new HttpInstrument(session, DEFAULT_HTTP_INSTRUMENT_SETTINGS);
 
 /** utime + stime of a process, ms (USER_HZ = 100). */
 function cpuMs(pid) {

@@ -15,7 +15,7 @@ import { connectInspector } from "./inspector/session.js";
 import type { Logger } from "./logger.js";
 import type { Outbox } from "./publish/outbox.js";
 import type { SensorPart, WindowContribution } from "./parts/sensor-part.js";
-import { PROBES } from "./probes/probes.js";
+import { INSTRUMENTS } from "./instruments/instruments.js";
 import { InlineAttribution } from "./attribution/inline-attribution.js";
 import { describeAtOriginal, toOriginalBurst, toOriginalStats } from "./attribution/original-stats.js";
 import { ScriptTables } from "./attribution/script-tables.js";
@@ -100,7 +100,7 @@ export class Sensor {
   private finishing: Promise<void> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly heartbeatCpu: CpuMeter;
-  /** Everything beside CPU sampling that this sensor runs: probes in the target, spike and exception watches. */
+  /** Everything beside CPU sampling that this sensor runs: instruments in the target, spike and exception watches. */
   private readonly parts: SensorPart[] = [];
   private hello: Hello | undefined;
   private hellosSent = 0;
@@ -189,7 +189,7 @@ export class Sensor {
       }
       const startMs = visible ? Math.round(processStartMs(pid)) : 0;
       const target: TargetRef = {
-        // One attach session of one process: windows, spikes and probes are numbered from 1 in each,
+        // One attach session of one process: windows, spikes and capture probes are numbered from 1 in each,
         // so a second attach to the same process (discovery after a dropped connection, `seismo
         // attach` run again) must not reuse the ids of the first, or its events would be dropped
         // as redeliveries.
@@ -253,13 +253,13 @@ export class Sensor {
       const watch = await this.startErrorWatch(options.errorCapture === true || options.errorCapture === undefined ? {} : options.errorCapture);
       if (watch) this.parts.push(watch);
     }
-    for (const probe of PROBES) {
-      if (options[probe.setting] === false) continue;
+    for (const instrument of INSTRUMENTS) {
+      if (options[instrument.setting] === false) continue;
       try {
-        this.parts.push(await probe.start({ session: this.session, windowMs: options.windowMs }));
+        this.parts.push(await instrument.start({ session: this.session, windowMs: options.windowMs }));
       } catch (error) {
-        // A target without diagnostics_channel, say: only what the probe times is lost.
-        options.log.warn(`${probe.unavailable}: ${describeError(error)}`);
+        // A target without diagnostics_channel, say: only what the instrument times is lost.
+        options.log.warn(`${instrument.unavailable}: ${describeError(error)}`);
       }
     }
     this.heartbeatTimer = setInterval(() => this.heartbeat(), options.heartbeatMs);

@@ -3,8 +3,8 @@ import { createServer, get } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createContext, runInContext } from "node:vm";
 import { describe, expect, it } from "vitest";
-import { DB_PROBE_READ, DB_PROBE_REMOVE, dbProbeInstall, DEFAULT_DB_PROBE_SETTINGS } from "../src/probes/db-probe.js";
-import { DEFAULT_HTTP_PROBE_SETTINGS, HTTP_PROBE_READ, HTTP_PROBE_REMOVE, httpProbeInstall, parseHttpReading, parseProbeEntries } from "../src/probes/http-probe.js";
+import { DB_INSTRUMENT_READ, DB_INSTRUMENT_REMOVE, dbInstrumentInstall, DEFAULT_DB_INSTRUMENT_SETTINGS } from "../src/instruments/db-instrument.js";
+import { DEFAULT_HTTP_INSTRUMENT_SETTINGS, HTTP_INSTRUMENT_READ, HTTP_INSTRUMENT_REMOVE, httpInstrumentInstall, parseHttpReading, parseInstrumentEntries } from "../src/instruments/http-instrument.js";
 import { INSTALL_EXPRESSION, READ_EXPRESSION, REMOVE_EXPRESSION } from "../src/spike/loop-monitor.js";
 import { TARGET_FACTS_EXPRESSION } from "../src/target/identity.js";
 import { CALLS_EXPRESSION, installExpression, TOUCH_EXPRESSION, UNWATCH_ERRORS_EXPRESSION, watchErrorsExpression } from "../src/capture/capture-script.js";
@@ -24,7 +24,7 @@ function bareTarget(extra: Record<string, unknown> = {}) {
 
 describe("in-target code is self-contained", () => {
   it("a script that reaches for a binding of its module fails in the bare context (the check can fail)", () => {
-    const leaky = inTargetExpression(() => IN_TARGET_KEYS.httpProbe, null);
+    const leaky = inTargetExpression(() => IN_TARGET_KEYS.httpInstrument, null);
     // (A ReferenceError of the context's own realm.)
     expect(() => bareTarget()(leaky)).toThrow(/is not defined/);
   });
@@ -46,28 +46,28 @@ describe("in-target code is self-contained", () => {
 
   it("the HTTP probe times a real request with nothing from outside, and its read passes the daemon's checks", async () => {
     const target = bareTarget();
-    expect(target(httpProbeInstall(DEFAULT_HTTP_PROBE_SETTINGS))).toBe("installed");
+    expect(target(httpInstrumentInstall(DEFAULT_HTTP_INSTRUMENT_SETTINGS))).toBe("installed");
     const server = createServer((_req, res) => res.end("ok")).listen(0, "127.0.0.1");
     await once(server, "listening");
     try {
       const port = (server.address() as AddressInfo).port;
       await new Promise<void>((resolve, reject) => get({ host: "127.0.0.1", port, path: "/orders/123?x=1" }, (res) => res.resume().on("end", resolve)).on("error", reject));
-      const reading = parseHttpReading(target(HTTP_PROBE_READ));
+      const reading = parseHttpReading(target(HTTP_INSTRUMENT_READ));
       expect(reading?.endpoints).toMatchObject([{ method: "GET", route: "/orders/:id", status: 200, count: 1, host: "" }]);
       expect(reading?.outgoing).toMatchObject([{ method: "GET", route: "/orders/:id", status: 200, count: 1, host: `127.0.0.1:${port}` }]);
     } finally {
-      expect(target(HTTP_PROBE_REMOVE)).toBe(true);
+      expect(target(HTTP_INSTRUMENT_REMOVE)).toBe(true);
       server.close();
     }
   });
 
   it("the database probe installs, digests and removes itself with nothing from outside", () => {
     const target = bareTarget();
-    expect(target(dbProbeInstall(DEFAULT_DB_PROBE_SETTINGS))).toBe("installed");
-    const digest = target(`globalThis[Symbol.for(${JSON.stringify(IN_TARGET_KEYS.dbProbe)})].digest("SELECT * FROM t WHERE id = 42 AND name = 'x' -- why")`);
+    expect(target(dbInstrumentInstall(DEFAULT_DB_INSTRUMENT_SETTINGS))).toBe("installed");
+    const digest = target(`globalThis[Symbol.for(${JSON.stringify(IN_TARGET_KEYS.dbInstrument)})].digest("SELECT * FROM t WHERE id = 42 AND name = 'x' -- why")`);
     expect(digest).toBe("SELECT * FROM t WHERE id = ? AND name = ?");
-    expect(parseProbeEntries(target(DB_PROBE_READ))).toEqual([]);
-    expect(target(DB_PROBE_REMOVE)).toBe(true);
+    expect(parseInstrumentEntries(target(DB_INSTRUMENT_READ))).toEqual([]);
+    expect(target(DB_INSTRUMENT_REMOVE)).toBe(true);
   });
 
   it("the capture code installs and reports an uncaught exception through its binding with nothing from outside", () => {

@@ -75,7 +75,7 @@ describe("attach works on every LTS line", () => {
   it("the event-loop monitor leaves with the sensor, and never keeps the app alive", async () => {
     const app = await startFixture("finite-app.cjs", { env: { NODE_OPTIONS: "--inspect=127.0.0.1:0", RUN_MS: "9000" } });
     const url = (await app.waitFor(/(ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/))[1] as string;
-    // The event-loop monitor, the HTTP probe and the database probe, as the app sees them.
+    // The event-loop monitor and the HTTP and database instruments, as the app sees them.
     const monitorType = async (): Promise<unknown> => {
       const session = await connectInspector(url);
       try {

@@ -1,8 +1,8 @@
 /**
- * In the target: the aggregates the HTTP and database probes share (one entry per method,
+ * In the target: the aggregates the HTTP and database instruments share (one entry per method,
  * route, host and status, with a log-scale latency histogram as agent-proto latency.ts defines
  * it), and the loading of Node's built-in modules. Called in the target, its value is handed to
- * each probe (see script.ts).
+ * each instrument (see script.ts).
  */
 
 export interface LatencyScale {
@@ -24,7 +24,7 @@ export interface AggregateEntry {
   buckets: Uint32Array;
 }
 
-/** One entry as a read returns it (a tuple: smaller over the wire); parsed by parseProbeEntries. */
+/** One entry as a read returns it (a tuple: smaller over the wire); parsed by parseInstrumentEntries. */
 export type EntryTuple = [string, string, number, boolean, number, number, number, number[], number[], string];
 
 export interface Aggregates {

@@ -26,7 +26,7 @@ export function thrownIn(reply: EvaluateReply): string | undefined {
 
 /**
  * Evaluates in the target and gives the value; what it threw, or no answer within `timeoutMs`,
- * is an INSPECTOR_PROTOCOL error saying what failed (`what`: "the HTTP probe").
+ * is an INSPECTOR_PROTOCOL error saying what failed (`what`: "the HTTP instrument").
  */
 export async function evaluateInTarget(session: InspectorSession, expression: string, what: string, timeoutMs = 5_000): Promise<unknown> {
   const reply = await withTimeout(sendToTarget(session, expression), timeoutMs, () => new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `The target did not answer for ${what} within ${timeoutMs} ms.`));

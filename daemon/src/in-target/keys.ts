@@ -4,12 +4,14 @@
  * daemon never reuses what an older one left behind with another shape; that one removes
  * itself once nobody reads it.
  */
+// The HTTP and database instruments were first called probes: their keys keep those names, so that
+// a daemon still finds (and reuses) what an earlier one installed.
 export const IN_TARGET_KEYS = {
   /** v2: reads return server and client entries. */
-  httpProbe: "seismo.httpProbe.v2",
-  dbProbe: "seismo.dbProbe.v1",
-  /** Marks a pg Client.prototype.query wrapped by the database probe. */
-  dbProbePatched: "seismo.dbProbe.patched",
+  httpInstrument: "seismo.httpProbe.v2",
+  dbInstrument: "seismo.dbProbe.v1",
+  /** Marks a pg Client.prototype.query wrapped by the database instrument. */
+  dbInstrumentPatched: "seismo.dbProbe.patched",
   loopMonitor: "seismo.loopMonitor.v1",
   capture: "seismo.capture.v1",
 } as const;

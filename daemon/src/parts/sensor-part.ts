@@ -9,7 +9,7 @@ export interface WindowContribution {
 }
 
 /**
- * One feature of an attached sensor beside CPU sampling (a probe in the target, the spike
+ * One feature of an attached sensor beside CPU sampling (an instrument in the target, the spike
  * watch, the exception watch). The sensor starts its parts on attach, asks each for its share
  * of every window, and stops them in two steps on detach, without knowing any by name.
  */
@@ -24,22 +24,22 @@ export interface SensorPart {
   remove?(): Promise<void>;
 }
 
-/** What a probe part is started with. */
-export interface ProbeContext {
+/** What an instrument part is started with. */
+export interface InstrumentContext {
   session: InspectorSession;
-  /** The window length: a probe unread for three windows belongs to a daemon that died. */
+  /** The window length: an instrument unread for three windows belongs to a daemon that died. */
   windowMs: number;
 }
 
 /**
- * A probe installed in the target, registered in probes/probes.ts: turned on by its setting,
+ * An instrument installed in the target, registered in instruments/instruments.ts: turned on by its setting,
  * installed at attach; when it cannot be installed (a target without diagnostics_channel, say)
  * only what it times is lost, and `unavailable` says so.
  */
-export interface ProbeKind<Setting extends string> {
+export interface InstrumentKind<Setting extends string> {
   /** The SensorSettings switch that turns it on or off. */
   readonly setting: Setting;
   /** "HTTP endpoints will not be timed", followed by why. */
   readonly unavailable: string;
-  start(context: ProbeContext): Promise<SensorPart>;
+  start(context: InstrumentContext): Promise<SensorPart>;
 }

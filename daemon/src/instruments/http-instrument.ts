@@ -2,29 +2,29 @@ import type { EndpointStat } from "@seismo/agent-proto";
 import { mergeEndpointStats } from "@seismo/agent-proto";
 import type { InspectorSession } from "../inspector/session.js";
 import type { EntryTuple } from "../in-target/aggregates.js";
-import { installHttpProbe } from "../in-target/http-probe.js";
+import { installHttpInstrument } from "../in-target/http-instrument.js";
 import { readInstalled, removeInstalled } from "../in-target/installed.js";
 import { IN_TARGET_KEYS } from "../in-target/keys.js";
 import { inTargetExpression } from "../in-target/script.js";
-import type { ProbeSettings } from "./in-target-aggregates.js";
+import type { InstrumentSettings } from "./in-target-aggregates.js";
 import { AGGREGATES } from "./in-target-aggregates.js";
-import { ProbeScripts } from "./probe-reads.js";
+import { InstrumentScripts } from "./instrument-scripts.js";
 
 
 /** Distinct routes (endpoints) and host-and-route pairs (calls) kept per window; past it, "(other)". */
-export interface HttpProbeSettings extends ProbeSettings {
+export interface HttpInstrumentSettings extends InstrumentSettings {
   /**
    * Served requests timed per second at most. Past it, one request in N is timed (N set at each
-   * read from the rate just seen) and its figures count N times: the probe's cost stays near
+   * read from the rate just seen) and its figures count N times: the instrument's cost stays near
    * this many times its +4.8 µs a request (bench/RESULTS.md): about 0.5 % of a core at 1,000.
    */
   maxTimedPerSecond: number;
 }
 
-export const DEFAULT_HTTP_PROBE_SETTINGS: HttpProbeSettings = { maxEntries: 300, abandonedAfterMs: 60_000, maxTimedPerSecond: 1_000 };
+export const DEFAULT_HTTP_INSTRUMENT_SETTINGS: HttpInstrumentSettings = { maxEntries: 300, abandonedAfterMs: 60_000, maxTimedPerSecond: 1_000 };
 
 /**
- * The expression that installs the HTTP probe in the target (in-target/http-probe.ts): Node's
+ * The expression that installs the HTTP instrument in the target (in-target/http-instrument.ts): Node's
  * HTTP server and client channels, and undici's, aggregated per window.
  *
  * The route is the framework's template when it leaves one on the request (Express sets
@@ -32,13 +32,13 @@ export const DEFAULT_HTTP_PROBE_SETTINGS: HttpProbeSettings = { maxEntries: 300,
  * id-like segments (numbers, UUIDs, long hex or token-like strings) replaced by ":id": bounded
  * cardinality, and no ids or tokens leave the process.
  */
-export function httpProbeInstall(settings: HttpProbeSettings): string {
+export function httpInstrumentInstall(settings: HttpInstrumentSettings): string {
   const { maxEntries, abandonedAfterMs, maxTimedPerSecond } = settings;
-  return inTargetExpression(installHttpProbe, { key: IN_TARGET_KEYS.httpProbe, maxEntries, abandonedAfterMs, maxTimedPerSecond }, [AGGREGATES]);
+  return inTargetExpression(installHttpInstrument, { key: IN_TARGET_KEYS.httpInstrument, maxEntries, abandonedAfterMs, maxTimedPerSecond }, [AGGREGATES]);
 }
 
-export const HTTP_PROBE_READ = inTargetExpression(readInstalled, IN_TARGET_KEYS.httpProbe);
-export const HTTP_PROBE_REMOVE = inTargetExpression(removeInstalled, IN_TARGET_KEYS.httpProbe);
+export const HTTP_INSTRUMENT_READ = inTargetExpression(readInstalled, IN_TARGET_KEYS.httpInstrument);
+export const HTTP_INSTRUMENT_REMOVE = inTargetExpression(removeInstalled, IN_TARGET_KEYS.httpInstrument);
 
 /** What one read gives: requests the target served, and calls it made. */
 export interface HttpReading {
@@ -46,8 +46,8 @@ export interface HttpReading {
   outgoing: EndpointStat[];
 }
 
-/** Pure: the entries of one in-target read (HTTP or database probe); malformed ones are skipped, never thrown. */
-export function parseProbeEntries(value: unknown): EndpointStat[] {
+/** Pure: the entries of one in-target read (HTTP or database instrument); malformed ones are skipped, never thrown. */
+export function parseInstrumentEntries(value: unknown): EndpointStat[] {
   const stats: EndpointStat[] = [];
   if (!Array.isArray(value)) return stats;
   for (const raw of value as unknown[]) {
@@ -71,36 +71,36 @@ export function parseProbeEntries(value: unknown): EndpointStat[] {
   return stats;
 }
 
-/** Pure: the in-target read's value; anything malformed is skipped, never thrown. Undefined when there was no probe. */
+/** Pure: the in-target read's value; anything malformed is skipped, never thrown. Undefined when there was no instrument. */
 export function parseHttpReading(value: unknown): HttpReading | undefined {
   if (!Array.isArray(value) || value.length !== 3) return undefined;
   const every = Number.isInteger(value[2]) && (value[2] as number) > 1 ? (value[2] as number) : 1;
   // Under heavy traffic one served request in N was timed, and counted N times in the target.
-  const endpoints = parseProbeEntries(value[0]).map((e) => (every === 1 ? e : { ...e, sampledEvery: every }));
-  return { endpoints, outgoing: parseProbeEntries(value[1]) };
+  const endpoints = parseInstrumentEntries(value[0]).map((e) => (every === 1 ? e : { ...e, sampledEvery: every }));
+  return { endpoints, outgoing: parseInstrumentEntries(value[1]) };
 }
 
 /**
- * The daemon's half of the HTTP probe: installs it over the inspector, reads and resets its
- * aggregates once per window (late answers kept, see ProbeScripts), and removes it on detach.
+ * The daemon's half of the HTTP instrument: installs it over the inspector, reads and resets its
+ * aggregates once per window (late answers kept, see InstrumentScripts), and removes it on detach.
  */
-export class HttpProbe {
-  private readonly scripts: ProbeScripts;
+export class HttpInstrument {
+  private readonly scripts: InstrumentScripts;
 
   constructor(
     session: InspectorSession,
-    private readonly settings: HttpProbeSettings = DEFAULT_HTTP_PROBE_SETTINGS,
+    private readonly settings: HttpInstrumentSettings = DEFAULT_HTTP_INSTRUMENT_SETTINGS,
   ) {
-    this.scripts = new ProbeScripts(session, "HTTP probe");
+    this.scripts = new InstrumentScripts(session, "HTTP instrument");
   }
 
   install(): Promise<void> {
-    return this.scripts.install(httpProbeInstall(this.settings));
+    return this.scripts.install(httpInstrumentInstall(this.settings));
   }
 
-  /** The requests served and calls made since the last read; undefined when the probe is gone or the target did not answer in time. */
+  /** The requests served and calls made since the last read; undefined when the instrument is gone or the target did not answer in time. */
   async read(timeoutMs = 2_000): Promise<HttpReading | undefined> {
-    const readings = (await this.scripts.read(HTTP_PROBE_READ, timeoutMs))?.map(parseHttpReading).filter((r): r is HttpReading => r !== undefined);
+    const readings = (await this.scripts.read(HTTP_INSTRUMENT_READ, timeoutMs))?.map(parseHttpReading).filter((r): r is HttpReading => r !== undefined);
     if (!readings || readings.length === 0) return undefined;
     if (readings.length === 1) return readings[0];
     return {
@@ -110,6 +110,6 @@ export class HttpProbe {
   }
 
   remove(): Promise<void> {
-    return this.scripts.remove(HTTP_PROBE_REMOVE);
+    return this.scripts.remove(HTTP_INSTRUMENT_REMOVE);
   }
 }

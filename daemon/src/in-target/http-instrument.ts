@@ -2,17 +2,17 @@ import type * as DiagnosticsChannel from "node:diagnostics_channel";
 import type * as PerfHooks from "node:perf_hooks";
 import type { AggregateEntry, Aggregates, EntryTuple } from "./aggregates.js";
 
-export interface HttpProbeTargetSettings {
+export interface HttpInstrumentTargetSettings {
   key: string;
   /** Distinct routes (and host-and-route pairs) kept per window; past it, "(other)". */
   maxEntries: number;
-  /** The probe removes itself at the first event after nobody has read it for this long. */
+  /** The instrument removes itself at the first event after nobody has read it for this long. */
   abandonedAfterMs: number;
   /** Served requests timed per second at most; past it, one in N counts N times. */
   maxTimedPerSecond: number;
 }
 
-/** What the probe reads of a server request, a response and a client request: only these, defensively. */
+/** What the instrument reads of a server request, a response and a client request: only these, defensively. */
 interface ServerRequest {
   method?: string;
   url?: string;
@@ -32,7 +32,7 @@ interface ClientRequest {
 }
 
 /** [server entries, client entries, the window's largest N of "one in N timed"]. */
-export type HttpProbeReading = [EntryTuple[], EntryTuple[], number];
+export type HttpInstrumentReading = [EntryTuple[], EntryTuple[], number];
 
 /**
  * In the target: subscribes to Node's own HTTP server channels (`http.server.request.start`,
@@ -41,9 +41,9 @@ export type HttpProbeReading = [EntryTuple[], EntryTuple[], number];
  * from request start to response headers, through node:http's client channels and undici's
  * (which Node's fetch publishes on), status 0 for a call that failed without a response.
  * Nothing per request leaves the target; a read returns the aggregates and starts the next
- * window. Idempotent: a re-attach reuses the installed probe. See probes/http-probe.ts.
+ * window. Idempotent: a re-attach reuses the installed instrument. See instruments/http-instrument.ts.
  */
-export function installHttpProbe(settings: HttpProbeTargetSettings, lib: Aggregates): "installed" | "present" {
+export function installHttpInstrument(settings: HttpInstrumentTargetSettings, lib: Aggregates): "installed" | "present" {
   const slots = globalThis as unknown as Record<symbol, unknown>;
   const key = Symbol.for(settings.key);
   if (slots[key]) return "present";
@@ -185,8 +185,8 @@ export function installHttpProbe(settings: HttpProbeTargetSettings, lib: Aggrega
     delete slots[key];
   };
   for (const [name, handler] of CHANNELS) dc.subscribe(name, handler);
-  const probe = {
-    read(): HttpProbeReading {
+  const instrument = {
+    read(): HttpInstrumentReading {
       lastRead = performance.now();
       // The window's largest N, then the rate for the next one.
       const sampledEvery = largestEvery;
@@ -197,13 +197,13 @@ export function installHttpProbe(settings: HttpProbeTargetSettings, lib: Aggrega
         for (const byCode of from.values()) for (const e of byCode.values()) out.push(toTuple(e));
         return out;
       };
-      const reading: HttpProbeReading = [flat(table), flat(calls), sampledEvery];
+      const reading: HttpInstrumentReading = [flat(table), flat(calls), sampledEvery];
       table = new Map();
       calls = new Map();
       return reading;
     },
     remove,
   };
-  Object.defineProperty(slots, key, { value: probe, configurable: true, enumerable: false, writable: true });
+  Object.defineProperty(slots, key, { value: instrument, configurable: true, enumerable: false, writable: true });
   return "installed";
 }

@@ -12,16 +12,16 @@ async function within<T>(answer: Promise<T>, timeoutMs: number): Promise<T | typ
 }
 
 /**
- * Evaluates an in-target probe's scripts: install, read-and-reset, remove.
+ * Evaluates an in-target instrument's scripts: install, read-and-reset, remove.
  *
  * A read that times out still runs in the target later (a loop blocked in a native call answers
- * when the call returns) and resets the probe's aggregates there. So it is never sent twice: the
+ * when the call returns) and resets the instrument's aggregates there. So it is never sent twice: the
  * next read first waits for it, and hands its answer out with its own. No aggregate is lost.
  *
  * Never with the command-line API: V8 would evaluate inside a `with` scope, and every name the
- * probe's closures use would become a dynamic lookup on the app's hot path.
+ * instrument's closures use would become a dynamic lookup on the app's hot path.
  */
-export class ProbeScripts {
+export class InstrumentScripts {
   /** A read sent and not answered in time: its answer, when it comes, belongs to the next read. */
   private pending: Promise<EvaluateReply | undefined> | undefined;
 

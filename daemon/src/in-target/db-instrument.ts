@@ -3,16 +3,16 @@ import type * as NodeModule from "node:module";
 import type * as PerfHooks from "node:perf_hooks";
 import type { AggregateEntry, Aggregates, EntryTuple } from "./aggregates.js";
 
-export interface DbProbeTargetSettings {
+export interface DbInstrumentTargetSettings {
   key: string;
-  /** Marks a Client.prototype.query this probe wrapped (shared by every install, so never wrapped twice). */
+  /** Marks a Client.prototype.query this instrument wrapped (shared by every install, so never wrapped twice). */
   patchedKey: string;
   /** Distinct database-and-statement pairs kept per window; past it, "(other)". */
   maxEntries: number;
   abandonedAfterMs: number;
 }
 
-/** What the probe reads of mysql2's tracing context and of a pg client. */
+/** What the instrument reads of mysql2's tracing context and of a pg client. */
 interface MysqlContext {
   query?: unknown;
   error?: unknown;
@@ -34,9 +34,9 @@ type PgQuery = ((this: PgClient, ...args: unknown[]) => unknown) & Record<symbol
  * in every copy of pg the process has loaded (found in the module cache at install and again at
  * each read). The wrapper passes everything through; a promise it returns settles as pg's own
  * does. On removal the original is put back, or, when something else wrapped it since, the
- * wrapper becomes a plain pass-through. See probes/db-probe.ts.
+ * wrapper becomes a plain pass-through. See instruments/db-instrument.ts.
  */
-export function installDbProbe(settings: DbProbeTargetSettings, lib: Aggregates): "installed" | "present" {
+export function installDbInstrument(settings: DbInstrumentTargetSettings, lib: Aggregates): "installed" | "present" {
   const slots = globalThis as unknown as Record<symbol, unknown>;
   const key = Symbol.for(settings.key);
   if (slots[key]) return "present";
@@ -198,7 +198,7 @@ export function installDbProbe(settings: DbProbeTargetSettings, lib: Aggregates)
     for (const [proto, original, wrapped] of patched) if (proto.query === wrapped) proto.query = original;
     delete slots[key];
   };
-  const probe = {
+  const instrument = {
     read(): EntryTuple[] {
       lastRead = performance.now();
       patchPg();
@@ -211,6 +211,6 @@ export function installDbProbe(settings: DbProbeTargetSettings, lib: Aggregates)
     digest,
     remove,
   };
-  Object.defineProperty(slots, key, { value: probe, configurable: true, enumerable: false, writable: true });
+  Object.defineProperty(slots, key, { value: instrument, configurable: true, enumerable: false, writable: true });
   return "installed";
 }

@@ -4,12 +4,12 @@ import type PgModule from "pg";
 import type MysqlPromise from "mysql2/promise";
 import type MysqlCallbacks from "mysql2";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DB_PROBE_READ, DB_PROBE_REMOVE, dbProbeInstall, DEFAULT_DB_PROBE_SETTINGS } from "../src/probes/db-probe.js";
-import { parseProbeEntries } from "../src/probes/http-probe.js";
+import { DB_INSTRUMENT_READ, DB_INSTRUMENT_REMOVE, dbInstrumentInstall, DEFAULT_DB_INSTRUMENT_SETTINGS } from "../src/instruments/db-instrument.js";
+import { parseInstrumentEntries } from "../src/instruments/http-instrument.js";
 import { requireDatabases } from "../../test/databases.js";
 
 // Real drivers against the machine's real PostgreSQL and MariaDB (README, "Developing"). Loaded
-// with require so that they sit in the module cache, where the probe looks for pg, as in an app.
+// with require so that they sit in the module cache, where the instrument looks for pg, as in an app.
 const require = createRequire(import.meta.url);
 const pg = require("pg") as typeof PgModule;
 const mysql = require("mysql2/promise") as typeof MysqlPromise;
@@ -17,17 +17,17 @@ const mysqlCallbacks = require("mysql2") as typeof MysqlCallbacks;
 
 /** The in-target script runs here, in this process. */
 const inThisProcess = (expression: string): unknown => runInThisContext(expression);
-const read = () => parseProbeEntries(inThisProcess(DB_PROBE_READ));
+const read = () => parseInstrumentEntries(inThisProcess(DB_INSTRUMENT_READ));
 
 beforeAll(requireDatabases);
 afterEach(() => {
-  inThisProcess(DB_PROBE_REMOVE);
+  inThisProcess(DB_INSTRUMENT_REMOVE);
 });
 
-describe("the database probe's in-target script", () => {
+describe("the database instrument's in-target script", () => {
   it("times pg queries per statement digest, promise and callback alike, with no value in the digest; failures count apart; removal puts pg back", async () => {
     const original = pg.Client.prototype.query;
-    expect(inThisProcess(dbProbeInstall(DEFAULT_DB_PROBE_SETTINGS))).toBe("installed");
+    expect(inThisProcess(dbInstrumentInstall(DEFAULT_DB_INSTRUMENT_SETTINGS))).toBe("installed");
     expect(pg.Client.prototype.query).not.toBe(original);
     const client = new pg.Client({ host: "127.0.0.1", port: 5432, user: "postgres", database: "test" });
     await client.connect();
@@ -51,12 +51,12 @@ describe("the database probe's in-target script", () => {
     expect(byKey.get("0 SELECT ? AS password, ? AS answer, pg_sleep(?)")?.maxMs).toBeGreaterThanOrEqual(19);
     expect(JSON.stringify(stats)).not.toMatch(/hunter2/);
     expect(stats.map((s) => s.route).join(" ")).not.toMatch(/42/);
-    inThisProcess(DB_PROBE_REMOVE);
+    inThisProcess(DB_INSTRUMENT_REMOVE);
     expect(pg.Client.prototype.query).toBe(original);
   });
 
   it("times mysql2 queries through its tracing channels, promise and callback APIs, failures apart", async () => {
-    inThisProcess(dbProbeInstall(DEFAULT_DB_PROBE_SETTINGS));
+    inThisProcess(dbInstrumentInstall(DEFAULT_DB_INSTRUMENT_SETTINGS));
     const connection = await mysql.createConnection({ host: "127.0.0.1", port: 3306, user: "root", database: "test" });
     try {
       await connection.query("SELECT 1 + ? AS n", [2]);
@@ -79,7 +79,7 @@ describe("the database probe's in-target script", () => {
   });
 
   it("digests statements: comments, strings with quotes, numbers, hex, IN lists and multi-row VALUES; placeholders kept", () => {
-    inThisProcess(dbProbeInstall(DEFAULT_DB_PROBE_SETTINGS));
+    inThisProcess(dbInstrumentInstall(DEFAULT_DB_INSTRUMENT_SETTINGS));
     const digest = (sql: string): string => (globalThis as unknown as Record<symbol, { digest(s: string): string }>)[Symbol.for("seismo.dbProbe.v1")]!.digest(sql);
     expect(digest("SELECT /* hint */ * FROM t WHERE a = 'it''s' AND b = 3.5e2 -- trailing\n AND c = x'ff' AND d = 0x1F")).toBe("SELECT * FROM t WHERE a = ? AND b = ? AND c = ? AND d = ?");
     expect(digest("SELECT * FROM t2 WHERE id IN (1, 2, 3, 4) AND t2.col3 = $3")).toBe("SELECT * FROM t2 WHERE id IN (?) AND t2.col3 = $3");

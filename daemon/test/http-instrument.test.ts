@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { runInThisContext } from "node:vm";
 import { latencyQuantile } from "@seismo/agent-proto";
 import { afterEach, describe, expect, it } from "vitest";
-import { DEFAULT_HTTP_PROBE_SETTINGS, HttpProbe, httpProbeInstall, parseHttpReading, HTTP_PROBE_READ, HTTP_PROBE_REMOVE } from "../src/probes/http-probe.js";
+import { DEFAULT_HTTP_INSTRUMENT_SETTINGS, HttpInstrument, httpInstrumentInstall, parseHttpReading, HTTP_INSTRUMENT_READ, HTTP_INSTRUMENT_REMOVE } from "../src/instruments/http-instrument.js";
 import { BlockedTarget } from "./blocked-target.js";
 
 /** The in-target script runs here, in this process: real node:http, real diagnostics_channel. */
@@ -21,10 +21,10 @@ function get(port: number, path: string, method = "GET"): Promise<number> {
 }
 
 afterEach(() => {
-  inThisProcess(HTTP_PROBE_REMOVE);
+  inThisProcess(HTTP_INSTRUMENT_REMOVE);
 });
 
-describe("the HTTP probe's in-target script", () => {
+describe("the HTTP instrument's in-target script", () => {
   it("aggregates requests per method, route and status with latency, ids and queries left out, framework templates kept", async () => {
     const server = createServer((req, res) => {
       // What Express leaves on a routed request: its template, under the router's mount path.
@@ -38,8 +38,8 @@ describe("the HTTP probe's in-target script", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
     try {
-      expect(inThisProcess(httpProbeInstall(DEFAULT_HTTP_PROBE_SETTINGS))).toBe("installed");
-      expect(inThisProcess(httpProbeInstall(DEFAULT_HTTP_PROBE_SETTINGS))).toBe("present");
+      expect(inThisProcess(httpInstrumentInstall(DEFAULT_HTTP_INSTRUMENT_SETTINGS))).toBe("installed");
+      expect(inThisProcess(httpInstrumentInstall(DEFAULT_HTTP_INSTRUMENT_SETTINGS))).toBe("present");
       for (const id of [1, 22, 333]) await get(port, `/orders/${id}?token=secret-${id}`);
       await get(port, "/users/550e8400-e29b-41d4-a716-446655440000/profile");
       await get(port, "/files/eyJhbGciOiJIUzI1NiJ9abc123xyz");
@@ -48,7 +48,7 @@ describe("the HTTP probe's in-target script", () => {
       await get(port, "/a/1/2/b/c/d/e/f/g/h/i/j/k/l");
       await get(port, "/api/carts/42", "POST");
       for (let i = 0; i < 3; i++) await get(port, "/slow");
-      const stats = parseHttpReading(inThisProcess(HTTP_PROBE_READ))?.endpoints ?? [];
+      const stats = parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))?.endpoints ?? [];
       const byKey = new Map(stats.map((s) => [`${s.method} ${s.status} ${s.route}`, s]));
       expect([...byKey.keys()].sort()).toEqual(
         ["GET 200 /a/:id/:id/b/c/d/e/f/g/h/i", "GET 200 /files/:id", "GET 200 /orders/:id", "GET 200 /slow", "GET 200 /users/:id/profile", "GET 404 /orders/missing", "POST 200 /api/carts/:cartId"].sort(),
@@ -67,11 +67,11 @@ describe("the HTTP probe's in-target script", () => {
       expect(latencyQuantile(histogram, 0.5)).toBeGreaterThan(36);
       expect(latencyQuantile(histogram, 0.5)).toBeLessThan(60);
       // A read starts the next window.
-      expect(parseHttpReading(inThisProcess(HTTP_PROBE_READ))).toEqual({ endpoints: [], outgoing: [] });
+      expect(parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))).toEqual({ endpoints: [], outgoing: [] });
       // Removed, it stops counting.
-      expect(inThisProcess(HTTP_PROBE_REMOVE)).toBe(true);
+      expect(inThisProcess(HTTP_INSTRUMENT_REMOVE)).toBe(true);
       await get(port, "/orders/1");
-      expect(inThisProcess(HTTP_PROBE_READ)).toBeNull();
+      expect(inThisProcess(HTTP_INSTRUMENT_READ)).toBeNull();
     } finally {
       server.close();
     }
@@ -85,14 +85,14 @@ describe("the HTTP probe's in-target script", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
     try {
-      inThisProcess(httpProbeInstall(DEFAULT_HTTP_PROBE_SETTINGS));
+      inThisProcess(httpInstrumentInstall(DEFAULT_HTTP_INSTRUMENT_SETTINGS));
       await get(port, "/users/123?key=secret");
       await (await fetch(`http://127.0.0.1:${port}/users/456?key=secret`)).text();
       await (await fetch(`http://127.0.0.1:${port}/slow`, { method: "POST", body: "x" })).text();
       await (await fetch(`http://127.0.0.1:${port}/missing`)).text();
       // Nothing listens on port 1: refused, no response.
       await get(1, "/refused").catch(() => undefined);
-      const reading = parseHttpReading(inThisProcess(HTTP_PROBE_READ));
+      const reading = parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ));
       const calls = new Map(reading?.outgoing.map((s) => [`${s.method} ${s.host}${s.route} ${s.status}`, s]));
       expect([...calls.keys()].sort()).toEqual(
         [`GET 127.0.0.1:${port}/users/:id 200`, `POST 127.0.0.1:${port}/slow 200`, `GET 127.0.0.1:${port}/missing 404`, "GET 127.0.0.1:1/refused 0"].sort(),
@@ -114,17 +114,17 @@ describe("the HTTP probe's in-target script", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
     try {
-      inThisProcess(httpProbeInstall({ ...DEFAULT_HTTP_PROBE_SETTINGS, maxTimedPerSecond: 5 }));
-      inThisProcess(HTTP_PROBE_READ);
+      inThisProcess(httpInstrumentInstall({ ...DEFAULT_HTTP_INSTRUMENT_SETTINGS, maxTimedPerSecond: 5 }));
+      inThisProcess(HTTP_INSTRUMENT_READ);
       const started = Date.now();
       for (let i = 0; i < 20; i++) await get(port, "/a");
       // 1.1 s, not 1 s: a timer may fire a millisecond early, and 20 requests in 0.999 s is over 20 a
       // second, one in 5 (seen once in a full run).
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1_100 - (Date.now() - started))));
       // 20 requests in a little over a second, every one timed: 3.6x the 5 a second allowed, so from now on one in 2 to 4.
-      expect(parseHttpReading(inThisProcess(HTTP_PROBE_READ))?.endpoints).toMatchObject([{ route: "/a", count: 20 }]);
+      expect(parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))?.endpoints).toMatchObject([{ route: "/a", count: 20 }]);
       for (let i = 0; i < 20; i++) await get(port, "/a");
-      const [sampled] = parseHttpReading(inThisProcess(HTTP_PROBE_READ))?.endpoints ?? [];
+      const [sampled] = parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))?.endpoints ?? [];
       const every = sampled?.sampledEvery ?? 1;
       expect(every).toBeGreaterThanOrEqual(2);
       expect(every).toBeLessThanOrEqual(4);
@@ -140,9 +140,9 @@ describe("the HTTP probe's in-target script", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
     try {
-      inThisProcess(httpProbeInstall({ ...DEFAULT_HTTP_PROBE_SETTINGS, maxEntries: 3 }));
+      inThisProcess(httpInstrumentInstall({ ...DEFAULT_HTTP_INSTRUMENT_SETTINGS, maxEntries: 3 }));
       for (const name of ["a", "b", "c", "d", "e", "f"]) await get(port, `/${name}`);
-      const stats = parseHttpReading(inThisProcess(HTTP_PROBE_READ))?.endpoints ?? [];
+      const stats = parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))?.endpoints ?? [];
       expect(stats.map((s) => s.route)).toEqual(["/a", "/b", "/c", "(other)"]);
       expect(stats.reduce((n, s) => n + s.count, 0)).toBe(6);
     } finally {
@@ -151,15 +151,15 @@ describe("the HTTP probe's in-target script", () => {
   });
 });
 
-describe("the HTTP probe, when the target does not answer a read in time", () => {
+describe("the HTTP instrument, when the target does not answer a read in time", () => {
   it("sends no second read while one waits, and hands the late answer out with the next read: nothing is lost", async () => {
     const target = new BlockedTarget((n) => [[["GET", "/r", 200, false, n, 5, 5, [30], [1], ""]], [], 1]);
-    const probe = new HttpProbe(target);
-    expect(await probe.read(30)).toBeUndefined();
-    expect(await probe.read(30)).toBeUndefined();
+    const instrument = new HttpInstrument(target);
+    expect(await instrument.read(30)).toBeUndefined();
+    expect(await instrument.read(30)).toBeUndefined();
     expect(target.sends).toBe(1);
     target.release();
-    const reading = probe.read(30);
+    const reading = instrument.read(30);
     // The late answer came; the next read is sent and answered too.
     await new Promise((resolve) => setTimeout(resolve, 5));
     target.release();
