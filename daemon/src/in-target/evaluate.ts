@@ -17,6 +17,20 @@ export function sendToTarget(session: InspectorSession, expression: string): Pro
   return session.send<EvaluateReply>("Runtime.evaluate", { expression, returnByValue: true, silent: true });
 }
 
+/** What answeredWithin gives when the answer did not come in time (it may still come later). */
+export const UNANSWERED = Symbol("unanswered");
+
+/**
+ * The answer, or UNANSWERED after `timeoutMs`, without giving the answer up: a target busy in a
+ * native call answers when the call returns, and the caller decides what that late answer is for.
+ */
+export async function answeredWithin<T>(answer: Promise<T>, timeoutMs: number): Promise<T | typeof UNANSWERED> {
+  let timer: NodeJS.Timeout | undefined;
+  const result = await Promise.race([answer, new Promise<typeof UNANSWERED>((resolve) => (timer = setTimeout(() => resolve(UNANSWERED), timeoutMs)))]);
+  clearTimeout(timer);
+  return result;
+}
+
 /** The first line of the exception an expression threw in the target, if it threw. */
 export function thrownIn(reply: EvaluateReply): string | undefined {
   if (!reply.exceptionDetails) return undefined;

@@ -1,15 +1,6 @@
 import type { InspectorSession } from "../inspector/session.js";
 import type { EvaluateReply } from "../in-target/evaluate.js";
-import { evaluateInTarget, sendToTarget } from "../in-target/evaluate.js";
-
-const UNANSWERED = Symbol("unanswered");
-
-async function within<T>(answer: Promise<T>, timeoutMs: number): Promise<T | typeof UNANSWERED> {
-  let timer: NodeJS.Timeout | undefined;
-  const result = await Promise.race([answer, new Promise<typeof UNANSWERED>((resolve) => (timer = setTimeout(() => resolve(UNANSWERED), timeoutMs)))]);
-  clearTimeout(timer);
-  return result;
-}
+import { answeredWithin, evaluateInTarget, sendToTarget, UNANSWERED } from "../in-target/evaluate.js";
 
 /**
  * Evaluates an in-target instrument's scripts: install, read-and-reset, remove.
@@ -40,11 +31,11 @@ export class InstrumentScripts {
    */
   async read(expression: string, timeoutMs: number): Promise<unknown[] | undefined> {
     if (this.session.closed) return undefined;
-    const late = this.pending ? await within(this.pending, timeoutMs) : undefined;
+    const late = this.pending ? await answeredWithin(this.pending, timeoutMs) : undefined;
     if (late === UNANSWERED) return undefined;
     const values = this.pending ? [late?.result?.value] : [];
     this.pending = sendToTarget(this.session, expression).catch(() => undefined);
-    const answer = await within(this.pending, timeoutMs);
+    const answer = await answeredWithin(this.pending, timeoutMs);
     if (answer === UNANSWERED) return values.length > 0 ? values : undefined;
     this.pending = undefined;
     return [...values, answer?.result?.value];

@@ -1,6 +1,6 @@
 import type { InspectorSession } from "../inspector/session.js";
 import type { EvaluateReply } from "../in-target/evaluate.js";
-import { evaluateInTarget, sendToTarget } from "../in-target/evaluate.js";
+import { answeredWithin, evaluateInTarget, sendToTarget, UNANSWERED } from "../in-target/evaluate.js";
 import { readInstalled, removeInstalled } from "../in-target/installed.js";
 import { IN_TARGET_KEYS } from "../in-target/keys.js";
 import { installLoopMonitor } from "../in-target/loop-monitor.js";
@@ -30,8 +30,6 @@ export const INSTALL_EXPRESSION = inTargetExpression(installLoopMonitor, { key: 
 export const READ_EXPRESSION = inTargetExpression(readInstalled, IN_TARGET_KEYS.loopMonitor);
 export const REMOVE_EXPRESSION = inTargetExpression(removeInstalled, IN_TARGET_KEYS.loopMonitor);
 
-const UNANSWERED = Symbol("unanswered");
-
 /**
  * The daemon's side of the event-loop monitor. Reading works even while the
  * target's JavaScript is busy in a synchronous loop: V8 runs inspector
@@ -60,9 +58,7 @@ export class LoopMonitor {
     if (this.session.closed) return undefined;
     this.pending ??= { answer: sendToTarget(this.session, READ_EXPRESSION).catch(() => undefined), sentAtMs: Date.now() };
     const pending = this.pending;
-    let timer: NodeJS.Timeout | undefined;
-    let result = await Promise.race([pending.answer, new Promise<typeof UNANSWERED>((resolve) => (timer = setTimeout(() => resolve(UNANSWERED), timeoutMs)))]);
-    clearTimeout(timer);
+    let result = await answeredWithin(pending.answer, timeoutMs);
     if (result === UNANSWERED) {
       // The answer may be waiting in our own socket, behind a busy turn of the daemon's loop:
       // let I/O run once before concluding anything about the target.
