@@ -114,8 +114,13 @@ function failure(error: unknown) {
 export const QUERY_MAX_ROWS = 500;
 export const QUERY_TIMEOUT_MS = 5_000;
 
-/** The tables and columns of the schema this Seismo writes, with what each holds (analyzer query/schema-description.ts). */
-const SCHEMA = describeSchema();
+/**
+ * The tables and columns of the schema this Seismo writes, with what each holds (analyzer
+ * query/schema-description.ts): made once, when the first MCP server registers its tools, not
+ * at the start of every `seismo` command (it migrates a database in memory, ~8 ms).
+ */
+let schema: string | undefined;
+const schemaText = (): string => (schema ??= describeSchema());
 
 /** Registers Seismo's tools on an MCP server; each call opens the database read-only and closes it. */
 export function registerSeismoTools(server: McpServer, dbPath: string): void {
@@ -452,7 +457,7 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
     "query",
     {
       title: "Read-only SQL over Seismo's database",
-      description: `One SELECT over Seismo's SQLite database, on a read-only connection, for what the other tools do not answer. At most ${QUERY_MAX_ROWS} rows; stopped after ${QUERY_TIMEOUT_MS / 1000} s. Writes, PRAGMA, ATTACH and DETACH are refused.\n${SCHEMA}`,
+      description: `One SELECT over Seismo's SQLite database, on a read-only connection, for what the other tools do not answer. At most ${QUERY_MAX_ROWS} rows; stopped after ${QUERY_TIMEOUT_MS / 1000} s. Writes, PRAGMA, ATTACH and DETACH are refused.\n${schemaText()}`,
       inputSchema: { sql: z.string().describe("One SELECT (or WITH … SELECT) statement") },
       outputSchema: { columns: z.array(z.string()), rows: z.array(z.array(z.unknown())), truncated: z.boolean(), elapsedMs: z.number() },
       annotations: { readOnlyHint: true },
