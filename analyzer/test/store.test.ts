@@ -1,7 +1,10 @@
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import type { ProfileWindow } from "@seismo/agent-proto";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -106,6 +109,23 @@ describe("database", () => {
     expect(() => openDatabaseReadOnly(join(dir, "seismo.db"))).toThrow(/newer than this Seismo/);
     expect(() => openDatabaseReadOnly(join(dir, "nope.db"))).toThrow(/No Seismo database/);
     db = openDatabase(join(dir, "other.db"));
+  });
+
+  it("is created once when several processes open the same new file at the same moment", async () => {
+    // Two `seismo run` beside each other on one --db: each used to read version 0 and create the
+    // tables, and the second failed with "table targets already exists" (seen in CI).
+    const path = join(dir, "shared.db");
+    const children = Array.from({ length: 6 }, () =>
+      spawn(process.execPath, [fileURLToPath(new URL("fixtures/open-database-child.mjs", import.meta.url)), path], { stdio: ["pipe", "pipe", "inherit"] }),
+    );
+    const lines = children.map((child) => createInterface({ input: child.stdout })[Symbol.asyncIterator]());
+    const next = async (i: number): Promise<string> => String((await lines[i]?.next())?.value);
+    expect(await Promise.all(children.map((_, i) => next(i)))).toEqual(children.map(() => "ready"));
+    for (const child of children) child.stdin.write("go\n");
+    expect(await Promise.all(children.map((_, i) => next(i)))).toEqual(children.map(() => "opened"));
+    const shared = openDatabaseReadOnly(path);
+    expect(shared.prepare("SELECT version FROM schema_migrations ORDER BY version").all()).toEqual(MIGRATIONS.map((m) => ({ version: m.version })));
+    shared.close();
   });
 });
 

@@ -34,10 +34,12 @@ export function openDatabase(path: string): Db {
     // Function names and paths of production code: readable by this user only. SQLite gives
     // its -wal and -shm files the database file's mode.
     if (created) chmodSync(full, 0o600);
+    // First, so that a second process opening the same new file (two `seismo run` beside each
+    // other) waits for the first one's lock rather than failing.
+    db.pragma("busy_timeout = 5000");
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
     db.pragma("foreign_keys = ON");
-    db.pragma("busy_timeout = 5000");
     migrate(db);
   } catch (cause) {
     if (cause instanceof SeismoError) throw cause;
@@ -82,19 +84,25 @@ function schemaVersion(db: Db): number {
   return row.version ?? 0;
 }
 
+/**
+ * Brings the schema up to date in one write transaction, taken before the version is read: two
+ * processes opening the same file at once must not both see version 0 and both create the tables
+ * (the second failed with "table targets already exists"). The second waits (busy_timeout), then
+ * finds the work done.
+ */
 export function migrate(db: Db): void {
-  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)");
-  const current = schemaVersion(db);
-  if (current > LATEST_SCHEMA_VERSION) throw tooNew(db.name, current);
-  for (const migration of MIGRATIONS) {
-    if (migration.version <= current) continue;
-    db.transaction(() => {
+  db.transaction(() => {
+    db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)");
+    const current = schemaVersion(db);
+    if (current > LATEST_SCHEMA_VERSION) throw tooNew(db.name, current);
+    for (const migration of MIGRATIONS) {
+      if (migration.version <= current) continue;
       db.exec(typeof migration.sql === "string" ? migration.sql : migration.sql(db));
       db.prepare("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?, ?, ?)").run(
         migration.version,
         migration.name,
         Date.now(),
       );
-    })();
-  }
+    }
+  }).immediate();
 }
