@@ -45,7 +45,10 @@ export interface Goodbye {
   target: TargetRef;
   atMs: number;
   reason: GoodbyeReason;
+  /** What the sensor did with the target's inspector, and anything else worth telling. */
   detail: string;
+  /** The detail is a warning: the inspector Seismo opened was left open, or closing it cut off a debugger that was not Seismo's. */
+  inspectorWarning: boolean;
 }
 
 export interface HotLine {

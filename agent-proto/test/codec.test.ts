@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import type { Goodbye } from "../src/index.js";
 import { decodeEvent, EventKinds, encodeEvent, isSeismoError } from "../src/index.js";
 import { sampleEvents } from "./sample-events.js";
 
@@ -46,6 +47,14 @@ describe("codec compatibility", () => {
     const decoded = decodeEvent(encodeEvent(withField), "profile");
     expect(decoded.kind === "profile" && decoded.body.endpoints).toEqual([endpoint]);
     expect(decoded.kind === "profile" && decoded.body.outgoing).toEqual([call]);
+  });
+
+  it("reads a goodbye's inspector warning (added later) from old bytes as none, and new bytes back", () => {
+    const old = decodeEvent(golden("goodbye"), "goodbye");
+    expect(old.kind === "goodbye" && old.body.inspectorWarning).toBe(false);
+    const body: Goodbye = { ...(sampleEvents.goodbye.body as Goodbye), reason: "DAEMON_STOPPED", detail: "Seismo COULD NOT CLOSE the inspector (port 9229) it had opened", inspectorWarning: true };
+    const decoded = decodeEvent(encodeEvent({ kind: "goodbye", sentAtMs: sampleEvents.goodbye.sentAtMs, body }), "goodbye");
+    expect(decoded.body).toEqual(body);
   });
 });
 

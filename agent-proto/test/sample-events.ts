@@ -73,7 +73,7 @@ export const sampleEvents: Record<SeismoEvent["kind"], SeismoEvent> = {
   goodbye: {
     kind: "goodbye",
     sentAtMs: 1_763_800_030_000,
-    body: { target, atMs: 1_763_800_030_000, reason: "TARGET_EXITED", detail: "exit code 0" },
+    body: { target, atMs: 1_763_800_030_000, reason: "TARGET_EXITED", detail: "exit code 0", inspectorWarning: false },
   },
   profile: {
     kind: "profile",

@@ -9,6 +9,8 @@ import { ErrorWatch } from "./capture/error-watch.js";
 import type { ErrorMemory } from "./capture/error-memory.js";
 import type { ActivateOptions } from "./inspector/activate.js";
 import { openInspector } from "./inspector/activate.js";
+import type { InspectorOutcome } from "./inspector/lease.js";
+import { describeOutcome, InspectorLease, isWarning } from "./inspector/lease.js";
 import { evaluateInTarget } from "./in-target/evaluate.js";
 import type { InspectorSession } from "./inspector/session.js";
 import { connectInspector } from "./inspector/session.js";
@@ -109,6 +111,10 @@ export class Sensor {
   /** The last two raw windows: a loop blocked in a native call is profiled from them (see SpikeWatch). */
   private readonly recentWindows: RawWindow[] = [];
   private errorWatch: ErrorWatch | undefined;
+  /** This sensor's hold on the target's inspector; undefined when the target would not take one. */
+  private lease: InspectorLease | undefined;
+  /** What became of the inspector when this sensor detached (closed, shared, left as found). */
+  inspectorOutcome: InspectorOutcome | undefined;
   /** Windows are published in order: each waits for the one before (its endpoint read is a round trip). */
   private windowChain: Promise<void> = Promise.resolve();
   /** The pause attaching caused in the target (the recompile of optimized code), when there was one. */
@@ -131,6 +137,8 @@ export class Sensor {
       versionOf: (root: string) => string | undefined;
       readFile: (path: string) => string | undefined;
       deploymentSource: string;
+      /** Seismo's SIGUSR1 opened the inspector: it is closed again when the last sensor leaves. */
+      openedBySeismo: boolean;
     },
   ) {
     this.heartbeatCpu = new CpuMeter(target.pid);
@@ -153,7 +161,8 @@ export class Sensor {
   }
 
   static async attach(options: SensorOptions): Promise<Sensor> {
-    const url = options.inspectorUrl ?? (await openInspector(requirePid(options.pid), options.activate)).webSocketDebuggerUrl;
+    const opened = options.inspectorUrl === undefined ? await openInspector(requirePid(options.pid), options.activate) : undefined;
+    const url = options.inspectorUrl ?? (opened?.webSocketDebuggerUrl as string);
     const session = await (options.connect ?? connectInspector)(url);
     try {
       const facts = await readFacts(session);
@@ -210,7 +219,13 @@ export class Sensor {
         (raw) => sensor.queueWindow(raw, versionOf),
         (error) => options.log.warn(`profile window lost: ${describeError(error)}`),
       );
-      const sensor: Sensor = new Sensor(session, sampler, target, facts, options, { url, versionOf, readFile, deploymentSource: identity.deploymentSource });
+      const sensor: Sensor = new Sensor(session, sampler, target, facts, options, {
+        url,
+        versionOf,
+        readFile,
+        deploymentSource: identity.deploymentSource,
+        openedBySeismo: opened?.openedBySeismo ?? false,
+      });
       await sensor.begin(startMs);
       return sensor;
     } catch (error) {
@@ -231,6 +246,19 @@ export class Sensor {
     await session.send("NodeRuntime.notifyWhenWaitingForDisconnect", { enabled: true }).catch(() => undefined);
     session.on("NodeRuntime.waitingForDisconnect", () => void this.finish("target-exited"));
     session.onClose(() => void this.finish(processExists(this.target.pid) ? "connection-lost" : "target-exited"));
+    try {
+      this.lease = await InspectorLease.take(session, {
+        openedBySeismo: this.extras.openedBySeismo,
+        // Three missed heartbeats: the daemon is gone, and the target closes what Seismo opened.
+        leaseMs: 3 * options.heartbeatMs,
+        holderPrefix: options.daemonId,
+      });
+    } catch (error) {
+      options.log.warn(
+        `the target would not record Seismo's use of its inspector (${describeError(error)}): ` +
+          (this.extras.openedBySeismo ? "the inspector Seismo opened may stay open after Seismo leaves" : "it was open before Seismo came and is left as found"),
+      );
+    }
 
     const recompileMs = await this.sampler.start();
     this.attachPauseMs = recompileMs;
@@ -443,6 +471,8 @@ export class Sensor {
     const targetCpu = reading?.cpu ?? 0;
     const rss = reading?.rssBytes ?? 0;
     const stats = this.options.outbox.stats;
+    // Unanswered (a busy target): the lease outlasts a few missed renewals.
+    void this.lease?.renew(this.session).catch(() => undefined);
     this.options.outbox.send(this.target.service, {
       kind: "heartbeat",
       sentAtMs: Date.now(),
@@ -465,6 +495,12 @@ export class Sensor {
     this.options.onSnapshot?.(snapshot);
   }
 
+  /** What happens to the inspector when the connection dropped without a release (or the target ended). */
+  private inspectorAfterLoss(reason: SensorEndReason): string | undefined {
+    if (reason !== "connection-lost" || !this.lease || this.lease.openedBy !== "seismo") return undefined;
+    return `could not release the inspector it had opened (the connection dropped): the target closes it itself within ${Math.round((3 * this.options.heartbeatMs + 5_000) / 1000)} s unless another Seismo sensor holds it`;
+  }
+
   private finish(reason: SensorEndReason): Promise<void> {
     this.finishing ??= (async () => {
       clearInterval(this.heartbeatTimer);
@@ -485,8 +521,13 @@ export class Sensor {
         for (const part of this.parts) await part.remove?.().catch(() => undefined);
         this.heartbeat(); // final figures while the target is still there to read
         await this.session.send("NodeRuntime.notifyWhenWaitingForDisconnect", { enabled: false }).catch(() => undefined);
+        if (this.lease) {
+          this.inspectorOutcome = await this.lease.release(this.session, { pid: processExists(this.target.pid) ? this.target.pid : undefined, port: portOf(this.extras.url) });
+        }
       }
       await this.session.close();
+      const inspector = this.inspectorOutcome ? describeOutcome(this.inspectorOutcome, portOf(this.extras.url)) : this.inspectorAfterLoss(reason);
+      const loud = this.inspectorOutcome !== undefined && isWarning(this.inspectorOutcome);
       this.options.outbox.send(this.target.service, {
         kind: "goodbye",
         sentAtMs: Date.now(),
@@ -494,7 +535,8 @@ export class Sensor {
           target: this.target,
           atMs: Date.now(),
           reason: reason === "stopped" ? "DAEMON_STOPPED" : reason === "target-exited" ? "TARGET_EXITED" : "CONNECTION_LOST",
-          detail: "",
+          detail: inspector ? `Seismo ${inspector}` : "",
+          inspectorWarning: loud,
         },
       });
       const rotations = this.sampler.rotationStats();
@@ -508,9 +550,22 @@ export class Sensor {
             ? `detached from pid ${this.target.pid}`
             : `lost the inspector connection to pid ${this.target.pid}`;
       this.options.log.info(what + cost);
+      if (inspector) {
+        (loud ? this.options.log.warn : this.options.log.info).call(this.options.log, inspector);
+      }
       this.resolveDone(reason);
     })();
     return this.finishing;
+  }
+}
+
+/** The inspector's port, from its WebSocket URL. */
+function portOf(url: string): number | undefined {
+  try {
+    const port = Number(new URL(url).port);
+    return port > 0 ? port : undefined;
+  } catch {
+    return undefined;
   }
 }
 

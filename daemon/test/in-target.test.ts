@@ -9,7 +9,9 @@ import { INSTALL_EXPRESSION, READ_EXPRESSION, REMOVE_EXPRESSION } from "../src/s
 import { TARGET_FACTS_EXPRESSION } from "../src/target/identity.js";
 import { CALLS_EXPRESSION, installExpression, TOUCH_EXPRESSION, UNWATCH_ERRORS_EXPRESSION, watchErrorsExpression } from "../src/capture/capture-script.js";
 import { IN_TARGET_KEYS } from "../src/in-target/keys.js";
+import { holdInspector, releaseInspector } from "../src/in-target/inspector-lease.js";
 import { inTargetExpression } from "../src/in-target/script.js";
+import { eventually } from "../../test/eventually.js";
 
 /**
  * A bare context with only what a target gives every script Seismo sends: JavaScript's
@@ -82,5 +84,29 @@ describe("in-target code is self-contained", () => {
     expect(told.map((t) => JSON.parse(t) as { thrown: { name: string; message: string; origin: string } })).toMatchObject([{ thrown: { name: "RangeError", message: "qty 500 over 105", origin: "uncaughtException" } }]);
     expect(inContext(UNWATCH_ERRORS_EXPRESSION)).toBe(true);
     expect(inContext(UNWATCH_ERRORS_EXPRESSION)).toBe(false);
+  });
+
+  it("the inspector lease closes an inspector Seismo opened when its last holder leaves or stops renewing, and never one it found open", async () => {
+    const closes: string[] = [];
+    // The target's process, with its close counted rather than done (a bare context holds no inspector).
+    const fakeProcess = { getBuiltinModule: (id: string) => (id === "node:inspector" ? { close: () => closes.push("closed") } : undefined) };
+    const target = bareTarget({ process: fakeProcess });
+    const key = "seismo.inspectorLease.test";
+    const hold = (holder: string, openedBySeismo: boolean, leaseMs = 60_000) => target(inTargetExpression(holdInspector, { key, holder, leaseMs, checkEveryMs: 20, openedBySeismo }));
+    const release = (holder: string) => target(inTargetExpression(releaseInspector, { key, holder }));
+
+    // Found open (the app's own --inspect): released, left as found.
+    expect(hold("a", false)).toEqual({ holders: 1, openedBySeismo: false });
+    expect(release("a")).toEqual({ holders: 0, openedBySeismo: false, closing: false });
+    // Opened by a sensor, joined by a capture that found it open: only the last one out closes it.
+    expect(hold("sensor", true)).toEqual({ holders: 1, openedBySeismo: true });
+    expect(hold("capture", false)).toEqual({ holders: 2, openedBySeismo: true });
+    expect(release("capture")).toEqual({ holders: 1, openedBySeismo: true, closing: false });
+    expect(release("sensor")).toEqual({ holders: 0, openedBySeismo: true, closing: true });
+    await eventually(() => (closes.length === 1 ? true : undefined), { timeoutMs: 2_000 });
+    // A holder that dies stops renewing: the target closes it once the lease runs out.
+    expect(hold("dies", true, 50)).toEqual({ holders: 1, openedBySeismo: true });
+    await eventually(() => (closes.length === 2 ? true : undefined), { timeoutMs: 2_000 });
+    expect(target(`globalThis[Symbol.for(${JSON.stringify(key)})] === undefined`)).toBe(true);
   });
 });

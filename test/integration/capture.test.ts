@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { inContext, SECRET_CORPUS } from "../../daemon/test/secret-corpus.js";
 import type { Proc } from "./harness.js";
 import { eventually } from "../eventually.js";
-import { cleanup, FIXTURES, httpGet, seismo, seismoRun, sleep, startFixture, tempDir } from "./harness.js";
+import { cleanup, FIXTURES, httpGet, seismo, seismoRun, sleep, startFixture, startLoad, tempDir } from "./harness.js";
 
 afterEach(cleanup);
 
@@ -196,6 +196,23 @@ describe("forensic capture on a real target, without pausing it", () => {
     expect(bad.stderr).toMatch(/No function "nowhere" in the database's profiles\. Give the file too: seismo capture nowhere@path\/to\/file\.js/);
   });
 
+  it("seismo capture --hits 3 on a busy function stores 3, the hits that come before the arm call answers included, and says what it stored", async () => {
+    const app = await startFixture("capture-app.cjs");
+    const db = join(tempDir(), "busy.db");
+    // Hundreds of calls a second: the first hits land while the arm call is still on its way back.
+    const load = startLoad(app.port, 400, "/order?id=3");
+    try {
+      const run = seismo(["capture", `priceOrder@${APP}`, "--pid", String(app.pid), "--hits", "3", "--ttl", "20s", "--db", db, "--json"]);
+      const { code } = await run.exited;
+      expect(code, run.stderr()).toBe(0);
+      const printed = JSON.parse(run.stdout()) as Array<{ hit: number }>;
+      expect(printed.map((s) => s.hit)).toEqual([1, 2, 3]);
+      expect(run.stderr()).toMatch(/disarmed: 3 of its 3 hit\(s\) captured/);
+    } finally {
+      await load.stop();
+    }
+  });
+
   it("seismo capture without --pid, beside seismo run: the one live process that ran the function; several are listed", async () => {
     const db = join(tempDir(), "beside-run.db");
     const runApp = () => seismo(["run", "--db", db, "--window", "1s", "--interval", "1", "--no-spikes", "--service", "orders", "--", process.execPath, APP], { NODE_OPTIONS: "" });
@@ -267,7 +284,7 @@ describe("uncaught exceptions, captured at their throw site", () => {
     expect(await evaluate(observer, CALLS_EXPRESSION)).toBe(trapsBefore);
     await observer.close();
     await httpGet(port, "/?qty=777");
-    await run.waitFor(/capture \S+ disarmed: its 1 hit\(s\) are captured/, 10_000);
+    await run.waitFor(/capture \S+ disarmed: 1 of its 1 hit\(s\) captured/, 10_000);
     run.child.kill("SIGTERM");
     expect((await run.exited).code).toBe(0);
 

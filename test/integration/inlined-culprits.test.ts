@@ -110,7 +110,7 @@ async function spikeInHandler(): Promise<string> {
     // at its first statement (not the line that registers it, which ran once at startup).
     const armed = await sensor.waitFor(/capture \S+ armed at (\S+):(\d+) \((.+?)\) for/, 30_000);
     expect(armed.slice(1, 4)).toEqual([HANDLER_APP, "11", handler]);
-    await sensor.waitFor(/capture \S+ disarmed: its 5 hit\(s\) are captured/, 30_000);
+    await sensor.waitFor(/capture \S+ disarmed: 5 of its 5 hit\(s\) captured/, 30_000);
     const [spike] = (await incidents(db, "cpu_spike")).filter((i) => Date.parse(i.startedAt) >= onsetMs - 1_000);
     expect(spike, sensor.stdout() + sensor.stderr()).toBeDefined();
     expect(spike?.culprits[0]).toMatchObject({ name: handler, file: HANDLER_APP, line: 10 });
@@ -161,7 +161,7 @@ describe("a deployment that made a helper V8 inlines 30 % slower", () => {
     try {
       // Checks come at 12, 30 and 60 windows; in 5 local runs the first or second named stockOf (+22 to +35 %).
       await v2.waitFor(/incident reg-[0-9a-f]{10}: Regression in/, 90_000);
-      await v2.waitFor(/capture \S+ disarmed: its 5 hit\(s\) are captured/, 15_000);
+      await v2.waitFor(/capture \S+ disarmed: 5 of its 5 hit\(s\) captured/, 15_000);
     } catch (error) {
       const diff = await seismoRun(["diff", "--from", "v1", "--to", "v2", "--all", "--db", db]);
       throw new Error(`${(error as Error).message}\nseismo diff v1 v2:\n${diff.stdout}${diff.stderr}\n${checks(v2)}`);

@@ -86,7 +86,7 @@ describe("a deployment that made one function 30 % slower", () => {
         throw new Error(`${(error as Error).message}\nseismo diff v1b v2:\n${diff.stdout}${diff.stderr}\n${checkLines(v1b, v2)}`);
       }
       // The incident arms a capture of the culprit; its 5 hits come with the next requests.
-      await v2.waitFor(/capture \S+ disarmed: its 5 hit\(s\) are captured/, 15_000);
+      await v2.waitFor(/capture \S+ disarmed: 5 of its 5 hit\(s\) captured/, 15_000);
       await stop(v2, loadV2);
       await loadNeighbour.stop();
 

@@ -14,6 +14,10 @@ export interface TargetSummary {
   /** attached: heard from recently; silent: not heard from for a while and no goodbye; ended: said goodbye. */
   status: TargetStatus;
   endReason: string | null;
+  /** From the goodbye: what the sensor did with the inspector ("Seismo closed the inspector (port 9229) it had opened"). */
+  endDetail: string;
+  /** The detail is a warning: the inspector Seismo opened was left open, or closing it cut off another debugger. */
+  inspectorWarning: boolean;
   attachedAt: string | null;
   lastSeenAt: string;
   endedAt: string | null;
@@ -46,6 +50,8 @@ interface Row {
   last_seen_ms: number;
   ended_at_ms: number | null;
   end_reason: string | null;
+  end_detail: string;
+  inspector_warning: number;
   target_cpu: number | null;
   target_rss_bytes: number | null;
   publish_failures: number | null;
@@ -77,6 +83,8 @@ export function listTargets(db: Db, query: TargetsQuery): TargetSummary[] {
     nodeVersion: r.node_version,
     status: r.ended_at_ms !== null ? "ended" : now - r.last_seen_ms > silentAfter ? "silent" : "attached",
     endReason: r.end_reason,
+    endDetail: r.end_detail,
+    inspectorWarning: r.inspector_warning === 1,
     attachedAt: iso(r.attached_at_ms),
     lastSeenAt: iso(r.last_seen_ms) as string,
     endedAt: iso(r.ended_at_ms),

@@ -70,7 +70,13 @@ export class EventStore {
   recordGoodbye(goodbye: Goodbye, receivedAtMs: number): void {
     this.db.transaction(() => {
       this.ensureTarget(goodbye.target, receivedAtMs);
-      this.statements.goodbye.run({ targetId: goodbye.target.targetId, at: goodbye.atMs, reason: goodbye.reason });
+      this.statements.goodbye.run({
+        targetId: goodbye.target.targetId,
+        at: goodbye.atMs,
+        reason: goodbye.reason,
+        detail: goodbye.detail,
+        warning: goodbye.inspectorWarning ? 1 : 0,
+      });
     })();
   }
 
@@ -236,13 +242,13 @@ function prepare(db: Db) {
     hello: p(`
       UPDATE targets SET node_version = @nodeVersion, v8_version = @v8Version, argv = @argv, seismo_version = @seismoVersion,
         process_start_ms = @processStartMs, attached_at_ms = @attachedAtMs, sampling_interval_us = @samplingIntervalUs,
-        window_ms = @windowMs, ended_at_ms = NULL, end_reason = NULL
+        window_ms = @windowMs, ended_at_ms = NULL, end_reason = NULL, end_detail = '', inspector_warning = 0
       WHERE target_id = @targetId`),
     heartbeat: p(`
       UPDATE targets SET target_cpu = @targetCpu, target_rss_bytes = @rss, windows_published = @windowsPublished,
         publish_failures = @publishFailures, messages_dropped = @dropped
       WHERE target_id = @targetId`),
-    goodbye: p("UPDATE targets SET ended_at_ms = @at, end_reason = @reason WHERE target_id = @targetId"),
+    goodbye: p("UPDATE targets SET ended_at_ms = @at, end_reason = @reason, end_detail = @detail, inspector_warning = @warning WHERE target_id = @targetId"),
     insertWindow: p(`
       INSERT INTO windows (window_id, target_id, service, deployment, sequence, start_ms, end_ms, sampling_interval_us,
         total_samples, cpu_us, idle_us, gc_us, program_us, truncated_functions, sensor_us, received_at_ms)

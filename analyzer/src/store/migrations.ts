@@ -312,6 +312,17 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "window_endpoints as migration 8 ends",
     sql: repairWindowEndpoints,
   },
+  {
+    version: 11,
+    name: "what the sensor did with the inspector",
+    sql: `
+      -- From the goodbye: what the sensor did with the target's inspector (closed the one it had
+      -- opened, left it as found...), and whether that is a warning (left open; or closing it cut
+      -- off a debugger that was not Seismo's).
+      ALTER TABLE targets ADD COLUMN end_detail TEXT NOT NULL DEFAULT '';
+      ALTER TABLE targets ADD COLUMN inspector_warning INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -1,10 +1,11 @@
 import { hostname } from "node:os";
 import { isAbsolute, resolve } from "node:path";
-import type { Snapshot, TargetRef } from "@seismo/agent-proto";
+import type { TargetRef } from "@seismo/agent-proto";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import type { Db, SnapshotView } from "@seismo/analyzer";
 import { EventStore, fileOfFunction, knownTargetOf, listSnapshots, liveTargets, liveTargetsRunning, openDatabase, openDatabaseReadOnly, parseDuration, targetFile } from "@seismo/analyzer";
-import { Captures, connectInspector, createLogger, openInspector, processStartMs, targetFileReader } from "@seismo/daemon";
+import type { ArmedProbe } from "@seismo/daemon";
+import { Captures, connectInspector, createLogger, describeOutcome, InspectorHold, isWarning, openInspector, processStartMs, targetFileReader } from "@seismo/daemon";
 import { usageError } from "../cli-error.js";
 import { verbArgs } from "../verb-args.js";
 import { DB_HELP, DB_OPTION, dbPath, NATS_HELP, NATS_OPTIONS, natsSettings, parsePid, redactNames } from "../options.js";
@@ -156,32 +157,39 @@ export async function captureCommand(args: string[], out: (text: string) => void
     const pid = values.pid === undefined ? localPid(db, place, where) : parsePid(values.pid, "capture");
     const store = new EventStore(db);
     const target = targetRef(db, pid);
-    const { webSocketDebuggerUrl } = await openInspector(pid, { handlerWaitMs: 2_000 });
-    const taken: Snapshot[] = [];
-    const captures = new Captures({
-      connect: () => connectInspector(webSocketDebuggerUrl),
-      readFile: targetFileReader(pid),
-      target: () => target,
-      publish: (snapshot) => {
-        store.recordSnapshot(snapshot, Date.now());
-        taken.push(snapshot);
-      },
-      log,
-      redactNames: redactNames(values.redact),
-    });
-    const probe = await captures.arm({ trigger: "manual", ...place, hits, ttlMs, minIntervalMs: 0 });
-    let stopped = false;
-    const removeSignals = onStopSignal(() => {
-      stopped = true;
-    });
+    const opened = await openInspector(pid, { handlerWaitMs: 2_000 });
+    const { webSocketDebuggerUrl } = opened;
+    // Held while the capture runs; released at the end, which closes the inspector if this opened it.
+    const hold = await InspectorHold.open(opened, pid, { holderPrefix: "seismo-capture" });
+    let probe: ArmedProbe;
     try {
-      const deadline = Date.now() + ttlMs + 2_000;
-      while (!stopped && Date.now() < deadline && captures.armed().some((p) => p.probeId === probe.probeId)) {
-        await new Promise((r) => setTimeout(r, 50));
+      const captures = new Captures({
+        connect: () => connectInspector(webSocketDebuggerUrl),
+        readFile: targetFileReader(pid),
+        target: () => target,
+        publish: (snapshot) => store.recordSnapshot(snapshot, Date.now()),
+        log,
+        redactNames: redactNames(values.redact),
+      });
+      let stopped = false;
+      const removeSignals = onStopSignal(() => {
+        stopped = true;
+      });
+      try {
+        probe = await captures.arm({ trigger: "manual", ...place, hits, ttlMs, minIntervalMs: 0 });
+        const deadline = Date.now() + ttlMs + 2_000;
+        while (!stopped && Date.now() < deadline && captures.armed().some((p) => p.probeId === probe.probeId)) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      } finally {
+        removeSignals();
+        await captures.close();
       }
     } finally {
-      removeSignals();
-      await captures.close();
+      const outcome = await hold.release();
+      const said = `seismo ${describeOutcome(outcome, opened.port)}`;
+      if (isWarning(outcome)) log.warn(said);
+      else log.info(said);
     }
     const views = listSnapshots(db, { limit: 1_000 }).filter((s) => s.probeId === probe.probeId).reverse();
     printSnapshots(views, values.json === true, `No call of ${probe.site.functionName} at ${probe.file}:${probe.site.line} within ${Math.round(ttlMs / 1000)} s.`, out);

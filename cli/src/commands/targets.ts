@@ -12,7 +12,9 @@ last heartbeat.
 
 Status: attached (heard from in the last minute), silent (not heard from for
 longer, and no goodbye: the daemon or the broker may be down), ended (the
-target exited, or the sensor detached; the reason is given).
+target exited, or the sensor detached; the reason is given). A sensor that
+could not close the inspector it had opened, or whose closing cut off another
+debugger, says so below the table.
 
 Options:
   --since DURATION     targets seen in this period (default 24h)
@@ -42,12 +44,15 @@ export function renderTargets(targets: TargetSummary[], now = Date.now()): strin
   ]);
   const all = [header, ...rows];
   const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] as string).length)));
-  return all.map((cells) =>
+  const table = all.map((cells) =>
     cells
       .map((cell, c) => cell.padEnd(widths[c] as number))
       .join("  ")
       .trimEnd(),
   );
+  // Below the table, where it cannot be missed: an inspector Seismo left open is a door into the app.
+  const warnings = targets.filter((t) => t.inspectorWarning).map((t) => `warning: pid ${t.pid} (${t.service}) on ${t.pod || t.host}: ${t.endDetail}.`);
+  return warnings.length ? [...table, "", ...warnings] : table;
 }
 
 export async function targetsCommand(args: string[], out: (text: string) => void): Promise<number> {

@@ -60,6 +60,8 @@ export interface ArmedProbe {
   expiresAtMs: number;
   /** Whether V8 found the script: false leaves the breakpoint pending until the file is loaded. */
   resolved: boolean;
+  /** Snapshots published so far (what was stored, not what was asked). */
+  captured: number;
 }
 
 export interface CaptureDeps {
@@ -115,6 +117,11 @@ export function toCapturedValue(raw: RawValue, rule: NameRedaction = DEFAULT_NAM
   };
 }
 
+/** A probe as callers see it (without its timer). */
+function armedView({ timer: _timer, ...probe }: Probe): ArmedProbe {
+  return probe;
+}
+
 /**
  * The captures armed on one target.
  *
@@ -155,7 +162,7 @@ export class Captures {
   }
 
   armed(): ArmedProbe[] {
-    return [...this.probes.values()].map(({ timer: _t, ...probe }) => probe);
+    return [...this.probes.values()].map(armedView);
   }
 
   async arm(request: ArmRequest): Promise<ArmedProbe> {
@@ -213,19 +220,29 @@ export class Captures {
       condition: conditionExpression(probeId, site.names),
     };
     await this.enableDebugger(session);
-    const result = (await this.evaluate(session, armExpression(probeId, config, breakpoint))) as { resolved: boolean };
-    // A backstop: the target removes the probe at its time-to-live by itself.
+    // Known before the breakpoint exists: a hit that comes before the arm call's answer (a busy
+    // route) is published, not dropped as "disarmed meanwhile".
     const timer = setTimeout(() => void this.disarm(probeId, "its time-to-live ran out"), ttlMs + 1_000);
     timer.unref();
-    const probe: Probe = { probeId, trigger: request.trigger, file: request.file, site, hits, expiresAtMs, resolved: result.resolved, timer };
+    const probe: Probe = { probeId, trigger: request.trigger, file: request.file, site, hits, expiresAtMs, resolved: false, timer, captured: 0 };
     if (request.error !== undefined) probe.error = request.error;
     this.probes.set(probeId, probe);
-    this.startTouching();
+    let result: { resolved: boolean };
+    try {
+      result = (await this.evaluate(session, armExpression(probeId, config, breakpoint))) as { resolved: boolean };
+    } catch (error) {
+      this.probes.delete(probeId);
+      clearTimeout(timer);
+      throw error;
+    }
+    probe.resolved = result.resolved;
+    if (this.probes.has(probeId)) this.startTouching();
     this.deps.log.info(
       `capture ${probeId} armed at ${request.file}:${site.line} (${site.functionName}) for ${hits} hit(s), ${Math.round(ttlMs / 1000)} s` +
         `${probe.resolved ? "" : "; the file is not loaded yet, the breakpoint waits for it"}`,
     );
-    return this.armed().find((p) => p.probeId === probeId) as ArmedProbe;
+    // (Its hits may all be taken already: then it is no longer armed, and says so.)
+    return armedView(probe);
   }
 
   /** Removes a probe's breakpoint at once; returns false when it was not armed. */
@@ -282,7 +299,7 @@ export class Captures {
     this.probes.delete(removal.id);
     clearTimeout(probe.timer);
     const why =
-      removal.removed === "hits" ? `its ${probe.hits} hit(s) are captured`
+      removal.removed === "hits" ? `${probe.captured} of its ${probe.hits} hit(s) captured`
       : removal.removed === "ttl" ? "its time-to-live ran out"
       : removal.removed === "hot" ? "its line runs too often to watch without slowing the app"
       : removal.removed === "budget" ? `its place ran ${ERROR_PROBE_MAX_HITS.toLocaleString("en-US")} times without the exception`
@@ -395,6 +412,7 @@ export class Captures {
   private publishSnapshot(raw: RawSnapshot, thrown?: string): void {
     const probe = this.probes.get(raw.id);
     if (!probe) return; // disarmed meanwhile
+    probe.captured++;
     this.deps.publish({
       target: this.deps.target(),
       probeId: probe.probeId,

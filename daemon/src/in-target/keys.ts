@@ -14,6 +14,8 @@ export const IN_TARGET_KEYS = {
   dbInstrumentPatched: "seismo.dbProbe.patched",
   loopMonitor: "seismo.loopMonitor.v1",
   capture: "seismo.capture.v1",
+  /** Who holds the inspector, and whether Seismo opened it (in-target/inspector-lease.ts). */
+  inspectorLease: "seismo.inspectorLease.v1",
 } as const;
 
 export type InTargetKey = (typeof IN_TARGET_KEYS)[keyof typeof IN_TARGET_KEYS];

@@ -1,17 +1,26 @@
-import { basename } from "node:path";
+import { readFileSync } from "node:fs";
+import { basename, isAbsolute } from "node:path";
+import { parseEnv } from "node:util";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import { listeningSocketsIn, listeningSocketsOf } from "../target/listening-sockets.js";
 import { catchesSignal, processExists, readCmdline, readEnviron, readExe, readProcStatus, SIGUSR1_NUMBER } from "../target/proc.js";
 import type { ListeningSocket } from "../target/listening-sockets.js";
 import type { InspectorEndpoint } from "./endpoint.js";
 import { findInspectorAmong } from "./endpoint.js";
-import { inspectorBlocker, inspectorSettings, nodeOptionsOfArgv, splitNodeOptions } from "./node-options.js";
+import { closeInspectorAtOnce } from "./lease.js";
+import { connectInspector } from "./session.js";
+import { envFilesOf, inspectorBlocker, inspectorSettings, nodeOptionsOfArgv, splitNodeOptions } from "./node-options.js";
 
 export interface ActivateOptions {
   /** How long to wait for the inspector to listen after SIGUSR1. */
   timeoutMs?: number;
   /** How long to wait for a just-started process to install its SIGUSR1 handler. */
   handlerWaitMs?: number;
+}
+
+/** Where the inspector listens, and whether Seismo opened it (then Seismo closes it again when it leaves). */
+export interface OpenedInspector extends InspectorEndpoint {
+  openedBySeismo: boolean;
 }
 
 export function looksLikeNode(exe: string, argv: string[]): boolean {
@@ -28,7 +37,7 @@ function sleep(ms: number): Promise<void> {
  * Refuses, with the reason and the fix, whenever opening it could harm the
  * process (a SIGUSR1 it does not handle would kill it) or expose it.
  */
-export async function openInspector(pid: number, options: ActivateOptions = {}): Promise<InspectorEndpoint> {
+export async function openInspector(pid: number, options: ActivateOptions = {}): Promise<OpenedInspector> {
   if (!Number.isInteger(pid) || pid <= 0) {
     throw new SeismoError(ErrorCodes.USAGE, `"${pid}" is not a process id.`, { hint: "Give a positive integer, e.g. seismo attach 4242." });
   }
@@ -44,8 +53,11 @@ export async function openInspector(pid: number, options: ActivateOptions = {}):
     });
   }
 
-  const nodeOptions = splitNodeOptions(readEnviron(pid).get("NODE_OPTIONS") ?? "");
-  const settings = inspectorSettings([...nodeOptions, ...nodeOptionsOfArgv(argv)]);
+  const commandLine = nodeOptionsOfArgv(argv);
+  const environ = readEnviron(pid).get("NODE_OPTIONS");
+  // A variable already in the environment wins over an env file's, as in Node.
+  const nodeOptions = splitNodeOptions(environ ?? envFileNodeOptions(pid, envFilesOf(commandLine)) ?? "");
+  const settings = inspectorSettings([...nodeOptions, ...commandLine]);
   const blocker = inspectorBlocker(settings);
   if (blocker) {
     throw new SeismoError(
@@ -57,7 +69,7 @@ export async function openInspector(pid: number, options: ActivateOptions = {}):
 
   const before = listeningSocketsOf(pid);
   const alreadyOpen = await findInspectorAmong(before.filter((s) => s.loopback));
-  if (alreadyOpen) return alreadyOpen;
+  if (alreadyOpen) return { ...alreadyOpen, openedBySeismo: false };
 
   // Processes that would open their inspector on the same fixed port (9229 unless told otherwise)
   // are activated one at a time: the first takes the port, and the others are then not signalled.
@@ -81,12 +93,31 @@ export async function openInspector(pid: number, options: ActivateOptions = {}):
   }
 }
 
+/**
+ * NODE_OPTIONS as the process's env files set it (the last file that sets it wins), read through
+ * its own cwd. A file Seismo cannot read (gone, another mount) says nothing: the check after the
+ * signal still closes an inspector that opens beyond loopback.
+ */
+function envFileNodeOptions(pid: number, files: string[]): string | undefined {
+  let found: string | undefined;
+  for (const file of files) {
+    try {
+      const text = readFileSync(isAbsolute(file) ? `/proc/${pid}/root${file}` : `/proc/${pid}/cwd/${file}`, "utf8");
+      const value = parseEnv(text).NODE_OPTIONS;
+      if (value !== undefined) found = value;
+    } catch {
+      // unreadable: see above
+    }
+  }
+  return found;
+}
+
 const DEFAULT_INSPECTOR_PORT = 9229;
 /** The activation under way per fixed inspector port, in this process. */
-const activating = new Map<number, Promise<InspectorEndpoint>>();
+const activating = new Map<number, Promise<OpenedInspector>>();
 
 /** SIGUSR1, once, then the new loopback inspector among the process's own listening sockets. */
-async function signalAndWait(pid: number, before: ListeningSocket[], options: ActivateOptions): Promise<InspectorEndpoint> {
+async function signalAndWait(pid: number, before: ListeningSocket[], options: ActivateOptions): Promise<OpenedInspector> {
   await waitForSignalHandler(pid, options.handlerWaitMs ?? 0);
   try {
     process.kill(pid, "SIGUSR1");
@@ -108,12 +139,14 @@ async function signalAndWait(pid: number, before: ListeningSocket[], options: Ac
     const fresh = listeningSocketsOf(pid).filter((s) => !known.has(s.inode));
     const exposed = fresh.find((s) => !s.loopback);
     if (exposed && !fresh.some((s) => s.loopback)) {
-      // Not ours to fix, but never ours to use.
+      // Its address came from where the pre-check cannot see (an --env-file, say). Never used,
+      // and not left open: Seismo's signal opened it.
+      const closed = await closeExposed(pid, exposed);
       throw new SeismoError(
         ErrorCodes.INSPECTOR_NOT_LOOPBACK,
-        `Process ${pid} opened its inspector on ${exposed.address}:${exposed.port}, beyond loopback.`,
+        `Process ${pid} opened its inspector on ${exposed.address}:${exposed.port}, beyond loopback; ${closed}.`,
         {
-          hint: "Set --inspect-port=127.0.0.1:<port> in its Node options.",
+          hint: "Its Node options set a public inspect address (look in NODE_OPTIONS, the command line and any --env-file): set --inspect-port=127.0.0.1:0 instead.",
         },
       );
     }
@@ -121,7 +154,7 @@ async function signalAndWait(pid: number, before: ListeningSocket[], options: Ac
       fresh.filter((s) => s.loopback),
       500,
     );
-    if (found) return found;
+    if (found) return { ...found, openedBySeismo: true };
   }
   throw new SeismoError(
     ErrorCodes.INSPECTOR_TIMEOUT,
@@ -130,6 +163,25 @@ async function signalAndWait(pid: number, before: ListeningSocket[], options: Ac
       hint: "Its port may be taken by another process (use --inspect-port=0 in NODE_OPTIONS), or its event loop is stuck in native code.",
     },
   );
+}
+
+/**
+ * Closes an inspector that opened on all interfaces, through loopback (a wildcard bind accepts
+ * it): what to say about it in the refusal.
+ */
+async function closeExposed(pid: number, exposed: ListeningSocket): Promise<string> {
+  if (exposed.address !== "0.0.0.0" && exposed.address !== "::") {
+    return `Seismo could not close it (it listens on that address only, not on loopback): restart the process`;
+  }
+  try {
+    const endpoint = await findInspectorAmong([exposed], 1_000);
+    if (!endpoint) return "Seismo could not reach it to close it: restart the process";
+    const session = await connectInspector(endpoint.webSocketDebuggerUrl, { connectTimeoutMs: 2_000, commandTimeoutMs: 2_000 });
+    await closeInspectorAtOnce(session, { pid, port: exposed.port });
+    return "Seismo closed it again at once, unused";
+  } catch (error) {
+    return `Seismo could not close it (${(error as Error).message}): restart the process`;
+  }
 }
 
 /**

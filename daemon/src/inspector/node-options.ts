@@ -17,6 +17,7 @@ const OPTIONS_WITH_VALUE = new Set([
   "--inspect-port",
   "--debug-port",
   "--env-file",
+  "--env-file-if-exists",
   "--input-type",
   "--stack-trace-limit",
   "--redirect-warnings",
@@ -38,6 +39,23 @@ export function nodeOptionsOfArgv(argv: string[]): string[] {
     if (OPTIONS_WITH_VALUE.has(word) && i + 1 < argv.length) options.push(argv[++i] as string);
   }
   return options;
+}
+
+/**
+ * The env files a command line loads (--env-file, --env-file-if-exists), in order. Node reads
+ * NODE_OPTIONS from them too, where /proc/<pid>/environ cannot show it.
+ */
+export function envFilesOf(options: string[]): string[] {
+  const files: string[] = [];
+  for (let i = 0; i < options.length; i++) {
+    const word = options[i] as string;
+    const eq = word.indexOf("=");
+    const name = eq > 0 ? word.slice(0, eq) : word;
+    if (name !== "--env-file" && name !== "--env-file-if-exists") continue;
+    const value = eq > 0 ? word.slice(eq + 1) : options[++i];
+    if (value) files.push(value);
+  }
+  return files;
 }
 
 /** NODE_OPTIONS words, honouring double quotes as Node does. */

@@ -1,0 +1,100 @@
+/**
+ * In the target: who is using the inspector Seismo talks to, so that the last one out closes it
+ * again when it was closed before Seismo came. Each Seismo sensor (a daemon's, `seismo capture`'s)
+ * holds a lease under its own name and renews it with every heartbeat; a daemon that dies
+ * (SIGKILL, a frozen host) stops renewing, and once no lease is left the target closes the
+ * inspector itself. Nothing here blocks: Node's close ends every session at once (checked on 20,
+ * 22 and 24: a second debugger session is disconnected, the main thread is not held).
+ */
+
+export interface LeaseSettings {
+  key: string;
+  holder: string;
+  /** Renewed with every heartbeat; a few missed heartbeats mean the holder is gone. */
+  leaseMs: number;
+  /** How often the target looks for expired leases. */
+  checkEveryMs: number;
+  /** True when this holder opened the inspector (SIGUSR1): then it is closed when the last lease ends. */
+  openedBySeismo: boolean;
+}
+
+export interface LeaseState {
+  holders: number;
+  openedBySeismo: boolean;
+}
+
+export interface ReleaseResult extends LeaseState {
+  /** The inspector is being closed (in the next turn of the event loop, after this answer). */
+  closing: boolean;
+}
+
+interface Leases {
+  holders: Map<string, number>;
+  openedBySeismo: boolean;
+  timer: ReturnType<typeof setInterval>;
+}
+
+/** Takes or renews `holder`'s lease; the first one starts the check for expired leases. */
+export function holdInspector(settings: LeaseSettings): LeaseState {
+  const slot = Symbol.for(settings.key);
+  const registry = globalThis as unknown as Record<symbol, Leases | undefined>;
+  let leases = registry[slot];
+  if (!leases) {
+    const created: Leases = {
+      holders: new Map(),
+      openedBySeismo: false,
+      timer: setInterval(() => {
+        const now = Date.now();
+        for (const [holder, expires] of created.holders) if (expires < now) created.holders.delete(holder);
+        if (created.holders.size > 0) return;
+        clearInterval(created.timer);
+        if (registry[slot] === created) delete registry[slot];
+        if (!created.openedBySeismo) return;
+        const target = process as NodeJS.Process & { _debugEnd?: () => void; getBuiltinModule?: (id: string) => unknown };
+        const inspector = target.getBuiltinModule?.("node:inspector") as { close?: () => void } | undefined;
+        (inspector?.close ?? target._debugEnd)?.();
+      }, settings.checkEveryMs),
+    };
+    created.timer.unref();
+    Object.defineProperty(registry, slot, { value: created, configurable: true, enumerable: false, writable: true });
+    leases = created;
+  }
+  leases.holders.set(settings.holder, Date.now() + settings.leaseMs);
+  // Once any Seismo opened it, it stays Seismo's to close: a second sensor that found it open
+  // (opened by the first a moment before) does not make it the app's.
+  leases.openedBySeismo ||= settings.openedBySeismo;
+  return { holders: leases.holders.size, openedBySeismo: leases.openedBySeismo };
+}
+
+/**
+ * Ends `holder`'s lease; when it was the last and Seismo opened the inspector, closes it once this
+ * answer has left (closing from inside the evaluation would cut the answer off).
+ */
+export function releaseInspector(settings: { key: string; holder: string }): ReleaseResult {
+  const slot = Symbol.for(settings.key);
+  const registry = globalThis as unknown as Record<symbol, Leases | undefined>;
+  const leases = registry[slot];
+  if (!leases) return { holders: 0, openedBySeismo: false, closing: false };
+  leases.holders.delete(settings.holder);
+  const holders = leases.holders.size;
+  if (holders > 0) return { holders, openedBySeismo: leases.openedBySeismo, closing: false };
+  clearInterval(leases.timer);
+  delete registry[slot];
+  if (!leases.openedBySeismo) return { holders, openedBySeismo: false, closing: false };
+  const target = process as NodeJS.Process & { _debugEnd?: () => void; getBuiltinModule?: (id: string) => unknown };
+  const inspector = target.getBuiltinModule?.("node:inspector") as { close?: () => void } | undefined;
+  const close = inspector?.close ?? target._debugEnd;
+  if (!close) return { holders, openedBySeismo: true, closing: false };
+  setImmediate(close);
+  return { holders, openedBySeismo: true, closing: true };
+}
+
+/** Closes the inspector now, whoever holds it: for one that opened beyond loopback, never to be used. */
+export function closeInspectorSoon(): boolean {
+  const target = process as NodeJS.Process & { _debugEnd?: () => void; getBuiltinModule?: (id: string) => unknown };
+  const inspector = target.getBuiltinModule?.("node:inspector") as { close?: () => void } | undefined;
+  const close = inspector?.close ?? target._debugEnd;
+  if (!close) return false;
+  setImmediate(close);
+  return true;
+}
