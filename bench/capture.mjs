@@ -20,6 +20,7 @@
 //
 // Run: node bench/capture.mjs [--cycles 1000] [--rounds 3]
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { CALLS_EXPRESSION, connectInspector } from "@seismo/daemon";
@@ -137,7 +138,8 @@ for (const [label, n, everyMs] of [
 // Error probes: armed at a throw site, they trap into the debugger on every run of the line and
 // keep its values (no serializing) until an exception comes through. The cost of one such trap,
 // at a rate a request handler's line sees, and what happens on a line that runs far too often.
-const tinyHotLine = 50; // `hot += i & 1;` in test/fixtures/capture-app.cjs
+// The line of `hot += i & 1;` in test/fixtures/capture-app.cjs (1-based).
+const tinyHotLine = readFileSync(app, "utf8").split("\n").findIndex((l) => l.includes("hot += i & 1;")) + 1;
 for (const [label, n, everyMs] of [
   ["error probe on a line run 20 times/s (1 call in each of 20 requests/s)", 1, 50],
   ["error probe on a line run 100 times/s (1 call in each of 100 requests/s)", 1, 10],

@@ -22,7 +22,7 @@ beforeAll(() => {
 });
 afterAll(() => {
   delete g[CAPTURE_BINDING];
-  delete g[Symbol.for("seismo.capture.v1") as unknown as string];
+  delete g[Symbol.for("seismo.capture.v2") as unknown as string];
 });
 
 const config = (extra: Partial<ProbeConfig> = {}): ProbeConfig => ({ binding: CAPTURE_BINDING, hits: 3, expiresAtMs: Date.now() + 60_000, minIntervalMs: 0, limits: DEFAULT_CAPTURE_LIMITS, redact: [], ...extra });
@@ -82,8 +82,9 @@ describe("the capture function", () => {
     expect(child(child(child(d, "a"), "b"), "c")).toEqual({ n: "c", t: "Object", x: "depth" });
     expect(w).toMatchObject({ x: "fields", o: 5 });
     expect(w?.c).toHaveLength(20);
-    expect(l).toMatchObject({ t: "string", x: "length", o: 45 });
-    expect(l?.v).toHaveLength(255);
+    // Cut at 255 characters, but sent whole (within the redaction margin): the daemon redacts, then keeps 255.
+    expect(l).toMatchObject({ t: "string", x: "length", o: 45, k: 255 });
+    expect(l?.v).toHaveLength(300);
     expect(m).toMatchObject({ x: "items", o: 50 });
     expect(m?.c).toHaveLength(100);
     expect(h?.c?.some((c) => c.x === "bytes")).toBe(true);
@@ -132,7 +133,7 @@ describe("the capture function", () => {
   });
 
   it("an error probe keeps each run's values and publishes those of the run the exception came from", () => {
-    const api = (g[Symbol.for("seismo.capture.v1") as unknown as string] as { watchErrors(b: string): void; unwatchErrors(): boolean; thrown(e: unknown, origin: string): void });
+    const api = (g[Symbol.for("seismo.capture.v2") as unknown as string] as { watchErrors(b: string): void; unwatchErrors(): boolean; thrown(e: unknown, origin: string): void });
     api.watchErrors(CAPTURE_BINDING);
     try {
       const site = { file: "/app/orders.js", line: 7 };

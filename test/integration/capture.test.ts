@@ -1,16 +1,16 @@
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { CapturedValue, Snapshot, TargetRef } from "@seismo/agent-proto";
-import { encodeEvent } from "@seismo/agent-proto";
-import { liveTargetsRunning, openDatabaseReadOnly } from "@seismo/analyzer";
+import { EventStore, liveTargetsRunning, openDatabase, openDatabaseReadOnly } from "@seismo/analyzer";
 import type { InspectorSession } from "@seismo/daemon";
 import { CALLS_EXPRESSION, CAPTURE_ABANDONED_AFTER_MS, Captures, connectInspector, silentLogger, targetFileReader } from "@seismo/daemon";
 import { afterEach, describe, expect, it } from "vitest";
 import { inContext, SECRET_CORPUS } from "../../daemon/test/secret-corpus.js";
 import type { Proc } from "./harness.js";
 import { eventually } from "../eventually.js";
-import { cleanup, FIXTURES, httpGet, seismo, seismoRun, sleep, startFixture, startLoad, tempDir } from "./harness.js";
+import { cleanup, FIXTURES, httpGet, seismo, seismoRun, sleep, startFixture, startLoad, tempDir, track } from "./harness.js";
 
 afterEach(cleanup);
 
@@ -78,19 +78,37 @@ describe("forensic capture on a real target, without pausing it", () => {
     await captures.close();
   });
 
-  it(`publishes none of ${SECRET_CORPUS.length} secret shapes placed in locals, nested objects, headers and strings (checked in the encoded bytes)`, async () => {
+  it(`leaves none of ${SECRET_CORPUS.length} secret shapes in the database files: names, strings, keys, long strings, Buffers, header lists, the command line`, async () => {
     const placed = SECRET_CORPUS.map((s) => ({ by: s.by, name: s.name, secret: s.secret, text: inContext(s) }));
-    const { app, url } = await startApp({ SECRETS_JSON: JSON.stringify(placed), FIXTURE_PASSWORD: "Loc4l-passw0rd", FIXTURE_TOKEN: "loc4l-t0ken" });
+    const argv = SECRET_CORPUS.filter((s) => s.by === "argv").flatMap((s) => [s.name, inContext(s)]);
+    const env = { ...process.env, NODE_OPTIONS: "--inspect=127.0.0.1:0", SECRETS_JSON: JSON.stringify(placed), FIXTURE_PASSWORD: "Loc4l-passw0rd", FIXTURE_TOKEN: "loc4l-t0ken" };
+    const app = track(spawn(process.execPath, [APP, ...argv], { env, stdio: ["ignore", "pipe", "pipe"] }));
+    const url = (await app.waitFor(/(ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/))[1] as string;
+    const port = Number((await app.waitFor(/listening (\d+)/))[1]);
+    const db = join(tempDir(), "secrets.db");
+    // The command line is stored with the target (hello).
+    const attach = seismo(["attach", String(app.pid), "--db", db, "--window", "1s"]);
+    await attach.waitFor(/window 1:/, 20_000);
+    attach.child.kill("SIGINT");
+    expect((await attach.exited).code, attach.stderr()).toBe(0);
+
+    // A capture of every local at the vault's return, stored as `seismo capture` stores it; limits wide
+    // enough that every placement is serialized (a value cut for size is not a leak, and proves nothing).
+    const store = openDatabase(db);
     const snapshots: Snapshot[] = [];
-    const captures = capturesFor(app, url, snapshots);
-    // At the return: every local is initialized.
-    const probe = await captures.arm({ trigger: "manual", file: APP, line: 40, hits: 1 });
+    const captures = capturesFor({ ...app, pid: app.pid }, url, snapshots);
+    const line = readFileSync(APP, "utf8").split("\n").findIndex((l) => l.includes("// vault: return")) + 1;
+    const probe = await captures.arm({ trigger: "manual", file: APP, line, hits: 1, limits: { maxDepth: 4, maxFields: 100, maxItems: 200, maxString: 255, maxBytes: 500_000, maxFrames: 10, timeBudgetMs: 200 } });
     expect(probe.site.functionName).toBe("openVault");
-    await httpGet(app.port, "/vault");
+    await httpGet(port, "/vault");
     const s = await until(() => snapshots[0]);
-    const bytes = Buffer.from(encodeEvent({ kind: "snapshot", sentAtMs: Date.now(), body: s }));
+    new EventStore(store).recordSnapshot(s, Date.now());
+    await captures.close();
+    store.close();
+
+    const files = [db, `${db}-wal`, `${db}-shm`].filter((f) => existsSync(f)).map((f) => readFileSync(f));
     for (const secret of [...SECRET_CORPUS.map((x) => x.secret), "Loc4l-passw0rd", "loc4l-t0ken"]) {
-      expect(bytes.includes(Buffer.from(secret)), secret).toBe(false);
+      for (const bytes of files) expect(bytes.includes(Buffer.from(secret)), secret).toBe(false);
     }
     // And they were there to be found: each placement is a redacted node, not a missing one.
     const named = local(s, "named");
@@ -98,9 +116,20 @@ describe("forensic capture on a real target, without pausing it", () => {
     const misc = local(s, "misc");
     expect(misc?.children.length).toBe(SECRET_CORPUS.filter((x) => x.by === "value").length);
     for (const item of misc?.children ?? []) expect(item.value).toContain("[redacted]");
+    const keys = SECRET_CORPUS.filter((x) => x.by === "key").length;
+    for (const holder of ["keyed", "keyedObject"]) expect(local(s, holder)?.children.map((c) => c.name), holder).toEqual(Array.from({ length: keys }, () => "[redacted]"));
+    for (const item of local(s, "longs")?.children ?? []) expect(item).toMatchObject({ truncated: "length", value: expect.stringMatching(/^l{240} .*\[redacted\]/) });
+    expect(local(s, "longs")?.children).toHaveLength(SECRET_CORPUS.filter((x) => x.by === "long").length);
+    for (const item of local(s, "buffers")?.children ?? []) expect(item.value, item.type).toContain("[redacted]");
+    expect(local(s, "buffers")?.children.map((c) => c.type)).toEqual(["Buffer", "Buffer", "Uint8Array"]);
+    expect(local(s, "rawHeaders")?.children.map((c) => c.value)).toEqual(["Host", "shop.internal", ...SECRET_CORPUS.filter((x) => x.by === "header").flatMap((x) => [x.name, "[redacted]"])]);
     expect(local(s, "password")).toMatchObject({ value: "[redacted]" });
     expect(local(s, "message")?.value).toMatch(/^user logged in with before \[redacted\] after$/);
-    await captures.close();
+    const reader = openDatabaseReadOnly(db);
+    const stored = (reader.prepare("SELECT argv FROM targets").get() as { argv: string }).argv;
+    reader.close();
+    expect(stored).toContain("--smtp-pass");
+    expect(stored).toContain("[redacted]");
   });
 
   it("keeps another debugger's pause: Seismo never resumes a pause it did not cause", async () => {
@@ -114,8 +143,9 @@ describe("forensic capture on a real target, without pausing it", () => {
     client.on("Debugger.paused", () => events.push("paused"));
     client.on("Debugger.resumed", () => events.push("resumed"));
     await client.send("Debugger.enable", {});
-    // 0-based line 43: \`const status = "ok";\` in health().
-    const { breakpointId } = await client.send<{ breakpointId: string }>("Debugger.setBreakpointByUrl", { lineNumber: 43, urlRegex: "capture-app\\.cjs$" });
+    // On `const status = "ok";` in health() (0-based, as the protocol counts).
+    const lineNumber = readFileSync(APP, "utf8").split("\n").findIndex((l) => l.includes('const status = "ok";'));
+    const { breakpointId } = await client.send<{ breakpointId: string }>("Debugger.setBreakpointByUrl", { lineNumber, urlRegex: "capture-app\\.cjs$" });
     const healthCall = httpGet(app.port, "/health");
     await until(() => (events.includes("paused") ? true : undefined));
     await sleep(1_500);
@@ -161,7 +191,7 @@ describe("forensic capture on a real target, without pausing it", () => {
         expect(Date.now() - started).toBeLessThan(500);
       }
       // Nobody touches the capture code any more: within its abandon time, the target removes the probe.
-      await until(async () => ((await evaluate(observer, 'globalThis[Symbol.for("seismo.capture.v1")].armed().length')) === 0 ? true : undefined), CAPTURE_ABANDONED_AFTER_MS + 3_000);
+      await until(async () => ((await evaluate(observer, 'globalThis[Symbol.for("seismo.capture.v2")].armed().length')) === 0 ? true : undefined), CAPTURE_ABANDONED_AFTER_MS + 3_000);
       expect(Date.now() - killedAt).toBeLessThan(CAPTURE_ABANDONED_AFTER_MS + 3_000);
       const afterRemoval = (await evaluate(observer, CALLS_EXPRESSION)) as number;
       for (let i = 0; i < 20; i++) await httpGet(app.port, `/order?id=${i}`);

@@ -14,7 +14,7 @@ const optional = (v: unknown, check: (v: unknown) => boolean): boolean => v === 
 
 function isRawValue(v: unknown, depth = 0): v is RawValue {
   if (!isRecord(v) || !isString(v.t) || depth > MAX_VALUE_DEPTH) return false;
-  if (!optional(v.n, isString) || !optional(v.v, isString) || !optional(v.x, isString) || !optional(v.o, isNumber)) return false;
+  if (!optional(v.n, isString) || !optional(v.v, isString) || !optional(v.x, isString) || !optional(v.o, isNumber) || !optional(v.k, isNumber)) return false;
   return v.c === undefined || (Array.isArray(v.c) && v.c.every((child) => isRawValue(child, depth + 1)));
 }
 

@@ -2,7 +2,7 @@ import type { BreakpointSpec, CaptureTargetSettings, ProbeConfig } from "../in-t
 import { armProbe, captureCalls, disarmProbe, installCapture, touchCapture, unwatchErrors, watchErrors } from "../in-target/capture.js";
 import { IN_TARGET_KEYS } from "../in-target/keys.js";
 import { inTargetExpression } from "../in-target/script.js";
-import { REDACTED, REDACTED_NAMES, SECRET_NAME_PARTS } from "./redaction.js";
+import { CAPTURE_REDACTION_MARGIN, REDACTED, REDACTED_NAMES, SECRET_NAME_PARTS, SECRET_NAME_WORDS } from "./redaction.js";
 
 export type { BreakpointSpec, CaptureLimits, ProbeConfig, RawRemoval, RawSnapshot, RawThrown, RawValue } from "../in-target/capture.js";
 
@@ -61,6 +61,8 @@ const INSTALL_SETTINGS: CaptureTargetSettings = {
   key: KEY,
   redactedNames: [...REDACTED_NAMES],
   secretNameParts: [...SECRET_NAME_PARTS],
+  secretNameWords: [...SECRET_NAME_WORDS],
+  redactionMargin: CAPTURE_REDACTION_MARGIN,
   redacted: REDACTED,
   abandonedAfterMs: CAPTURE_ABANDONED_AFTER_MS,
   errorFreshMs: ERROR_PROBE_FRESH_MS,

@@ -20,7 +20,7 @@ import {
   watchErrorsExpression,
 } from "./capture-script.js";
 import type { NameRedaction } from "./redaction.js";
-import { DEFAULT_NAME_REDACTION, isSecretName, nameRedaction, normalizeName, REDACTED, redactString } from "./redaction.js";
+import { cutRedacted, DEFAULT_NAME_REDACTION, isSecretName, nameRedaction, normalizeName, REDACTED, redactString } from "./redaction.js";
 
 /** What to capture, where, and for how long. */
 export interface ArmRequest {
@@ -103,15 +103,30 @@ export function redactFrame(frame: string): string {
   return at ? `${redactString(at[1] as string)}${at[2] as string}` : redactString(frame);
 }
 
-/** A value as published: names and text checked again against the redaction rules, in the daemon. */
+/**
+ * A value as published: names and text checked again against the redaction rules, in the daemon.
+ * A name is checked by shape too (a token used as a Map key); a long string is redacted over all
+ * the target sent of it (the redaction margin), then cut where the target cut it; a string that
+ * follows a secret name in a list (a header list) is redacted with it.
+ */
 export function toCapturedValue(raw: RawValue, rule: NameRedaction = DEFAULT_NAME_REDACTION): CapturedValue {
   const name = raw.n ?? "";
   const secret = name !== "" && isSecretName(name, rule) && raw.x !== "redacted";
+  const value = raw.v === undefined ? "" : raw.k === undefined ? redactString(raw.v) : cutRedacted(redactString(raw.v), raw.k);
+  const children = secret ? [] : (raw.c ?? []).map((c) => toCapturedValue(c, rule));
+  // (Names at even places, values at odd ones, as in req.rawHeaders.)
+  for (let i = 1; i < children.length; i += 2) {
+    const before = children[i - 1] as CapturedValue;
+    const child = children[i] as CapturedValue;
+    if (before.type === "string" && child.type === "string" && child.truncated !== "redacted" && before.value.length < 100 && isSecretName(before.value, rule)) {
+      children[i] = { ...child, value: REDACTED, children: [], truncated: "redacted", omitted: 0 };
+    }
+  }
   return {
-    name,
+    name: redactString(name),
     type: raw.t,
-    value: secret ? REDACTED : raw.v === undefined ? "" : redactString(raw.v),
-    children: secret ? [] : (raw.c ?? []).map((c) => toCapturedValue(c, rule)),
+    value: secret ? REDACTED : value,
+    children,
     truncated: secret ? "redacted" : (raw.x ?? ""),
     omitted: raw.o ?? 0,
   };

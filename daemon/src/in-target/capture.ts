@@ -1,4 +1,5 @@
 import type * as Inspector from "node:inspector";
+import type * as BufferModule from "node:buffer";
 import type * as Util from "node:util";
 
 /** What the capture code is installed with (see capture/capture-script.ts for what it does). */
@@ -8,6 +9,10 @@ export interface CaptureTargetSettings {
   redactedNames: readonly string[];
   /** A name containing one of these is a secret's. */
   secretNameParts: readonly string[];
+  /** A name with one of these as a word of its own is a secret's ("smtp.pass", "userSSN"). */
+  secretNameWords: readonly string[];
+  /** Characters of a long string sent past its cut, for the daemon's redaction only (then cut). */
+  redactionMargin: number;
   /** What a redacted value reads as. */
   redacted: string;
   /** The probes are removed when the daemon has not touched the capture code for this long. */
@@ -76,6 +81,8 @@ export interface RawValue {
   x?: string;
   /** how much was left out (fields, items or characters) */
   o?: number;
+  /** set when `v` runs past the cut: the characters to keep once the daemon has redacted it all */
+  k?: number;
 }
 
 export interface RawSnapshot {
@@ -141,15 +148,18 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
   const slots = globalThis as unknown as Record<symbol | string, unknown>;
   const key = Symbol.for(settings.key);
   if (slots[key]) return "present";
-  const { redacted, abandonedAfterMs, errorFreshMs, errorMaxHitsPerSecond, errorMaxHits } = settings;
+  const { redacted, abandonedAfterMs, errorFreshMs, errorMaxHitsPerSecond, errorMaxHits, redactionMargin } = settings;
   const names = new Set(settings.redactedNames);
   const parts = settings.secretNameParts;
+  const words = new Set(settings.secretNameWords);
+  const { Buffer } = process.getBuiltinModule("node:buffer") as typeof BufferModule;
   const isProxy = (process.getBuiltinModule("node:util") as typeof Util).types.isProxy;
   const clock = (): number => performance.now();
   const secretName = (name: string, extra: Set<string>): boolean => {
     const k = String(name).toLowerCase().replace(/[-_$@.\s]/g, "");
     if (names.has(k) || extra.has(k)) return true;
     for (const p of parts) if (k.includes(p)) return true;
+    for (const w of String(name).replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase().split(/[^a-z0-9]+/)) if (words.has(w)) return true;
     return false;
   };
 
@@ -188,16 +198,19 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
       return "Object";
     }
   };
-  const text = (st: SerializeState, name: string | undefined, type: string, s: string): RawValue => {
+  // A long string is cut, but the daemon sees `redactionMargin` characters more, so that a secret
+  // that starts before the cut is recognized whole before it is cut (then only the kept part is stored).
+  const text = (st: SerializeState, name: string | undefined, type: string, s: string, length = s.length): RawValue => {
     const L = st.limits;
-    const cut = s.length > L.maxString;
-    const v = cut ? s.slice(0, L.maxString) : s;
-    st.bytes += v.length;
+    const cut = length > L.maxString;
+    const v = cut ? s.slice(0, L.maxString + redactionMargin) : s;
+    st.bytes += Math.min(v.length, L.maxString);
     const node: RawValue = { t: type, v };
     if (name !== undefined) node.n = name;
     if (cut) {
       node.x = "length";
-      node.o = s.length - L.maxString;
+      node.o = length - L.maxString;
+      node.k = L.maxString;
     }
     return node;
   };
@@ -245,17 +258,22 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
       node.x = reason;
       node.o = left;
     };
-    if (ArrayBuffer.isView(object) && !(object instanceof DataView)) {
-      const typed = object as unknown as ArrayLike<unknown>;
-      const n = Math.min(typed.length, L.maxItems);
-      node.v = "length " + typed.length;
-      for (let i = 0; i < n; i++) children.push(serialize(String(i), typed[i], depth + 1, st));
-      if (typed.length > n) cut("items", typed.length - n);
-      return node;
+    if (ArrayBuffer.isView(object) || object instanceof ArrayBuffer) {
+      // Bytes as text (UTF-8), so that a secret in a Buffer is read as the daemon reads strings.
+      const view = object instanceof ArrayBuffer ? { buffer: object, byteOffset: 0, byteLength: object.byteLength } : object;
+      const shown = Math.min(view.byteLength, L.maxString + redactionMargin);
+      return text(st, name, type, Buffer.from(view.buffer, view.byteOffset, shown).toString("utf8"), view.byteLength);
     }
     if (Array.isArray(object)) {
       const n = Math.min(object.length, L.maxItems);
-      for (let i = 0; i < n; i++) children.push(serialize(String(i), object[i], depth + 1, st));
+      for (let i = 0; i < n; i++) {
+        // A header list (req.rawHeaders: name, value, name, value): a value goes with its name.
+        const before = i % 2 === 1 ? (object[i - 1] as unknown) : undefined;
+        if (typeof before === "string" && before.length < 100 && typeof object[i] === "string" && secretName(before, st.extra)) {
+          st.bytes += 10;
+          children.push({ n: String(i), t: "string", v: redacted, x: "redacted" });
+        } else children.push(serialize(String(i), object[i], depth + 1, st));
+      }
       if (object.length > n) cut("items", object.length - n);
       return node;
     }

@@ -13,7 +13,8 @@ export const IN_TARGET_KEYS = {
   /** Marks a pg Client.prototype.query wrapped by the database instrument. */
   dbInstrumentPatched: "seismo.dbProbe.patched",
   loopMonitor: "seismo.loopMonitor.v1",
-  capture: "seismo.capture.v1",
+  /** v2: long strings come with a redaction margin (k), Buffers as text, header lists redacted by name. */
+  capture: "seismo.capture.v2",
   /** Who holds the inspector, and whether Seismo opened it (in-target/inspector-lease.ts). */
   inspectorLease: "seismo.inspectorLease.v1",
 } as const;

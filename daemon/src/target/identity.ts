@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join } from "node:path";
+import { isSecretName, REDACTED, redactString } from "../capture/redaction.js";
 import { inTargetExpression } from "../in-target/script.js";
 import type { RawTargetFacts } from "../in-target/target-facts.js";
 import { describeTarget } from "../in-target/target-facts.js";
@@ -119,23 +120,10 @@ export function targetFileReader(pid: number | undefined): (path: string) => str
   };
 }
 
-const SECRET_FLAG = /(token|secret|passw(or)?d|api[-_]?key|credential|auth)/i;
-const URL_CREDENTIALS = /^([a-z][a-z0-9+.-]*:\/\/)[^/@\s:]+(:[^/@\s]*)?@/i;
-const JWT = /^eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*$/;
-/** Long unbroken runs of token alphabet: API keys, hex secrets, base64 blobs. */
-const TOKEN_LIKE = /^[A-Za-z0-9+/_=-]{32,}$/;
-
-/** A single value as safe to publish: credentials in URLs, JWTs and token-like strings replaced. */
-function redactValue(value: string): string {
-  if (URL_CREDENTIALS.test(value)) return value.replace(URL_CREDENTIALS, "$1[redacted]@");
-  if (JWT.test(value) || (TOKEN_LIKE.test(value) && /\d/.test(value) && /[A-Za-z]/.test(value))) return "[redacted]";
-  return value;
-}
-
 /**
- * argv as safe to publish: values of secret-looking flags (--api-key=..., --token x),
- * NAME=value pairs with secret-looking names, and secret-looking values anywhere
- * (URLs with credentials, JWTs, long tokens) are replaced.
+ * argv as safe to publish, by the same rules as captured values (capture/redaction.ts): values of
+ * secret-looking flags (--api-key=..., --token x, --smtp-pass x), NAME=value pairs with
+ * secret-looking names, and secret-looking values anywhere (URLs with credentials, JWTs, tokens).
  */
 export function redactArgv(argv: string[]): string[] {
   const out: string[] = [];
@@ -143,12 +131,12 @@ export function redactArgv(argv: string[]): string[] {
     const word = argv[i] as string;
     const eq = word.indexOf("=");
     const name = eq > 0 ? word.slice(0, eq) : word;
-    if (eq > 0 && SECRET_FLAG.test(name)) out.push(`${name}=[redacted]`);
-    else if (word.startsWith("-") && eq < 0 && SECRET_FLAG.test(word) && i + 1 < argv.length) {
-      out.push(word, "[redacted]");
+    const flag = name.replace(/^-+/, "");
+    if (eq > 0 && isSecretName(flag)) out.push(`${name}=${REDACTED}`);
+    else if (word.startsWith("-") && eq < 0 && isSecretName(flag) && i + 1 < argv.length && !(argv[i + 1] as string).startsWith("-")) {
+      out.push(word, REDACTED);
       i++;
-    } else if (eq > 0) out.push(`${name}=${redactValue(word.slice(eq + 1))}`);
-    else out.push(redactValue(word));
+    } else out.push(redactString(word));
   }
   return out;
 }
