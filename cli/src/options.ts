@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { NatsConnectOptions } from "@seismo/agent-proto";
@@ -188,6 +189,30 @@ export function natsSettings(
   if (pass) settings.pass = pass;
   if (creds) settings.credsFile = creds;
   return settings;
+}
+
+export const HEALTH_OPTIONS = {
+  "health-port": { type: "string" },
+  "health-host": { type: "string" },
+} as const;
+
+export const HEALTH_HELP = `  --health-port PORT   serve /healthz, /readyz and Prometheus /metrics on this port (counts
+                       only, no app data); 0 for any free port (default: $SEISMO_HEALTH_PORT,
+                       else none)
+  --health-host ADDR   the address it listens on (default: $SEISMO_HEALTH_HOST, else 0.0.0.0,
+                       all interfaces, so that the kubelet's probes and Prometheus reach the
+                       pod's IP); 127.0.0.1 keeps it to this host or pod`;
+
+/** Where the health and metrics server listens, or undefined when none is asked for. */
+export function healthSettings(values: { "health-port"?: string | undefined; "health-host"?: string | undefined }, verb: string): { port: number; host: string } | undefined {
+  const portText = values["health-port"] ?? process.env.SEISMO_HEALTH_PORT;
+  const host = values["health-host"] ?? process.env.SEISMO_HEALTH_HOST ?? "0.0.0.0";
+  if (isIP(host) === 0 && host !== "localhost") throw usageError(`--health-host must be an IP address (127.0.0.1, 0.0.0.0, ::), not "${host}".`, verb);
+  if (portText === undefined) {
+    if (values["health-host"] !== undefined) throw usageError("--health-host goes with --health-port.", verb);
+    return undefined;
+  }
+  return { port: parsePort(portText, verb), host };
 }
 
 /** --health-port: a port number, or 0 for any free one. */

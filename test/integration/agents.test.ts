@@ -1,4 +1,6 @@
-import { readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -11,7 +13,7 @@ import type { Load, Proc } from "./harness.js";
 import { cleanup, SEISMO, seismo, seismoRun, sleep, startFixture, startLoad, startWebhookReceiver, tempDir } from "./harness.js";
 
 const db = join(tempDir(), "mcp.db");
-const TOKEN = "test-token-0123456789abcdef";
+const TOKEN = randomBytes(24).toString("hex");
 
 /** A database from a real run: the spike fixture under load as v1 with a CPU spike (and its capture), then a few windows as v2. */
 beforeAll(async () => {
@@ -133,10 +135,25 @@ describe("seismo mcp", () => {
       const many = await client.callTool({ name: "query", arguments: { sql: "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 2000) SELECT x FROM n" } });
       expect(many.structuredContent).toMatchObject({ truncated: true });
       expect((many.structuredContent as { rows: unknown[] }).rows).toHaveLength(500);
+      // 500 rows of 40,000 characters (20 MB) come back as about 1 MB: each cell cut and marked, rows past 1 MB left out.
+      const huge = await client.callTool({ name: "query", arguments: { sql: "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 500) SELECT x, hex(zeroblob(20000)) AS blob FROM n" } });
+      const cut = huge.structuredContent as { rows: Array<[number, string]>; truncated: boolean; cutForSize: boolean };
+      expect(cut).toMatchObject({ truncated: true, cutForSize: true });
+      expect(cut.rows.length).toBeGreaterThan(100);
+      expect(cut.rows.length).toBeLessThan(500);
+      expect(cut.rows[0]?.[1]).toMatch(/^0{4096}… \[cut: 35904 more characters\]$/);
+      expect(JSON.stringify(huge).length).toBeLessThan(3_000_000);
+      // Two at a time: a third while two run is refused at once, saying why; the two are stopped at 5 s.
       const started = Date.now();
-      const runaway = await client.callTool({ name: "query", arguments: { sql: "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT COUNT(*) FROM n" } });
-      expect(runaway.isError).toBe(true);
-      expect(JSON.stringify(runaway.content)).toMatch(/longer than 5000 ms and was stopped/);
+      const runawaySql = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT COUNT(*) FROM n";
+      const runaways = [client.callTool({ name: "query", arguments: { sql: runawaySql } }), client.callTool({ name: "query", arguments: { sql: runawaySql } })];
+      const third = await client.callTool({ name: "query", arguments: { sql: "SELECT 1" } });
+      expect(third.isError).toBe(true);
+      expect(JSON.stringify(third.content)).toMatch(/2 queries are running already \(at most 2 at once\)/);
+      for (const runaway of await Promise.all(runaways)) {
+        expect(runaway.isError).toBe(true);
+        expect(JSON.stringify(runaway.content)).toMatch(/longer than 5000 ms and was stopped/);
+      }
       expect(Date.now() - started).toBeLessThan(9_000);
       // The database was not touched.
       expect(((await client.callTool({ name: "query", arguments: { sql: "SELECT COUNT(*) FROM windows" } })).structuredContent as { rows: number[][] }).rows[0]?.[0]).toBeGreaterThan(5);
@@ -145,9 +162,10 @@ describe("seismo mcp", () => {
     }
   }, 60_000);
 
-  it("over streamable HTTP: the same tools behind a bearer token; no token or a wrong one is refused", async () => {
-    const server = seismo(["mcp", "--http", "0", "--token", TOKEN, "--db", db]);
+  it("over streamable HTTP: the same tools behind a bearer token that never shows in ps; no token, a wrong or weak one, another Host or Origin is refused", async () => {
+    const server = seismo(["mcp", "--http", "0", "--db", db], { SEISMO_MCP_TOKEN: TOKEN });
     const port = Number((await server.waitFor(/at http:\/\/127\.0\.0\.1:(\d+)\/mcp/, 15_000))[1]);
+    expect(readFileSync(`/proc/${server.pid}/cmdline`, "utf8")).not.toContain(TOKEN);
     const url = new URL(`http://127.0.0.1:${port}/mcp`);
     const init = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } } };
     for (const authorization of [undefined, "Bearer wrong-token-0123456789ab", `Basic ${TOKEN}`]) {
@@ -165,10 +183,39 @@ describe("seismo mcp", () => {
     } finally {
       await client.close();
     }
-    // Without a token it does not start at all.
+    // DNS rebinding: a page on another site reaches 127.0.0.1 under its own name, and says where it comes from.
+    const status = (headers: Record<string, string>): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port, path: "/mcp", method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${TOKEN}`, ...headers } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on("error", reject);
+        req.end(JSON.stringify(init));
+      });
+    expect(await status({ host: `rebind.attacker.example:${port}` })).toBe(403);
+    expect(await status({ host: `127.0.0.1:${port}`, origin: "http://rebind.attacker.example" })).toBe(403);
+    expect(await status({ host: `localhost:${port}`, origin: `http://localhost:${port}` })).toBe(200);
+    // Without a token, with a weak one, or with one on the command line, it does not start at all.
     const tokenless = seismo(["mcp", "--http", "0", "--db", db], { SEISMO_MCP_TOKEN: "" });
     expect((await tokenless.exited).code).toBe(2);
     expect(tokenless.stderr()).toMatch(/Give a bearer token/);
+    const weak = seismo(["mcp", "--http", "0", "--db", db], { SEISMO_MCP_TOKEN: "a".repeat(32) });
+    expect((await weak.exited).code).toBe(2);
+    expect(weak.stderr()).toMatch(/too predictable/);
+    const inArgv = seismo(["mcp", "--http", "0", "--token", TOKEN, "--db", db]);
+    expect((await inArgv.exited).code).toBe(2);
+    expect(inArgv.stderr()).toMatch(/--token is not taken: a token on the command line is visible to every user in `ps`/);
+    const open = seismo(["mcp", "--http", "0", "--host", "0.0.0.0", "--db", db], { SEISMO_MCP_TOKEN: TOKEN });
+    expect((await open.exited).code).toBe(2);
+    expect(open.stderr()).toMatch(/Refusing to serve production data over plain HTTP on 0\.0\.0\.0/);
+    // From a file only it may read.
+    const tokenFile = join(tempDir(), "mcp-token");
+    writeFileSync(tokenFile, `${TOKEN}\n`);
+    chmodSync(tokenFile, 0o644);
+    const shared = seismo(["mcp", "--http", "0", "--token-file", tokenFile, "--db", db], { SEISMO_MCP_TOKEN: "" });
+    expect((await shared.exited).code).toBe(2);
+    expect(shared.stderr()).toMatch(/can be read by other users: chmod 600/);
     server.child.kill("SIGTERM");
     expect((await server.exited).code).toBe(0);
   }, 60_000);

@@ -49,9 +49,9 @@ describe("seismo daemon --discover", () => {
     expect(workers).toHaveLength(2);
 
     const analyzer = seismo(["analyzer", "--db", join(tempDir(), "discover.db"), "--health-port", "0", ...broker.auth(), "--durable", "it-discover"]);
-    const analyzerPort = Number((await analyzer.waitFor(/health and metrics on port (\d+)/, 15_000))[1]);
+    const analyzerPort = Number((await analyzer.waitFor(/health and metrics on 0\.0\.0\.0:(\d+)/, 15_000))[1]);
     const daemon = seismo(["daemon", "--discover", "--only", MARKER, "--health-port", "0", ...broker.auth(), "--window", "1s"]);
-    const healthPort = Number((await daemon.waitFor(/health and metrics on port (\d+)/, 15_000))[1]);
+    const healthPort = Number((await daemon.waitFor(/health and metrics on 0\.0\.0\.0:(\d+)/, 15_000))[1]);
     const attachable = [plain.pid, inspectPort0.pid, primary.pid, ...workers];
     for (const pid of attachable) await daemon.waitFor(new RegExp(`attached to pid ${pid} `), 20_000);
     // Started once the first holds the port (started together, either may win it).

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { connectNats, encodeEvent, NatsCommandClient, NatsEventPublisher } from "@seismo/agent-proto";
+import { listeningSocketsOf } from "@seismo/daemon";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
@@ -54,8 +55,12 @@ describe("daemon + analyzer over NATS JetStream", () => {
     const app = await startFixture("cpu-app.cjs");
     const analyzer = startAnalyzer(db, "it-main");
     await analyzer.waitFor(/consuming from/);
-    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-main"]);
+    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-main", "--health-port", "0", "--health-host", "127.0.0.1"]);
     await daemon.waitFor(/attached to pid/);
+    // --pid honours --health-port, and --health-host keeps it on loopback.
+    const healthPort = Number((await daemon.waitFor(/health and metrics on 127\.0\.0\.1:(\d+)/, 15_000))[1]);
+    expect(listeningSocketsOf(daemon.pid).map((s) => `${s.address}:${s.port}`)).toContain(`127.0.0.1:${healthPort}`);
+    expect((await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status).toBe(200);
     await waitForWindows(db, "shop-main", 4);
 
     const result = await seismoRun(["top", "--db", db, "--service", "shop-main", "--json"]);

@@ -12,7 +12,9 @@ import {
   NATS_HELP,
   NATS_OPTIONS,
   natsSettings,
-  parsePort,
+  HEALTH_HELP,
+  HEALTH_OPTIONS,
+  healthSettings,
 } from "../options.js";
 import { analyzerMetrics } from "../health/analyzer-metrics.js";
 import { startHealthServer } from "../health/health-server.js";
@@ -35,19 +37,16 @@ ${DB_HELP}
 ${ANALYSIS_HELP}
   --retention DURATION keep profile windows this long (default 7d)
   --durable NAME       JetStream consumer name (default seismo-analyzer)
-  --health-port PORT   serve /healthz, /readyz and Prometheus /metrics on this port (all
-                       interfaces: counts only, no app data); 0 for any free port
-                       (default: $SEISMO_HEALTH_PORT, else none)
+${HEALTH_HELP}
 ${NATS_HELP}
   -h, --help           this help`;
 
 export async function analyzerCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const parsed = verbArgs("analyzer", args, { ...DB_OPTION, ...NATS_OPTIONS, ...ANALYSIS_OPTIONS, retention: { type: "string" }, durable: { type: "string" }, "health-port": { type: "string" } }, ANALYZER_HELP, out);
+  const parsed = verbArgs("analyzer", args, { ...DB_OPTION, ...NATS_OPTIONS, ...ANALYSIS_OPTIONS, retention: { type: "string" }, durable: { type: "string" }, ...HEALTH_OPTIONS }, ANALYZER_HELP, out);
   if (!parsed) return 0;
   const { values } = parsed;
   const retentionMs = parseDuration(values.retention ?? "7d");
-  const healthPortText = values["health-port"] ?? process.env.SEISMO_HEALTH_PORT;
-  const healthPort = healthPortText === undefined ? undefined : parsePort(healthPortText, "analyzer");
+  const healthAt = healthSettings(values, "analyzer");
   const analysis = analysisSettings(values, "analyzer");
   const log = createLogger("seismo analyzer");
   const nats = natsSettings(values, "seismo-analyzer", "analyzer");
@@ -74,14 +73,14 @@ export async function analyzerCommand(args: string[], out: (text: string) => voi
   log.info(`consuming from ${nats.servers} into ${db}`);
   const registry = analyzerMetrics(() => analyzer.stats);
   const health =
-    healthPort === undefined ? undefined : (
-      await startHealthServer(healthPort, "0.0.0.0", {
+    healthAt === undefined ? undefined : (
+      await startHealthServer(healthAt.port, healthAt.host, {
         notReady: () => (nc.isClosed() ? "the NATS connection is closed" : undefined),
         metrics: () => registry.metrics(),
         contentType: registry.contentType,
       })
     );
-  if (health) log.info(`health and metrics on port ${health.port} (/healthz, /readyz, /metrics)`);
+  if (health) log.info(`health and metrics on ${healthAt?.host}:${health.port} (/healthz, /readyz, /metrics)`);
   const report = setInterval(() => {
     const s = analyzer.stats;
     const rejected = Object.values(s.rejected).reduce((a, b) => a + b, 0);

@@ -8,7 +8,9 @@ import {
   natsSettings,
   newDaemonId,
   parsePid,
-  parsePort,
+  HEALTH_HELP,
+  HEALTH_OPTIONS,
+  healthSettings,
   SAMPLING_HELP,
   SAMPLING_OPTIONS,
   samplingSettings,
@@ -46,9 +48,7 @@ Options:
                        (waits for it to appear; with --wait, for each restart)
   --inspector WS_URL   or an inspector that is already open (loopback only)
   --wait               after the app exits, wait for it to start again
-  --health-port PORT   serve /healthz, /readyz and Prometheus /metrics on this port (all
-                       interfaces: counts only, no app data); 0 for any free port
-                       (default: $SEISMO_HEALTH_PORT, else none)
+${HEALTH_HELP}
 ${SAMPLING_HELP}
 ${NATS_HELP}
   -h, --help           this help`;
@@ -63,15 +63,14 @@ export async function daemonCommand(args: string[], out: (text: string) => void)
     wait: { type: "boolean" },
     discover: { type: "boolean" },
     only: { type: "string" },
-    "health-port": { type: "string" },
+    ...HEALTH_OPTIONS,
   }, DAEMON_HELP, out);
   if (!parsed) return 0;
   const { values } = parsed;
   const chosen = [values.pid, values.match, values.inspector, values.discover || undefined].filter((v) => v !== undefined).length;
   if (chosen !== 1) throw usageError("Give exactly one of --discover, --pid, --match or --inspector.", "daemon");
   if (values.only !== undefined && !values.discover) throw usageError("--only goes with --discover.", "daemon");
-  const healthPortText = values["health-port"] ?? process.env.SEISMO_HEALTH_PORT;
-  const healthPort = healthPortText === undefined ? undefined : parsePort(healthPortText, "daemon");
+  const healthAt = healthSettings(values, "daemon");
   const pid = values.pid === undefined ? undefined : parsePid(values.pid, "daemon");
   // Refuse a non-loopback inspector before touching the network at all.
   if (values.inspector !== undefined) assertLoopbackUrl(values.inspector);
@@ -110,14 +109,14 @@ export async function daemonCommand(args: string[], out: (text: string) => void)
     },
   });
   const health =
-    healthPort === undefined ? undefined : (
-      await startHealthServer(healthPort, "0.0.0.0", {
+    healthAt === undefined ? undefined : (
+      await startHealthServer(healthAt.port, healthAt.host, {
         notReady: () => (nc.isClosed() ? "the NATS connection is closed" : values.discover && !daemon.scanned ? "no scan yet" : undefined),
         metrics: () => metrics.registry.metrics(),
         contentType: metrics.registry.contentType,
       })
     );
-  if (health) log.info(`health and metrics on port ${health.port} (/healthz, /readyz, /metrics)`);
+  if (health) log.info(`health and metrics on ${healthAt?.host}:${health.port} (/healthz, /readyz, /metrics)`);
   let requestStop = (): void => undefined;
   const stopRequested = new Promise<void>((resolve) => (requestStop = resolve));
   const removeSignals = onStopSignal(() => {

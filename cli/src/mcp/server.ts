@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { SEISMO_VERSION } from "@seismo/daemon";
+import { allowedHosts, requestRefusal } from "./http-guard.js";
 import { registerSeismoResources } from "./resources.js";
 import { registerSeismoTools } from "./tools.js";
 
@@ -40,6 +41,12 @@ export async function serveMcpHttp(dbPath: string, options: { port: number; host
     const path = (req.url ?? "/").split("?")[0];
     if (path !== "/mcp") {
       res.writeHead(404, { "content-type": "text/plain" }).end("Seismo's MCP endpoint is /mcp\n");
+      return;
+    }
+    const refusal = requestRefusal({ host: req.headers.host, origin: req.headers.origin }, allowedHosts(options.host, req.socket.localPort ?? options.port));
+    if (refusal) {
+      res.writeHead(403, { "content-type": "application/json" });
+      res.end(JSON.stringify({ jsonrpc: "2.0", error: { code: -32000, message: `Forbidden: ${refusal}.` }, id: null }));
       return;
     }
     if (!bearerMatches(req, options.token)) {

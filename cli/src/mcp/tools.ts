@@ -457,9 +457,9 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
     "query",
     {
       title: "Read-only SQL over Seismo's database",
-      description: `One SELECT over Seismo's SQLite database, on a read-only connection, for what the other tools do not answer. At most ${QUERY_MAX_ROWS} rows; stopped after ${QUERY_TIMEOUT_MS / 1000} s. Writes, PRAGMA, ATTACH and DETACH are refused.\n${schemaText()}`,
+      description: `One SELECT over Seismo's SQLite database, on a read-only connection, for what the other tools do not answer. At most ${QUERY_MAX_ROWS} rows and about 1 MB in all (cells over 4,096 characters are cut, marked "… [cut: N more characters]"; rows past 1 MB are left out, with truncated and cutForSize true); stopped after ${QUERY_TIMEOUT_MS / 1000} s; two at a time. Writes, PRAGMA, ATTACH and DETACH are refused.\n${schemaText()}`,
       inputSchema: { sql: z.string().describe("One SELECT (or WITH … SELECT) statement") },
-      outputSchema: { columns: z.array(z.string()), rows: z.array(z.array(z.unknown())), truncated: z.boolean(), elapsedMs: z.number() },
+      outputSchema: { columns: z.array(z.string()), rows: z.array(z.array(z.unknown())), truncated: z.boolean(), cutForSize: z.boolean(), elapsedMs: z.number() },
       annotations: { readOnlyHint: true },
     },
     guarded(async ({ sql }) => result({ ...(await readOnlyQuery(dbPath, sql, { maxRows: QUERY_MAX_ROWS, timeoutMs: QUERY_TIMEOUT_MS })) })),
