@@ -65,17 +65,22 @@ export function parseProcNetTcp(text: string): ListeningSocket[] {
   return sockets;
 }
 
-/** Every TCP socket listening in the network namespace `pid` is in (its pod's, in Kubernetes), whoever owns it. */
-export function listeningSocketsIn(pid: number): ListeningSocket[] {
-  const sockets: ListeningSocket[] = [];
+/** The text of /proc/<pid>/net/tcp and tcp6: the TCP sockets of the network namespace `pid` is in. */
+export function procNetTcpTables(pid: number): string[] {
+  const tables: string[] = [];
   for (const table of ["tcp", "tcp6"]) {
     try {
-      sockets.push(...parseProcNetTcp(readFileSync(`/proc/${pid}/net/${table}`, "utf8")));
+      tables.push(readFileSync(`/proc/${pid}/net/${table}`, "utf8"));
     } catch {
       // no IPv6 in this kernel or namespace
     }
   }
-  return sockets;
+  return tables;
+}
+
+/** Every TCP socket listening in the network namespace `pid` is in (its pod's, in Kubernetes), whoever owns it. */
+export function listeningSocketsIn(pid: number): ListeningSocket[] {
+  return procNetTcpTables(pid).flatMap(parseProcNetTcp);
 }
 
 /**
@@ -85,15 +90,5 @@ export function listeningSocketsIn(pid: number): ListeningSocket[] {
  */
 export function listeningSocketsOf(pid: number): ListeningSocket[] {
   const inodes = socketInodesOf(pid);
-  const sockets: ListeningSocket[] = [];
-  for (const table of ["tcp", "tcp6"]) {
-    let text: string;
-    try {
-      text = readFileSync(`/proc/${pid}/net/${table}`, "utf8");
-    } catch {
-      continue; // no IPv6 in this kernel or namespace
-    }
-    for (const socket of parseProcNetTcp(text)) if (inodes.has(socket.inode)) sockets.push(socket);
-  }
-  return sockets;
+  return listeningSocketsIn(pid).filter((socket) => inodes.has(socket.inode));
 }

@@ -1,5 +1,5 @@
-import { readdirSync, readFileSync } from "node:fs";
-import { decodeProcAddress } from "./listening-sockets.js";
+import { readdirSync } from "node:fs";
+import { decodeProcAddress, procNetTcpTables } from "./listening-sockets.js";
 import { redactArgv } from "./identity.js";
 import { readCmdline, socketInodesOf } from "./proc.js";
 
@@ -34,15 +34,7 @@ export function parseEstablished(text: string): TcpRow[] {
 }
 
 function establishedIn(pid: number): TcpRow[] {
-  const rows: TcpRow[] = [];
-  for (const table of ["tcp", "tcp6"]) {
-    try {
-      rows.push(...parseEstablished(readFileSync(`/proc/${pid}/net/${table}`, "utf8")));
-    } catch {
-      // no IPv6 in this kernel or namespace
-    }
-  }
-  return rows;
+  return procNetTcpTables(pid).flatMap(parseEstablished);
 }
 
 /** A client connected to a target's inspector port: which process, when /proc tells. */
