@@ -187,7 +187,7 @@ export async function captureCommand(args: string[], out: (text: string) => void
       }
     } finally {
       const outcome = await hold.release();
-      const said = `seismo ${describeOutcome(outcome, opened.port)}`;
+      const said = describeOutcome(outcome, opened.port);
       if (isWarning(outcome)) log.warn(said);
       else log.info(said);
     }
