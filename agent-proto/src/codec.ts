@@ -116,5 +116,24 @@ export function decodeEvent(bytes: Uint8Array, expectedKind?: EventKind, limits:
   if (expectedKind !== undefined && kind !== expectedKind) {
     throw new SeismoError(ErrorCodes.SUBJECT_INVALID, `Subject says "${expectedKind}" but the message holds "${kind}".`);
   }
-  return { kind, sentAtMs: Number(object.sentAtMs), body: object[kind] } as SeismoEvent;
+  const body = object[kind] as Record<string, unknown>;
+  const missing = missingField(kind, body);
+  if (missing) throw new SeismoError(ErrorCodes.DECODE_MALFORMED, `A ${kind} event without ${missing} cannot be stored.`);
+  return { kind, sentAtMs: Number(object.sentAtMs), body: body as unknown } as SeismoEvent;
+}
+
+/**
+ * What a decoded body lacks that storing it needs (protobuf gives every missing field its default,
+ * so a message with no target decodes): every event names the process it comes from, and the
+ * events stored under their own id carry it.
+ */
+function missingField(kind: EventKind, body: Record<string, unknown>): string | undefined {
+  const target = body.target as Record<string, unknown> | null | undefined;
+  if (!target) return "a target";
+  if (!target.targetId) return "a target id";
+  if (!target.service) return "a service";
+  if (kind === "profile" && !body.windowId) return "a window id";
+  if (kind === "snapshot" && !body.probeId) return "a probe id";
+  if (kind === "spike" && !body.spikeId) return "a spike id";
+  return undefined;
 }

@@ -79,6 +79,19 @@ describe("codec errors", () => {
     expect(codeOf(() => decodeEvent(new TextEncoder().encode("hello world")))).toBe("SEISMO_DECODE_MALFORMED");
   });
 
+  it("rejects an event that decodes but lacks what storing it needs: a target, its id and service, the window's id", () => {
+    for (const kind of EventKinds) {
+      const event = sampleEvents[kind];
+      const body = event.body as unknown as Record<string, unknown>;
+      const without = (change: Record<string, unknown>) => encodeEvent({ ...event, body: { ...body, ...change } } as unknown as typeof event);
+      expect(() => decodeEvent(without({ target: undefined }), kind), kind).toThrow(/without a target cannot be stored/);
+      expect(codeOf(() => decodeEvent(without({ target: { ...(body.target as object), targetId: "" } }), kind)), kind).toBe("SEISMO_DECODE_MALFORMED");
+      expect(decodeEvent(encodeEvent(event), kind).kind).toBe(kind);
+    }
+    const profile = sampleEvents.profile;
+    expect(() => decodeEvent(encodeEvent({ ...profile, body: { ...profile.body, windowId: "" } } as typeof profile), "profile")).toThrow(/without a window id/);
+  });
+
   it("rejects a body that disagrees with the subject's kind", () => {
     expect(codeOf(() => decodeEvent(golden("hello"), "profile"))).toBe("SEISMO_SUBJECT_INVALID");
   });

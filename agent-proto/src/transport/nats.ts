@@ -170,8 +170,11 @@ export class NatsEventSubscriber implements EventSubscriber {
             if (!settled) m.ack();
             settled = true;
           },
-          reject: (reason) => {
-            if (!settled) m.term(reason);
+          // Without a reason: nats-server before 2.10 ignores a term that carries one, and the
+          // message came back every ack wait, forever (1,000 of them filled max_ack_pending and
+          // stopped ingest). The reason is recorded by the handler (rejected_messages).
+          reject: () => {
+            if (!settled) m.term();
             settled = true;
           },
           retry: (delayMs) => {
