@@ -9,8 +9,8 @@ import { INSTALL_EXPRESSION, READ_EXPRESSION, REMOVE_EXPRESSION } from "../src/s
 import { TARGET_FACTS_EXPRESSION } from "../src/target/identity.js";
 import { CALLS_EXPRESSION, installExpression, TOUCH_EXPRESSION, UNWATCH_ERRORS_EXPRESSION, watchErrorsExpression } from "../src/capture/capture-script.js";
 import { IN_TARGET_KEYS } from "../src/in-target/keys.js";
-import { holdInspector, releaseInspector } from "../src/in-target/inspector-lease.js";
-import { inTargetExpression } from "../src/in-target/script.js";
+import { holdInspector, inspectorCloser, releaseInspector } from "../src/in-target/inspector-lease.js";
+import { inTargetCall, inTargetExpression } from "../src/in-target/script.js";
 import { eventually } from "../../test/eventually.js";
 
 /**
@@ -92,8 +92,9 @@ describe("in-target code is self-contained", () => {
     const fakeProcess = { getBuiltinModule: (id: string) => (id === "node:inspector" ? { close: () => closes.push("closed") } : undefined) };
     const target = bareTarget({ process: fakeProcess });
     const key = "seismo.inspectorLease.test";
-    const hold = (holder: string, openedBySeismo: boolean, leaseMs = 60_000) => target(inTargetExpression(holdInspector, { key, holder, leaseMs, checkEveryMs: 20, openedBySeismo }));
-    const release = (holder: string) => target(inTargetExpression(releaseInspector, { key, holder }));
+    const closer = [inTargetCall(inspectorCloser, null)];
+    const hold = (holder: string, openedBySeismo: boolean, leaseMs = 60_000) => target(inTargetExpression(holdInspector, { key, holder, leaseMs, checkEveryMs: 20, openedBySeismo }, closer));
+    const release = (holder: string) => target(inTargetExpression(releaseInspector, { key, holder }, closer));
 
     // Found open (the app's own --inspect): released, left as found.
     expect(hold("a", false)).toEqual({ holders: 1, openedBySeismo: false });

@@ -28,6 +28,16 @@ export interface ReleaseResult extends LeaseState {
   closing: boolean;
 }
 
+/**
+ * Node's way to close the inspector: inspector.close(), or process._debugEnd() where
+ * process.getBuiltinModule is missing (Node before 20.16). Sent as a library to the functions below.
+ */
+export function inspectorCloser(): (() => void) | undefined {
+  const target = process as NodeJS.Process & { _debugEnd?: () => void; getBuiltinModule?: (id: string) => unknown };
+  const inspector = target.getBuiltinModule?.("node:inspector") as { close?: () => void } | undefined;
+  return inspector?.close ?? target._debugEnd;
+}
+
 interface Leases {
   holders: Map<string, number>;
   openedBySeismo: boolean;
@@ -35,7 +45,7 @@ interface Leases {
 }
 
 /** Takes or renews `holder`'s lease; the first one starts the check for expired leases. */
-export function holdInspector(settings: LeaseSettings): LeaseState {
+export function holdInspector(settings: LeaseSettings, close: (() => void) | undefined): LeaseState {
   const slot = Symbol.for(settings.key);
   const registry = globalThis as unknown as Record<symbol, Leases | undefined>;
   let leases = registry[slot];
@@ -49,10 +59,7 @@ export function holdInspector(settings: LeaseSettings): LeaseState {
         if (created.holders.size > 0) return;
         clearInterval(created.timer);
         if (registry[slot] === created) delete registry[slot];
-        if (!created.openedBySeismo) return;
-        const target = process as NodeJS.Process & { _debugEnd?: () => void; getBuiltinModule?: (id: string) => unknown };
-        const inspector = target.getBuiltinModule?.("node:inspector") as { close?: () => void } | undefined;
-        (inspector?.close ?? target._debugEnd)?.();
+        if (created.openedBySeismo) close?.();
       }, settings.checkEveryMs),
     };
     created.timer.unref();
@@ -70,7 +77,7 @@ export function holdInspector(settings: LeaseSettings): LeaseState {
  * Ends `holder`'s lease; when it was the last and Seismo opened the inspector, closes it once this
  * answer has left (closing from inside the evaluation would cut the answer off).
  */
-export function releaseInspector(settings: { key: string; holder: string }): ReleaseResult {
+export function releaseInspector(settings: { key: string; holder: string }, close: (() => void) | undefined): ReleaseResult {
   const slot = Symbol.for(settings.key);
   const registry = globalThis as unknown as Record<symbol, Leases | undefined>;
   const leases = registry[slot];
@@ -81,19 +88,13 @@ export function releaseInspector(settings: { key: string; holder: string }): Rel
   clearInterval(leases.timer);
   delete registry[slot];
   if (!leases.openedBySeismo) return { holders, openedBySeismo: false, closing: false };
-  const target = process as NodeJS.Process & { _debugEnd?: () => void; getBuiltinModule?: (id: string) => unknown };
-  const inspector = target.getBuiltinModule?.("node:inspector") as { close?: () => void } | undefined;
-  const close = inspector?.close ?? target._debugEnd;
   if (!close) return { holders, openedBySeismo: true, closing: false };
   setImmediate(close);
   return { holders, openedBySeismo: true, closing: true };
 }
 
 /** Closes the inspector now, whoever holds it: for one that opened beyond loopback, never to be used. */
-export function closeInspectorSoon(): boolean {
-  const target = process as NodeJS.Process & { _debugEnd?: () => void; getBuiltinModule?: (id: string) => unknown };
-  const inspector = target.getBuiltinModule?.("node:inspector") as { close?: () => void } | undefined;
-  const close = inspector?.close ?? target._debugEnd;
+export function closeInspectorSoon(_settings: null, close: (() => void) | undefined): boolean {
   if (!close) return false;
   setImmediate(close);
   return true;

@@ -1,16 +1,19 @@
 import { randomBytes } from "node:crypto";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
 import { IN_TARGET_KEYS } from "../in-target/keys.js";
-import { closeInspectorSoon, holdInspector, releaseInspector } from "../in-target/inspector-lease.js";
+import { closeInspectorSoon, holdInspector, inspectorCloser, releaseInspector } from "../in-target/inspector-lease.js";
 import type { LeaseState, ReleaseResult } from "../in-target/inspector-lease.js";
 import { evaluateInTarget } from "../in-target/evaluate.js";
-import { inTargetExpression } from "../in-target/script.js";
+import { inTargetCall, inTargetExpression } from "../in-target/script.js";
 import { listeningSocketsOf } from "../target/listening-sockets.js";
 import { processExists } from "../target/proc.js";
 import type { InspectorClient } from "../target/tcp-connections.js";
 import { describeClient, otherInspectorClients } from "../target/tcp-connections.js";
 import type { InspectorSession } from "./session.js";
 import { connectInspector } from "./session.js";
+
+/** Node's close of the inspector, made in the target for the lease functions. */
+const CLOSER = [inTargetCall(inspectorCloser, null)];
 
 /** How often the target looks for leases nobody renewed. */
 const CHECK_EVERY_MS = 5_000;
@@ -85,7 +88,7 @@ export class InspectorLease {
     const others = visible ? otherInspectorClients(where.pid as number, where.port as number) : [];
     let result: ReleaseResult;
     try {
-      const answer = await evaluateInTarget(session, inTargetExpression(releaseInspector, { key: IN_TARGET_KEYS.inspectorLease, holder: this.holder }), "Seismo's release of the inspector");
+      const answer = await evaluateInTarget(session, inTargetExpression(releaseInspector, { key: IN_TARGET_KEYS.inspectorLease, holder: this.holder }, CLOSER), "Seismo's release of the inspector");
       if (!isLeaseState(answer) || typeof (answer as Partial<ReleaseResult>).closing !== "boolean") throw new Error("the target's answer is not a release");
       result = answer as ReleaseResult;
     } catch (error) {
@@ -104,7 +107,7 @@ export class InspectorLease {
 async function hold(session: InspectorSession, holder: string, leaseMs: number, openedBySeismo: boolean): Promise<LeaseState> {
   const state = await evaluateInTarget(
     session,
-    inTargetExpression(holdInspector, { key: IN_TARGET_KEYS.inspectorLease, holder, leaseMs, checkEveryMs: CHECK_EVERY_MS, openedBySeismo }),
+    inTargetExpression(holdInspector, { key: IN_TARGET_KEYS.inspectorLease, holder, leaseMs, checkEveryMs: CHECK_EVERY_MS, openedBySeismo }, CLOSER),
     "Seismo's hold on the inspector",
   );
   if (!isLeaseState(state)) throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, "The target's answer to Seismo's hold on the inspector is not a lease.");
@@ -118,7 +121,7 @@ function isLeaseState(value: unknown): value is LeaseState {
 
 /** Closes an inspector that must never be used (it opened beyond loopback), through `session`. */
 export async function closeInspectorAtOnce(session: InspectorSession, where: { pid: number; port: number }): Promise<void> {
-  const closing = await evaluateInTarget(session, inTargetExpression(closeInspectorSoon, null), "closing the inspector");
+  const closing = await evaluateInTarget(session, inTargetExpression(closeInspectorSoon, null, CLOSER), "closing the inspector");
   await session.close();
   if (closing !== true || !(await stopsListening(where.pid, where.port))) {
     throw new SeismoError(ErrorCodes.INSPECTOR_NOT_LOOPBACK, `Could not close the inspector of process ${where.pid} on port ${where.port}.`);
