@@ -50,8 +50,22 @@ export async function attachCommand(args: string[], out: (text: string) => void)
   const analysis = analysisSettings(values, "attach");
   const db = dbPath(values.db);
   const live = createLiveOutput(Boolean(process.stderr.isTTY));
-  const embedded = await startEmbedded({ dbPath: db, pid, sampling, analysis, log: live.log, onTop: live.onTop });
-  const removeSignals = onStopSignal(() => void embedded.shutdown());
+  // Listened for before attaching: a Ctrl-C while Seismo attaches (after it opened the inspector)
+  // must detach, and close what it opened, not kill Seismo with the inspector left open.
+  let stop = (): void => {
+    stopAsked = true;
+  };
+  let stopAsked = false;
+  const removeSignals = onStopSignal(() => stop());
+  let embedded: Awaited<ReturnType<typeof startEmbedded>>;
+  try {
+    embedded = await startEmbedded({ dbPath: db, pid, sampling, analysis, log: live.log, onTop: live.onTop });
+  } catch (error) {
+    removeSignals();
+    throw error;
+  }
+  stop = () => void embedded.shutdown();
+  if (stopAsked) stop();
   const reason = await embedded.sensor.done;
   await embedded.shutdown();
   removeSignals();
