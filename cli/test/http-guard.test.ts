@@ -4,8 +4,12 @@ import { allowedHosts, requestRefusal, tokenProblem } from "../src/mcp/http-guar
 
 describe("the MCP HTTP guard", () => {
   it("takes random tokens and refuses short or predictable ones", () => {
-    expect(tokenProblem(randomBytes(24).toString("hex"))).toBeUndefined();
-    expect(tokenProblem(randomBytes(18).toString("base64url"))).toBeUndefined();
+    // Many draws: a random token must never be refused by chance (24 base64 characters once were).
+    for (let i = 0; i < 2_000; i++) {
+      expect(tokenProblem(randomBytes(24).toString("hex"))).toBeUndefined();
+      expect(tokenProblem(randomBytes(18).toString("base64url"))).toBeUndefined();
+      expect(tokenProblem(randomBytes(16).toString("hex"))).toBeUndefined();
+    }
     expect(tokenProblem("a".repeat(40))).toMatch(/too predictable/);
     expect(tokenProblem("abababababababababababababab")).toMatch(/too predictable/);
     expect(tokenProblem("0123456789abcdef")).toMatch(/16 characters; give at least 24/);

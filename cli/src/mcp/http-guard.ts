@@ -4,26 +4,31 @@
  * (a browser page that rebinds a DNS name to 127.0.0.1 sends its own Host and Origin).
  */
 
-/** Estimated bits in a token: its length times the entropy of its own characters. */
+/**
+ * Estimated bits in a token: its length times the bits of the alphabet it draws from (hex 4,
+ * lower-case letters and digits ~5.2, base64 6). The characters' own entropy would underestimate
+ * short random tokens (24 base64 characters with a few repeats read as ~100 bits, not 144).
+ */
 export function tokenBits(token: string): number {
-  const counts = new Map<string, number>();
-  for (const ch of token) counts.set(ch, (counts.get(ch) ?? 0) + 1);
-  let perChar = 0;
-  for (const n of counts.values()) {
-    const p = n / token.length;
-    perChar -= p * Math.log2(p);
-  }
-  return perChar * token.length;
+  let alphabet = 0;
+  if (/[0-9]/.test(token)) alphabet += 10;
+  if (/[a-z]/.test(token)) alphabet += /^[0-9a-f]*$/.test(token) ? 6 : 26;
+  if (/[A-Z]/.test(token)) alphabet += 26;
+  if (/[^0-9a-zA-Z]/.test(token)) alphabet += 32;
+  return token.length * Math.log2(Math.max(alphabet, 1));
 }
 
-/** At least this many estimated bits: `openssl rand -hex 16` gives ~120, "aaaa…" 0. */
+/** At least this many estimated bits: `openssl rand -hex 16` gives 128. */
 export const MIN_TOKEN_BITS = 96;
 
 /** Why this token will not do, or undefined when it will. */
 export function tokenProblem(token: string): string | undefined {
   if (token.length < 24) return `it has ${token.length} characters; give at least 24`;
+  // Few distinct characters ("aaaa…", "abab…") is a typed token, not a random one, whatever its alphabet.
+  const distinct = new Set(token).size;
+  if (distinct < Math.min(8, token.length / 4)) return `it is too predictable (${distinct} distinct characters in ${token.length})`;
   const bits = tokenBits(token);
-  if (bits < MIN_TOKEN_BITS) return `it is too predictable (about ${Math.round(bits)} bits of ${MIN_TOKEN_BITS} needed: repeated or few distinct characters)`;
+  if (bits < MIN_TOKEN_BITS) return `it is too predictable (about ${Math.round(bits)} bits of ${MIN_TOKEN_BITS} needed)`;
   return undefined;
 }
 
