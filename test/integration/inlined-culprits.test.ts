@@ -1,11 +1,12 @@
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import type { Proc } from "./harness.js";
 import { cleanup, FIXTURES, seismo, seismoRun, sleep, startFixture, startLoad, tempDir } from "./harness.js";
 import { inlinedByV8 } from "./profile-shares.js";
 
 afterAll(cleanup);
 
-const APP = join(FIXTURES, "inline-app.cjs");
+const APP = join(FIXTURES, "import-app.cjs");
 
 interface IncidentJson {
   id: string;
@@ -26,15 +27,15 @@ async function incidents(db: string, kind: string): Promise<IncidentJson[]> {
  * A fixture under steady load with a sensor attached (1 s windows), eight seconds of normal
  * windows for the baseline, then the spike it is asked for: the handles, and the spike's onset.
  */
-async function spikeUnderSensor(fixture: string, spikeQuery: string, nodeArgs: string[] = []) {
+async function spikeUnderSensor(fixture: string, spikeUrl: (app: Proc & { port: number }) => string, nodeArgs: string[] = [], perSecond = 60) {
   const db = join(tempDir(), "spike.db");
   const app = await startFixture(fixture, { nodeArgs });
-  const load = startLoad(app.port, 60, "/");
+  const load = startLoad(app.port, perSecond, "/");
   const sensor = seismo(["attach", String(app.pid), "--db", db, "--window", "1s", "--burst-duration", "1500ms"]);
   try {
     await sensor.waitFor(/attached to pid/, 15_000);
     await sleep(8_000);
-    const answer = await fetch(`http://127.0.0.1:${app.port}/admin/spike?${spikeQuery}`, { method: "POST" });
+    const answer = await fetch(spikeUrl(app), { method: "POST" });
     expect(answer.status).toBe(200);
     const onsetMs = Number((await app.waitFor(/spike (\d+)/))[1]);
     return { db, app, load, sensor, onsetMs };
@@ -44,14 +45,15 @@ async function spikeUnderSensor(fixture: string, spikeQuery: string, nodeArgs: s
   }
 }
 
-/** One run of the checksum spike, its assertions made; says whether V8 was seen to inline checksum. */
-async function spikeInChecksum(): Promise<string> {
-  // TurboFan inlines checksum into the handler during the normal windows.
-  const { db, app, load, sensor, onsetMs } = await spikeUnderSensor("inline-app.cjs", "ms=4000", ["--trace-turbo-inlining"]);
+/** One run of the fingerprint spike, its assertions made; says whether V8 was seen to inline fingerprint. */
+async function spikeInFingerprint(): Promise<string> {
+  // TurboFan inlines fingerprint into the handler during the normal windows, and the spike runs
+  // in that same optimized code: the admin port is apart (see the fixture), and at 200 requests a
+  // second the normal windows hold enough samples to learn fingerprint's small normal share.
+  const adminUrl = (app: Proc): string => `http://127.0.0.1:${app.stdout().match(/admin (\d+)/)?.[1] ?? ""}/spike?ms=4000`;
+  const { db, app, load, sensor, onsetMs } = await spikeUnderSensor("import-app.cjs", adminUrl, ["--trace-turbo-inlining"], 200);
   try {
     // The embedded analyzer opens the incident and arms a capture of the culprit's app frame.
-    // (Once in about seven runs a spike was profiled and no incident opened: checksum already
-    // holds half the CPU normally, and the spike's verdict is near its bar. That run is retried.)
     const armed = await sensor.waitFor(/capture \S+ armed at (\S+):(\d+) \((\w+)\)/, 25_000).catch(() => undefined);
     const [spike] = (await incidents(db, "cpu_spike")).filter((i) => Date.parse(i.startedAt) >= onsetMs - 1_000);
     if (!armed && !spike) return "no incident";
@@ -59,33 +61,35 @@ async function spikeInChecksum(): Promise<string> {
     expect(armed, sensor.stdout() + sensor.stderr()).toBeDefined();
     const [top] = spike?.culprits ?? [];
     // V8 charged the spike to the anonymous handler; the incident names the helper.
-    expect(top).toMatchObject({ name: "checksum", file: APP, line: 17 });
-    expect(spike?.summary).toMatch(/`checksum`/);
+    expect(top).toMatchObject({ name: "fingerprint", file: APP, line: 17 });
+    expect(spike?.summary).toMatch(/`fingerprint`/);
     expect(armed?.[1]).toBe(APP);
-    expect(armed?.[3]).toBe("checksum");
+    expect(armed?.[3]).toBe("fingerprint");
   } finally {
     await load.stop();
   }
-  // The hard case happened: V8 inlined checksum into the handler. (Read once the app has exited:
+  // The hard case happened: V8 inlined fingerprint into the handler. (Read once the app has exited:
   // V8 writes its trace through a C buffer that a piped stdout flushes only then, and it does not
-  // always reach the test. V8's own profile proves it too: checksum's samples came on the
-  // handler's node, at checksum's lines.)
+  // always reach the test. V8's own profile proves it too: fingerprint's samples came on the
+  // handler's node, at its lines.)
   app.child.kill("SIGTERM");
   await app.exited;
   const listed = await seismoRun(["top", "--db", db, "--since", "10m", "--json"]);
-  const charged = (JSON.parse(listed.stdout) as Array<{ name: string; inlinedShare: number }>).find((row) => row.name === "checksum")?.inlinedShare ?? 0;
-  const traced = inlinedByV8(app.stdout()).has("checksum");
-  return traced || charged > 0.5 ? `inlined (${traced ? "traced" : `${Math.round(charged * 100)} % of its samples on the handler`})` : `not inlined (${Math.round(charged * 100)} % on the handler)`;
+  const charged = (JSON.parse(listed.stdout) as Array<{ name: string; inlinedShare: number }>).find((row) => row.name === "fingerprint")?.inlinedShare ?? 0;
+  const traced = inlinedByV8(app.stdout()).has("fingerprint");
+  const onHandler = `${Math.round(charged * 100)} % of its samples on the handler`;
+  return traced || charged > 0.5 ? `inlined (${onHandler}${traced ? ", traced" : ""})` : `not inlined (${onHandler})`;
 }
 
 describe("the culprit is a helper V8 inlined into its caller", () => {
   it("a CPU spike inside it: the incident names the helper, and the capture is armed on it", { timeout: 150_000 }, async () => {
-    // Whether TurboFan inlines checksum depends on what it met first (after the recompile on
-    // attach it sometimes optimizes checksum on its own first): a run where it did not proves
+    // Whether TurboFan inlines fingerprint depends on what it met first (after the recompile on
+    // attach it sometimes optimizes fingerprint on its own first): a run where it did not proves
     // nothing about de-inlining, so up to three are tried, each checked in full.
     const runs: string[] = [];
-    while (runs.length < 3 && !runs.at(-1)?.startsWith("inlined")) runs.push(await spikeInChecksum());
-    expect(runs.at(-1), `V8 inlined checksum and the incident named it, in one of three runs: ${runs.join("; ")}`).toMatch(/^inlined/);
+    while (runs.length < 3 && !runs.at(-1)?.startsWith("inlined")) runs.push(await spikeInFingerprint());
+    console.log(`fingerprint spike runs: ${runs.join("; ")}`);
+    expect(runs.at(-1), `V8 inlined fingerprint and the incident named it, in one of three runs: ${runs.join("; ")}`).toMatch(/^inlined/);
   });
 
   it("a CPU spike in an anonymous request handler itself: named by where it sits, captured by its location", { timeout: 150_000 }, async () => {
@@ -102,7 +106,7 @@ describe("the culprit is a helper V8 inlined into its caller", () => {
 async function spikeInHandler(): Promise<string> {
   const HANDLER_APP = join(FIXTURES, "handler-app.cjs");
   const handler = "(anonymous) http.createServer(…)";
-  const { db, load, sensor, onsetMs } = await spikeUnderSensor("handler-app.cjs", "ms=4000");
+  const { db, load, sensor, onsetMs } = await spikeUnderSensor("handler-app.cjs", (app) => `http://127.0.0.1:${app.port}/admin/spike?ms=4000`);
   try {
     const opened = await sensor.waitFor(/incident (spk-[0-9a-f]{10}): CPU spike .*?: `([^`]+)` \((\S+?)\)/, 30_000);
     if (opened[3]?.startsWith("node:")) return `${opened[2] ?? ""} (${opened[3]})`;

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createServer } from "node:net";
 import { unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { listeningSocketsOf } from "@seismo/daemon";
@@ -28,6 +29,19 @@ async function withEnvFile(envFile: string): Promise<Proc & { port: number }> {
   delete env.NODE_OPTIONS;
   const app = track(spawn(process.execPath, [`--env-file=${envFile}`, join(FIXTURES, "capture-app.cjs")], { env, stdio: ["ignore", "pipe", "pipe"] }));
   return { ...app, port: Number((await app.waitFor(/listening (\d+)/))[1]) };
+}
+
+/** A port no one listens on, from 20,000 to 29,999: below the kernel's ephemeral range, where an app's fixed port lives. */
+async function freeFixedPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
 }
 
 const inspectorPort = (pid: number, before: string[]): number => {
@@ -125,5 +139,30 @@ describe("the inspector Seismo opens is closed again when it leaves", () => {
     expect(closed.code).not.toBe(0);
     expect(closed.stderr).toMatch(/Process \d+ opened its inspector on 0\.0\.0\.0:\d+, beyond loopback; Seismo closed it again at once, unused\./);
     expect(listening(hidden.pid)).toEqual(hiddenBefore);
+  });
+
+  it("Seismo asks only the inspector's own port whether it is one: the app's ports get no request", async () => {
+    // A random inspector port (0) and the app on a fixed one: the inspector can only be in the
+    // ephemeral range. Seismo opens it (attach), then finds it open (a capture beside it).
+    const fixed = await startFixture("quiet-app.cjs", { env: { PORT: String(await freeFixedPort()), NODE_OPTIONS: "--inspect-port=127.0.0.1:0" } });
+    const attach = seismo(["attach", String(fixed.pid), "--db", join(tempDir(), "a.db"), "--window", "1s"]);
+    await attach.waitFor(/attached to pid/, 20_000);
+    const capture = seismo(["capture", `${join(FIXTURES, "quiet-app.cjs")}:6`, "--pid", String(fixed.pid), "--hits", "1", "--ttl", "20s", "--db", join(tempDir(), "c.db")]);
+    await capture.waitFor(/armed at/, 15_000);
+    expect(await httpGet(fixed.port, "/mine")).toBe("ok");
+    expect((await capture.exited).code, capture.stderr()).toBe(0);
+    attach.child.kill("SIGINT");
+    expect((await attach.exited).code, attach.stderr()).toBe(0);
+    expect(fixed.stdout().match(/^request .*$/gm)).toEqual(["request GET /mine"]);
+
+    // A fixed inspector port, and the app on a random one: only that port is asked.
+    const inspector = await freeFixedPort();
+    const random = await startFixture("quiet-app.cjs", { env: { NODE_OPTIONS: `--inspect-port=127.0.0.1:${inspector}` } });
+    const second = seismo(["attach", String(random.pid), "--db", join(tempDir(), "b.db"), "--window", "1s"]);
+    await second.waitFor(new RegExp(`attached to pid ${random.pid}`), 20_000);
+    expect(listening(random.pid)).toContain(`127.0.0.1:${inspector}`);
+    second.child.kill("SIGINT");
+    expect((await second.exited).code, second.stderr()).toBe(0);
+    expect(random.stdout()).not.toMatch(/^request /m);
   });
 });

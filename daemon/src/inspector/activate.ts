@@ -2,11 +2,11 @@ import { readFileSync } from "node:fs";
 import { basename, isAbsolute } from "node:path";
 import { parseEnv } from "node:util";
 import { ErrorCodes, SeismoError } from "@seismo/agent-proto";
-import { listeningSocketsIn, listeningSocketsOf } from "../target/listening-sockets.js";
+import { ephemeralPortRange, listeningSocketsIn, listeningSocketsOf } from "../target/listening-sockets.js";
 import { catchesSignal, processExists, readCmdline, readEnviron, readExe, readProcStatus, SIGUSR1_NUMBER } from "../target/proc.js";
 import type { ListeningSocket } from "../target/listening-sockets.js";
 import type { InspectorEndpoint } from "./endpoint.js";
-import { findInspectorAmong } from "./endpoint.js";
+import { DEFAULT_EPHEMERAL_PORTS, findInspectorAmong, inspectorCandidates } from "./endpoint.js";
 import { closeInspectorAtOnce } from "./lease.js";
 import { connectInspector } from "./session.js";
 import { envFilesOf, inspectorBlocker, inspectorSettings, nodeOptionsOfArgv, splitNodeOptions } from "./node-options.js";
@@ -67,14 +67,16 @@ export async function openInspector(pid: number, options: ActivateOptions = {}):
     );
   }
 
+  // Only the inspector's own port is asked whether it is one (see inspectorCandidates).
+  const port = settings.port ?? DEFAULT_INSPECTOR_PORT;
+  const candidates = (sockets: ListeningSocket[]): ListeningSocket[] => inspectorCandidates(sockets, port, ephemeralPortRange() ?? DEFAULT_EPHEMERAL_PORTS);
   const before = listeningSocketsOf(pid);
-  const alreadyOpen = await findInspectorAmong(before.filter((s) => s.loopback));
+  const alreadyOpen = await findInspectorAmong(candidates(before.filter((s) => s.loopback)));
   if (alreadyOpen) return { ...alreadyOpen, openedBySeismo: false };
 
   // Processes that would open their inspector on the same fixed port (9229 unless told otherwise)
   // are activated one at a time: the first takes the port, and the others are then not signalled.
-  const port = settings.port ?? DEFAULT_INSPECTOR_PORT;
-  if (port === 0) return signalAndWait(pid, before, options);
+  if (port === 0) return signalAndWait(pid, before, candidates, options);
   const previous = activating.get(port) ?? Promise.resolve();
   const mine = previous.catch(() => undefined).then(() => {
     const holder = listeningSocketsIn(pid).find((s) => s.port === port && (s.loopback || s.address === "0.0.0.0" || s.address === "::"));
@@ -83,7 +85,7 @@ export async function openInspector(pid: number, options: ActivateOptions = {}):
         hint: "Start the app's processes with --inspect-port=0 (e.g. NODE_OPTIONS=--inspect-port=0): each then opens a free port, and Seismo finds it.",
       });
     }
-    return signalAndWait(pid, before, options);
+    return signalAndWait(pid, before, candidates, options);
   });
   activating.set(port, mine);
   try {
@@ -117,7 +119,12 @@ const DEFAULT_INSPECTOR_PORT = 9229;
 const activating = new Map<number, Promise<OpenedInspector>>();
 
 /** SIGUSR1, once, then the new loopback inspector among the process's own listening sockets. */
-async function signalAndWait(pid: number, before: ListeningSocket[], options: ActivateOptions): Promise<OpenedInspector> {
+async function signalAndWait(
+  pid: number,
+  before: ListeningSocket[],
+  candidates: (sockets: ListeningSocket[]) => ListeningSocket[],
+  options: ActivateOptions,
+): Promise<OpenedInspector> {
   await waitForSignalHandler(pid, options.handlerWaitMs ?? 0);
   try {
     process.kill(pid, "SIGUSR1");
@@ -150,17 +157,17 @@ async function signalAndWait(pid: number, before: ListeningSocket[], options: Ac
         },
       );
     }
-    const found = await findInspectorAmong(
-      fresh.filter((s) => s.loopback),
-      500,
-    );
+    const found = await findInspectorAmong(candidates(fresh.filter((s) => s.loopback)), 500);
     if (found) return { ...found, openedBySeismo: true };
   }
   throw new SeismoError(
     ErrorCodes.INSPECTOR_TIMEOUT,
     `Process ${pid} did not open its inspector within ${options.timeoutMs ?? 5_000} ms of SIGUSR1.`,
     {
-      hint: "Its port may be taken by another process (use --inspect-port=0 in NODE_OPTIONS), or its event loop is stuck in native code.",
+      hint:
+        "Its port may be taken by another process (use --inspect-port=0 in NODE_OPTIONS), or its event loop is stuck in native code. " +
+        "If the app opened its inspector itself (inspector.open) on a port its Node options do not name, Seismo does not probe its other ports: " +
+        "give `seismo daemon --inspector` the webSocketDebuggerUrl from http://127.0.0.1:<port>/json/list.",
     },
   );
 }

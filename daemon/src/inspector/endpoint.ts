@@ -55,6 +55,25 @@ export function probeInspector(address: string, port: number, timeoutMs = 1_000)
   });
 }
 
+/** The range the kernel gives a socket bound to port 0 (net.ipv4.ip_local_port_range). */
+export interface PortRange {
+  low: number;
+  high: number;
+}
+
+/** Linux's default, when /proc/sys/net/ipv4/ip_local_port_range cannot be read. */
+export const DEFAULT_EPHEMERAL_PORTS: PortRange = { low: 32_768, high: 60_999 };
+
+/**
+ * The sockets that may be the inspector, given the port Node's options give it: that port only
+ * (9229 when none is given), or, for a random port (0), those in the ephemeral range, where the
+ * kernel put it. Every other socket is the app's own: a probe there is a request the app serves
+ * (a GET /json/list in its access log, or in its handlers), so it is never sent.
+ */
+export function inspectorCandidates(sockets: ListeningSocket[], port: number, ephemeral: PortRange): ListeningSocket[] {
+  return sockets.filter((s) => (port === 0 ? s.port >= ephemeral.low && s.port <= ephemeral.high : s.port === port));
+}
+
 /** The inspector among these sockets, trying likely ports (9229 and up) first. */
 export async function findInspectorAmong(sockets: ListeningSocket[], timeoutMs = 1_000): Promise<InspectorEndpoint | undefined> {
   const ordered = [...sockets].sort((a, b) => inspectorLikelihood(b.port) - inspectorLikelihood(a.port));

@@ -92,3 +92,16 @@ export function listeningSocketsOf(pid: number): ListeningSocket[] {
   const inodes = socketInodesOf(pid);
   return listeningSocketsIn(pid).filter((socket) => inodes.has(socket.inode));
 }
+
+/**
+ * The ports the kernel hands out for a bind to port 0 (net.ipv4.ip_local_port_range); undefined
+ * when it cannot be read. Read here, in Seismo's namespace: a sidecar shares its pod's.
+ */
+export function ephemeralPortRange(): { low: number; high: number } | undefined {
+  try {
+    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    return low !== undefined && high !== undefined && Number.isInteger(low) && Number.isInteger(high) && low <= high ? { low, high } : undefined;
+  } catch {
+    return undefined;
+  }
+}
