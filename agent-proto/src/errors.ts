@@ -36,6 +36,11 @@ export const ErrorCodes = {
   PUBLISH_FAILED: "SEISMO_PUBLISH_FAILED",
   /** The SQLite database cannot be opened or written. */
   DATABASE: "SEISMO_DATABASE",
+  /**
+   * A message that decoded but that the database refused each time it was tried, for a reason of
+   * its own (not a busy, full or unwritable database): kept in rejected_messages and dropped.
+   */
+  STORE_REFUSED: "SEISMO_STORE_REFUSED",
   /** The database was written by a newer Seismo. */
   DATABASE_TOO_NEW: "SEISMO_DATABASE_TOO_NEW",
   /** An id (incident, ...) that the database does not hold. */

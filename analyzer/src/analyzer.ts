@@ -30,6 +30,8 @@ export interface AnalyzerOptions {
   webhook?: WebhookSettings;
   /** Ask the culprit's daemon to capture its values when an incident opens (no capture without it). */
   commands?: CommandClient;
+  /** Ingest reads as stuck when messages come and none could be stored for this long (default 30 s). */
+  stuckAfterMs?: number;
 }
 
 /**
@@ -77,6 +79,11 @@ export class Analyzer {
 
   get stats(): IngestStats {
     return this.ingestor.stats;
+  }
+
+  /** Why ingest is stuck (messages come, none could be stored for stuckAfterMs), or undefined: for readiness. */
+  ingestStuck(): string | undefined {
+    return this.ingestor.stuck(this.options.stuckAfterMs ?? 30_000);
   }
 
   async start(): Promise<void> {

@@ -94,7 +94,8 @@ describe("Ingestor", () => {
 
   it("a full disk: says so with what to do, asks for redelivery, and stores the message once there is room", () => {
     const warnings: string[] = [];
-    const ingestor = new Ingestor(new EventStore(db), { warn: (w) => warnings.push(w) });
+    let now = 1_000_000;
+    const ingestor = new Ingestor(new EventStore(db), { warn: (w) => warnings.push(w) }, undefined, undefined, undefined, () => now);
     // A real SQLITE_FULL without filling a disk: cap the file at the pages it has.
     const pages = db.pragma("page_count", { simple: true }) as number;
     db.pragma(`max_page_count = ${pages}`);
@@ -116,11 +117,23 @@ describe("Ingestor", () => {
     const storedBefore = (db.prepare("SELECT COUNT(*) AS n FROM windows").get() as { n: number }).n;
     expect(storedBefore).toBe(n);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/cannot store a profile event, will retry: Cannot use the database .*seismo\.db: .*full.*The disk is full: free space/);
-    // Same failure again: counted, not logged again.
+    expect(warnings[0]).toMatch(/cannot store a profile event \(try 1\), will retry in 5 s: Cannot use the database .*seismo\.db: .*full.*The disk is full: free space/);
+    // Within the pause that called for, the next message is handed back untried; after it, tried
+    // again: the same failure is counted, not logged again, and the pause grows.
+    const untried = message("seismo.v1.shop.profile", bytes);
+    untried.m.retry = (delayMs) => {
+      untried.outcome.value = `retry in ${delayMs}`;
+    };
+    now += 1_000;
+    ingestor.handle(untried.m);
+    expect(untried.outcome.value).toBe("retry in 4000");
+    now += 4_000;
     ingestor.handle(message("seismo.v1.shop.profile", bytes).m);
     expect(warnings).toHaveLength(1);
-    expect(ingestor.stats.retried).toBe(2);
+    expect(ingestor.stats.retried).toBe(3);
+    expect(ingestor.stuck(30_000)).toBeUndefined();
+    now += 31_000;
+    expect(ingestor.stuck(30_000)).toMatch(/^ingest is stuck: nothing stored for 36 s, 3 failed tries; last: Cannot use the database .*full/);
     db.pragma("max_page_count = 1073741823");
     const again = message("seismo.v1.shop.profile", bytes);
     ingestor.handle(again.m);
@@ -135,5 +148,85 @@ describe("Ingestor", () => {
     ingestor.handle(m);
     expect(outcome.value).toBe("retry");
     expect(ingestor.stats.retried).toBe(1);
+  });
+
+  it("a message the store refuses for a reason of its own is tried three times, then kept whole in rejected_messages and dropped; the others go by", () => {
+    const profile = sampleEvents.profile;
+    if (profile.kind !== "profile") throw new Error("fixture");
+    const windowBytes = (n: number) => encodeEvent({ ...profile, body: { ...profile.body, windowId: `w:${n}`, sequence: n } });
+    // A bug in the store that one message meets (mocking our own interface, over the real database).
+    class BuggyStore extends EventStore {
+      override recordWindow(window: Parameters<EventStore["recordWindow"]>[0], receivedAtMs: number) {
+        if (window.windowId === "w:poison") throw new TypeError("Cannot read properties of undefined (reading 'name')");
+        return super.recordWindow(window, receivedAtMs);
+      }
+    }
+    const warnings: string[] = [];
+    const ingestor = new Ingestor(new BuggyStore(db), { warn: (w) => warnings.push(w) });
+    const poison = encodeEvent({ ...profile, body: { ...profile.body, windowId: "w:poison", sequence: 99 } });
+    const outcomes: string[] = [];
+    const delays: number[] = [];
+    for (let n = 0; n < 3; n++) {
+      const retried = message("seismo.v1.shop.profile", poison);
+      retried.m.retry = (delayMs) => {
+        retried.outcome.value = "retry";
+        delays.push(delayMs ?? 0);
+      };
+      ingestor.handle(retried.m);
+      outcomes.push(retried.outcome.value ?? "");
+      const good = message("seismo.v1.shop.profile", windowBytes(n));
+      ingestor.handle(good.m);
+      expect(good.outcome.value).toBe("ack");
+    }
+    expect(outcomes).toEqual(["retry", "retry", "reject"]);
+    expect(delays).toEqual([5_000, 10_000]);
+    expect(warnings[0]).toMatch(/cannot store a profile event \(try 1 of 3\), will retry in 5 s: TypeError: Cannot read properties of undefined/);
+    expect(warnings.at(-1)).toMatch(/dropped a message on seismo\.v1\.shop\.profile: storing this profile event failed 3 times, not because of the database: TypeError/);
+    expect(ingestor.stats.rejected).toEqual({ SEISMO_STORE_REFUSED: 1 });
+    const kept = db.prepare("SELECT code, size, length(head) AS kept FROM rejected_messages").all();
+    expect(kept).toEqual([{ code: "SEISMO_STORE_REFUSED", size: poison.length, kept: poison.length }]);
+    expect((db.prepare("SELECT COUNT(*) AS n FROM windows").get() as { n: number }).n).toBe(3);
+    expect(ingestor.stuck(0, Date.now())).toBeUndefined();
+  });
+
+  it("a locked database is waited out, however long, and ingest reads as stuck meanwhile, then moves again", () => {
+    let now = 1_000_000;
+    const startedAt = now;
+    // When the database was tried (a real EventStore, its calls counted).
+    const tried: number[] = [];
+    class CountedStore extends EventStore {
+      override recordWindow(window: Parameters<EventStore["recordWindow"]>[0], receivedAtMs: number) {
+        tried.push((now - startedAt) / 1_000);
+        return super.recordWindow(window, receivedAtMs);
+      }
+    }
+    const ingestor = new Ingestor(new CountedStore(db), { warn: () => undefined }, undefined, undefined, undefined, () => now);
+    // Another writer holds the lock; this connection does not wait for it.
+    db.pragma("busy_timeout = 0");
+    const other = openDatabase(join(dir, "seismo.db"));
+    other.exec("BEGIN EXCLUSIVE");
+    const bytes = encodeEvent(sampleEvents.profile);
+    // A message a second for 150 s.
+    for (let n = 0; n < 150; n++, now += 1_000) {
+      const { m, outcome } = message("seismo.v1.shop.profile", bytes);
+      const before = ingestor.stats.retried;
+      ingestor.handle(m);
+      expect(outcome.value).toBe("retry");
+      expect(ingestor.stats.retried).toBe(before + 1);
+      if (ingestor.stuck(30_000) === undefined && n >= 30) throw new Error(`not stuck at ${n} s`);
+      if (n === 29) expect(ingestor.stuck(30_000)).toBeUndefined();
+    }
+    // Tried at 0, 5, 15, 35, 75 and 135 s (the pause doubles up to a minute), the other messages
+    // handed back untried meanwhile; none dropped.
+    expect(tried).toEqual([0, 5, 15, 35, 75, 135]);
+    expect(ingestor.stats.rejected).toEqual({});
+    expect(ingestor.stuck(30_000)).toMatch(/^ingest is stuck: nothing stored for 150 s, 150 failed tries; last: Cannot use the database .*: database is locked/);
+    other.exec("COMMIT");
+    other.close();
+    now = startedAt + 200_000;
+    const { m, outcome } = message("seismo.v1.shop.profile", bytes);
+    ingestor.handle(m);
+    expect(outcome.value).toBe("ack");
+    expect(ingestor.stuck(30_000)).toBeUndefined();
   });
 });

@@ -155,7 +155,8 @@ export class EventStore {
     })();
   }
 
-  recordRejected(subject: string, code: string, reason: string, data: Uint8Array, receivedAtMs: number, keep = 1_000): void {
+  /** Keeps a copy of a message that is dropped: its first `headBytes` (4 KiB), in the last `keep` such rows. */
+  recordRejected(subject: string, code: string, reason: string, data: Uint8Array, receivedAtMs: number, keep = 1_000, headBytes = 4_096): void {
     this.db.transaction(() => {
       this.statements.insertRejected.run({
         at: receivedAtMs,
@@ -163,7 +164,7 @@ export class EventStore {
         code,
         reason: reason.slice(0, 1_000),
         size: data.length,
-        head: Buffer.from(data.subarray(0, 4_096)),
+        head: Buffer.from(data.subarray(0, headBytes)),
       });
       this.statements.trimRejected.run({ keep });
     })();

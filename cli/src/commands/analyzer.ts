@@ -26,7 +26,9 @@ Consumes Seismo events from NATS JetStream (a durable consumer: nothing is lost
 while it is down) and stores them in SQLite. A message is acknowledged only
 after it is committed; a redelivered window is recognised and skipped.
 Malformed messages are counted, logged once, kept in rejected_messages, and
-dropped. \`seismo top --db PATH\` reads what it stores.
+dropped; so is a message the database refuses three times for a reason of its
+own. A locked or full database is waited out (nothing is lost), and /readyz
+says so. \`seismo top --db PATH\` reads what it stores.
 
 It also compares each new deployment with the one before it (at 12, 30, 60
 and 180 windows, then every 360) and opens a regression incident when a
@@ -37,15 +39,18 @@ ${DB_HELP}
 ${ANALYSIS_HELP}
   --retention DURATION keep profile windows this long (default 7d)
   --durable NAME       JetStream consumer name (default seismo-analyzer)
+  --stuck-after D      /readyz turns red when messages come and none could be stored for this
+                       long (a locked or full database; default 30s)
 ${HEALTH_HELP}
 ${NATS_HELP}
   -h, --help           this help`;
 
 export async function analyzerCommand(args: string[], out: (text: string) => void): Promise<number> {
-  const parsed = verbArgs("analyzer", args, { ...DB_OPTION, ...NATS_OPTIONS, ...ANALYSIS_OPTIONS, retention: { type: "string" }, durable: { type: "string" }, ...HEALTH_OPTIONS }, ANALYZER_HELP, out);
+  const parsed = verbArgs("analyzer", args, { ...DB_OPTION, ...NATS_OPTIONS, ...ANALYSIS_OPTIONS, retention: { type: "string" }, durable: { type: "string" }, "stuck-after": { type: "string" }, ...HEALTH_OPTIONS }, ANALYZER_HELP, out);
   if (!parsed) return 0;
   const { values } = parsed;
   const retentionMs = parseDuration(values.retention ?? "7d");
+  const stuckAfterMs = parseDuration(values["stuck-after"] ?? "30s");
   const healthAt = healthSettings(values, "analyzer");
   const analysis = analysisSettings(values, "analyzer");
   const log = createLogger("seismo analyzer");
@@ -57,6 +62,7 @@ export async function analyzerCommand(args: string[], out: (text: string) => voi
     dbPath: db,
     subscriber: new NatsEventSubscriber(nc, values.durable ? { durable: values.durable } : {}),
     retentionMs,
+    stuckAfterMs,
     log,
     regressionWatch: analysis.regressionWatch,
     ...(analysis.capture ? { commands: new NatsCommandClient(nc) } : {}),
@@ -75,7 +81,7 @@ export async function analyzerCommand(args: string[], out: (text: string) => voi
   const health =
     healthAt === undefined ? undefined : (
       await startHealthServer(healthAt.port, healthAt.host, {
-        notReady: () => (nc.isClosed() ? "the NATS connection is closed" : undefined),
+        notReady: () => (nc.isClosed() ? "the NATS connection is closed" : analyzer.ingestStuck()),
         metrics: () => registry.metrics(),
         contentType: registry.contentType,
       })
