@@ -89,7 +89,11 @@ export function releaseInspector(settings: { key: string; holder: string }, clos
   delete registry[slot];
   if (!leases.openedBySeismo) return { holders, openedBySeismo: false, closing: false };
   if (!close) return { holders, openedBySeismo: true, closing: false };
-  setImmediate(close);
+  // Not at once: closing while Node's inspector thread still writes to a WebSocket (this answer,
+  // the daemon's last messages) crashed the target with SIGSEGV after detach, about once in 20
+  // (Node 20 and 22, the class of nodejs/node#34833). The daemon closes its sessions right after
+  // this answer and waits up to 2 s for the port to go; 250 ms later there is nothing in flight.
+  setTimeout(close, 250).unref();
   return { holders, openedBySeismo: true, closing: true };
 }
 
