@@ -31,11 +31,14 @@ export const MAX_OWN_ATTEMPTS = 3;
 /** Delay before the next try: 5 s, doubling per try of the same message, at most a minute. */
 export const retryDelayMs = (attempt: number): number => Math.min(5_000 * 2 ** Math.max(0, attempt - 1), 60_000);
 
+/** A message's identity across redeliveries, which carry no id of their own: a digest of its subject and bytes. */
+const keyOf = (subject: string, data: Uint8Array): string => createHash("sha256").update(subject).update("\u0000").update(data).digest("base64");
+
 /** Failed messages remembered at once; past it the oldest is forgotten (and its count starts again). */
 const REMEMBERED = 1_000;
 
 export class StoreFailures {
-  /** Tries per failing message, by a digest of its subject and bytes: redeliveries carry no id of their own. */
+  /** Tries per failing message, by keyOf. */
   private readonly attempts = new Map<string, number>();
   private failingSinceMs: number | undefined;
   private failuresSinceSettled = 0;
@@ -65,7 +68,7 @@ export class StoreFailures {
 
   /** Counts a failed try of this message; returns how many it has had. */
   failed(subject: string, data: Uint8Array, error: string, nowMs: number): number {
-    const key = createHash("sha256").update(subject).update("\u0000").update(data).digest("base64");
+    const key = keyOf(subject, data);
     const attempt = (this.attempts.get(key) ?? 0) + 1;
     this.attempts.delete(key);
     this.attempts.set(key, attempt);
@@ -82,7 +85,7 @@ export class StoreFailures {
     this.failuresSinceSettled = 0;
     this.databaseFailures = 0;
     this.pausedUntilMs = 0;
-    if (this.attempts.size > 0) this.attempts.delete(createHash("sha256").update(subject).update("\u0000").update(data).digest("base64"));
+    if (this.attempts.size > 0) this.attempts.delete(keyOf(subject, data));
   }
 
   /** Why ingest is stuck (messages came, and for `afterMs` none could be stored), or undefined. */

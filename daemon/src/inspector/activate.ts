@@ -69,7 +69,8 @@ export async function openInspector(pid: number, options: ActivateOptions = {}):
 
   // Only the inspector's own port is asked whether it is one (see inspectorCandidates).
   const port = settings.port ?? DEFAULT_INSPECTOR_PORT;
-  const candidates = (sockets: ListeningSocket[]): ListeningSocket[] => inspectorCandidates(sockets, port, ephemeralPortRange() ?? DEFAULT_EPHEMERAL_PORTS);
+  const ephemeral = ephemeralPortRange() ?? DEFAULT_EPHEMERAL_PORTS;
+  const candidates = (sockets: ListeningSocket[]): ListeningSocket[] => inspectorCandidates(sockets, port, ephemeral);
   const before = listeningSocketsOf(pid);
   const alreadyOpen = await findInspectorAmong(candidates(before.filter((s) => s.loopback)));
   if (alreadyOpen) return { ...alreadyOpen, openedBySeismo: false };
