@@ -10,9 +10,16 @@
 //      with bursts on and off (--no-spikes), in alternating rounds, same app
 //      process, so drift cancels; and throughput in the 10 s after the burst;
 //   3. no false alarms: --steady-minutes of steady load, then --double-minutes
-//      at twice the rate, reporting incidents (must be 0) and bursts taken.
+//      at twice the rate, reporting incidents (must be 0) and bursts taken;
+//   4. traffic is not an incident (issue 17), on test/fixtures/storefront-app.cjs at
+//      default settings: idle then traffic, traffic right after attaching, a tenfold
+//      step, a worker with no HTTP given ten times the jobs (each --traffic-minutes
+//      long after the change): false alarms per hour (target 0), spikes the daemon
+//      saw and their verdicts; and a crafted-input spike arriving with a traffic rise
+//      (an incident, its time from onset to queryable; target <= 5 s detection).
 //
 // Run: node bench/spikes.mjs [--rounds 2] [--steady-minutes 3] [--double-minutes 2] [--rate 100]
+//                            [--traffic-minutes 3] [--only detection,cost,steady,traffic,crafted]
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -31,6 +38,7 @@ const { values } = parseArgs({
     rate: { type: "string", default: "100" },
     catalog: { type: "string", default: "2000" },
     only: { type: "string" },
+    "traffic-minutes": { type: "string", default: "3" },
   },
 });
 const rounds = Number(values.rounds);
@@ -65,12 +73,12 @@ function start(cmd, args, env = {}) {
 }
 
 /** Keep-alive load at a fixed average rate with random (Poisson) arrivals; records the completion time of every answered request. */
-function startLoad(port, perSecond) {
+function startLoad(port, perSecond, path = "/?min=1") {
   const agent = new Agent({ keepAlive: true, maxSockets: 32 });
   const done = [];
   let timer;
   const fire = () => {
-    const req = request({ host: "127.0.0.1", port, path: "/?min=1", agent }, (res) => {
+    const req = request({ host: "127.0.0.1", port, path, agent }, (res) => {
       res.resume();
       res.on("end", () => done.push(Date.now()));
     });
@@ -249,8 +257,100 @@ async function falseAlarms() {
   for (const s of spikes) console.log(`  burst judged ${s.verdict}: ${s.verdict_reason}`);
 }
 
+function spikeRows(dbPath) {
+  try {
+    const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+    try {
+      return {
+        spikes: db.prepare("SELECT onset_ms, verdict, verdict_reason FROM spikes ORDER BY onset_ms").all(),
+        incidents: db.prepare("SELECT started_at_ms, created_at_ms, summary, culprits FROM incidents ORDER BY started_at_ms").all(),
+      };
+    } finally {
+      db.close();
+    }
+  } catch {
+    return { spikes: [], incidents: [] };
+  }
+}
+
+async function traffic() {
+  const minutes = Number(values["traffic-minutes"]);
+  console.log(`\n## 4. Traffic is not an incident (storefront-app.cjs, default settings, ${minutes} min after each change)\n`);
+  const products = "/products?category=toys&page=1";
+  const scenarios = [
+    { name: "idle 60 s, then 300 req/s", before: 60_000, run: (app) => [startLoad(app.port, 300, products)] },
+    { name: "attach, traffic 4 s later (300 req/s)", before: 4_000, run: (app) => [startLoad(app.port, 300, products)] },
+    { name: "40 req/s for 60 s, then 400 req/s", before: 60_000, setup: (app) => [startLoad(app.port, 40, products)], run: (_app, loads) => (loads[0].setRate(400), []) },
+    { name: "worker, 40 jobs/s for 60 s, then 400", env: { WORKER: "1", JOBS_PER_SECOND: "40" }, before: 60_000, run: (app) => (process.kill(app.child.pid, "SIGUSR2"), []) },
+  ];
+  const rows = [];
+  let hours = 0;
+  let falseAlarms = 0;
+  for (const [i, scenario] of scenarios.entries()) {
+    const app = await startStorefront(scenario.env);
+    const dbPath = join(dir, `traffic-${i}.db`);
+    const sensor = start(process.execPath, [seismoBin, "attach", String(app.child.pid), "--db", dbPath]);
+    await sensor.waitFor(/attached to pid/);
+    const loads = scenario.setup?.(app) ?? [];
+    await sleep(scenario.before);
+    loads.push(...scenario.run(app, loads));
+    await sleep(minutes * 60_000);
+    for (const load of loads) load.stop();
+    sensor.child.kill("SIGTERM");
+    await new Promise((r) => sensor.child.on("exit", r));
+    app.child.kill("SIGTERM");
+    const { spikes, incidents } = spikeRows(dbPath);
+    hours += (scenario.before + minutes * 60_000) / 3_600_000;
+    falseAlarms += incidents.length;
+    rows.push({ name: scenario.name, spikes: spikes.map((s) => s.verdict ?? "(no profile)").join(", ") || "none", incidents: incidents.length, reasons: spikes.map((s) => s.verdict_reason) });
+  }
+  console.log("| scenario | spikes the daemon saw, judged | incidents (false alarms) |\n|---|---|---|");
+  for (const r of rows) console.log(`| ${r.name} | ${r.spikes} | ${r.incidents} |`);
+  console.log(`\nfalse alarms: ${falseAlarms} in ${hours.toFixed(2)} h of these scenarios = ${(falseAlarms / hours).toFixed(1)} per hour`);
+  for (const r of rows) for (const reason of r.reasons) console.log(`  ${r.name}: ${reason}`);
+}
+
+/** The real one: crafted searches whose regular expression backtracks, arriving with a traffic rise. */
+async function crafted() {
+  const products = "/products?category=toys&page=1";
+  const app = await startStorefront();
+  const dbPath = join(dir, "traffic-crafted.db");
+  const sensor = start(process.execPath, [seismoBin, "attach", String(app.child.pid), "--db", dbPath]);
+  await sensor.waitFor(/attached to pid/);
+  const load = startLoad(app.port, 60, products);
+  const searches = startLoad(app.port, 10, "/search?q=garden%20tools");
+  await sleep(60_000);
+  const onset = Date.now();
+  load.setRate(200);
+  const craftedLoad = startLoad(app.port, 6, `/search?q=${"a".repeat(24)}!`);
+  let incident;
+  while (!incident && Date.now() - onset < 60_000) {
+    incident = spikeRows(dbPath).incidents[0];
+    if (!incident) await sleep(50);
+  }
+  const queryableMs = Date.now() - onset;
+  for (const l of [load, searches, craftedLoad]) l.stop();
+  sensor.child.kill("SIGTERM");
+  await new Promise((r) => sensor.child.on("exit", r));
+  app.child.kill("SIGTERM");
+  const culprit = incident ? JSON.parse(incident.culprits)[0]?.name : undefined;
+  console.log(
+    incident
+      ? `\ncrafted-input spike with a traffic rise: incident queryable ${(queryableMs / 1000).toFixed(2)} s after the crafted requests began, first culprit ${culprit} (${culprit === "isSearchable" ? "right" : "WRONG"})`
+      : "\ncrafted-input spike with a traffic rise: NO incident within 60 s",
+  );
+}
+
+async function startStorefront(env = {}) {
+  const app = start(process.execPath, [join(root, "test", "fixtures", "storefront-app.cjs")], { NODE_OPTIONS: "--inspect-port=0", ...env });
+  const port = Number((await app.waitFor(/listening (\d+)/))[1]);
+  return { ...app, port };
+}
+
 const only = values.only?.split(",");
 if (!only || only.includes("detection")) await detection();
 if (!only || only.includes("cost")) await burstCost();
 if (!only || only.includes("steady")) await falseAlarms();
+if (!only || only.includes("traffic")) await traffic();
+if (!only || only.includes("traffic") || only.includes("crafted")) await crafted();
 process.exit(0);

@@ -34,6 +34,8 @@ export interface ArmCommand {
   line?: number;
   hits?: number;
   ttlMs?: number;
+  /** At most one snapshot per this many ms; between two, the breakpoint is removed (default 100; 0: every call). */
+  minIntervalMs?: number;
 }
 
 export interface Command {
@@ -83,6 +85,12 @@ export function parseCommand(text: string): Command {
   }
   if (typeof c.body.targetId !== "string" || typeof c.body.file !== "string" || typeof c.body.trigger !== "string") {
     throw new SeismoError(ErrorCodes.DECODE_MALFORMED, "An arm command needs targetId, file and trigger.");
+  }
+  for (const field of ["hits", "ttlMs", "minIntervalMs", "line", "functionLine"] as const) {
+    const value = c.body[field];
+    if (value !== undefined && (typeof value !== "number" || !Number.isFinite(value) || value < 0)) {
+      throw new SeismoError(ErrorCodes.DECODE_MALFORMED, `An arm command's ${field} must be a number of 0 or more, not ${JSON.stringify(value)}.`);
+    }
   }
   return c as Command;
 }

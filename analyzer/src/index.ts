@@ -19,6 +19,8 @@ export { endpointFigures } from "./query/endpoints.js";
 export type { EndpointFigures } from "./query/endpoints.js";
 export { functionStats } from "./query/function-stats.js";
 export { getIncident, incidentProfile, listIncidents } from "./query/incidents.js";
+export type { LoadChangeView } from "./query/load-changes.js";
+export { describeLoadChange, listLoadChanges } from "./query/load-changes.js";
 export { describeSchema } from "./query/schema-description.js";
 export { listTargets } from "./query/targets.js";
 export type { TargetSummary } from "./query/targets.js";

@@ -37,12 +37,16 @@ describe("snapshots", () => {
     expect(mine[1]?.locals[0]?.children.find((c) => c.name === "apiKey")).toMatchObject({ value: "[redacted]", truncated: "redacted" });
     expect(mine[1]?.thisValue).toMatchObject({ type: "InvoiceService", truncated: "depth" });
     expect(listSnapshots(db)).toHaveLength(3);
+    // Two more hits in the same millisecond as the last (a hot function): by hit, last first.
+    expect(store.recordSnapshot({ ...sample, hit: 4, capturedAtMs: sample.capturedAtMs + 10 }, 6)).toBe(true);
+    expect(store.recordSnapshot({ ...sample, hit: 3, capturedAtMs: sample.capturedAtMs + 10 }, 7)).toBe(true);
+    expect(listSnapshots(db, { incidentId: "spk-0123456789" }).map((s) => s.hit)).toEqual([4, 3, 2, 1]);
     expect(listSnapshots(db)[0]?.error).toBe("");
     // An exception's snapshots: listed apart, with their exception.
     expect(store.recordSnapshot({ ...sample, probeId: "t:thrown-1", trigger: "error:0123456789ab", hit: 0, locals: [], error: "RangeError: too many" }, 5)).toBe(true);
     expect(listSnapshots(db, { errors: true }).map((s) => [s.trigger, s.error])).toEqual([["error:0123456789ab", "RangeError: too many"]]);
     store.prune(sample.capturedAtMs + 5);
-    expect(listSnapshots(db).map((s) => s.hit)).toEqual([2]);
+    expect(listSnapshots(db).map((s) => s.hit)).toEqual([4, 3, 2]);
   });
 
   it("are planned for an incident at the app frame of its first culprit that has one, never in a package", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseCapturePayload } from "../src/capture/capture-payload.js";
+import { parseCapturePayload, parseDrained } from "../src/capture/capture-payload.js";
 
 const snapshot = { id: "p1", hit: 1, at: 1_700_000_000_000, costUs: 120, locals: [{ n: "order", t: "Object", c: [{ n: "qty", t: "number", v: "3" }] }], stack: ["priceOrder (/app/a.js:3:1)"], last: false };
 
@@ -22,5 +22,19 @@ describe("the capture binding's payloads, checked at the boundary", () => {
     let deep: Record<string, unknown> = { t: "Object" };
     for (let i = 0; i < 40; i++) deep = { t: "Object", c: [deep] };
     expect(parseCapturePayload(JSON.stringify({ ...snapshot, locals: [deep] }))).toBeUndefined();
+  });
+
+  it("a fetch of the target's queue: each message checked, the bad ones counted, not the whole fetch lost", () => {
+    const removal = { id: "p1", removed: "hits" };
+    expect(parseDrained({ armed: 0, messages: [snapshot, { ...snapshot, hit: "2" }, removal], dropped: 4, droppedThrown: 1 })).toEqual({
+      armed: 0,
+      messages: [{ kind: "snapshot", snapshot }, { kind: "removed", removal }],
+      invalid: 1,
+      dropped: 4,
+      droppedThrown: 1,
+    });
+    expect(parseDrained(null)).toBeUndefined();
+    expect(parseDrained({ armed: 0, messages: "[]", dropped: 0, droppedThrown: 0 })).toBeUndefined();
+    expect(parseDrained({ armed: 1, messages: [] })).toBeUndefined();
   });
 });

@@ -1,31 +1,47 @@
 import { runInThisContext } from "node:vm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ProbeConfig, RawRemoval, RawSnapshot, RawThrown, RawValue } from "../src/capture/capture-script.js";
-import { armExpression, CAPTURE_BINDING, conditionExpression, DEFAULT_CAPTURE_LIMITS, installExpression } from "../src/capture/capture-script.js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { Drained, ProbeConfig, RawRemoval, RawSnapshot, RawThrown, RawValue } from "../src/capture/capture-script.js";
+import { armExpression, CALLS_EXPRESSION, CAPTURE_BINDING, CAPTURE_MAX_QUEUED, conditionExpression, DEFAULT_CAPTURE_LIMITS, drainExpression, installExpression, THROWN_MAX_PER_SECOND } from "../src/capture/capture-script.js";
 
 // The capture function is plain JavaScript meant for the target; here it runs in the test's own
-// process, which is as real a V8 as any, with the binding replaced by a collector.
-const delivered: RawSnapshot[] = [];
-const removals: RawRemoval[] = [];
+// process, which is as real a V8 as any. What it queues is fetched as the daemon fetches it (the
+// drain expression); what it pushes (uncaught exceptions) goes to a collector in place of the binding.
+const fetched: RawSnapshot[] = [];
+const fetchedRemovals: RawRemoval[] = [];
+const pushed: RawThrown[] = [];
+let lastDrain: Drained | undefined;
+function fetchQueued(): void {
+  lastDrain = runInThisContext(drainExpression(CAPTURE_BINDING)) as Drained;
+  for (const m of lastDrain.messages) {
+    if ("removed" in m) fetchedRemovals.push(m);
+    else fetched.push(m);
+  }
+}
+const delivered = (): RawSnapshot[] => {
+  fetchQueued();
+  return fetched;
+};
+const removals = (): RawRemoval[] => {
+  fetchQueued();
+  return fetchedRemovals;
+};
 /** A breakpoint on no script: the probe's hits are driven by calling the condition by hand. */
 const nowhere = { lineNumber: 0, columnNumber: 0, urlRegex: "^seismo-test-nowhere$", condition: "false" };
 const arm = (id: string, c: ProbeConfig): unknown => runInThisContext(armExpression(id, c, nowhere));
 const g = globalThis as unknown as Record<string, unknown>;
 beforeAll(() => {
   g[CAPTURE_BINDING] = (json: string) => {
-    const message = JSON.parse(json) as RawSnapshot | RawRemoval;
-    if ("removed" in message) removals.push(message);
-    else delivered.push(message);
+    pushed.push(JSON.parse(json) as RawThrown);
   };
   expect(runInThisContext(installExpression())).toBe("installed");
   expect(runInThisContext(installExpression())).toBe("present");
 });
 afterAll(() => {
   delete g[CAPTURE_BINDING];
-  delete g[Symbol.for("seismo.capture.v2") as unknown as string];
+  delete g[Symbol.for("seismo.capture.v3") as unknown as string];
 });
 
-const config = (extra: Partial<ProbeConfig> = {}): ProbeConfig => ({ binding: CAPTURE_BINDING, hits: 3, expiresAtMs: Date.now() + 60_000, minIntervalMs: 0, limits: DEFAULT_CAPTURE_LIMITS, redact: [], ...extra });
+const config = (extra: Partial<ProbeConfig> = {}): ProbeConfig => ({ owner: CAPTURE_BINDING, hits: 3, expiresAtMs: Date.now() + 60_000, minIntervalMs: 0, limits: DEFAULT_CAPTURE_LIMITS, redact: [], ...extra });
 
 /** Runs the breakpoint condition for `names` inside a function whose frame holds them. */
 function hit(probeId: string, frame: Record<string, unknown>): boolean {
@@ -45,7 +61,7 @@ describe("the capture function", () => {
     expect(hit("p1", { order, total: 12.5, ok: true, big: 10n, missing: null })).toBe(false);
     expect(hit("p1", { order, total: 13 })).toBe(false);
     expect(hit("p1", { order, total: 14 })).toBe(false); // past its 2 hits: nothing
-    const mine = delivered.filter((s) => s.id === "p1");
+    const mine = delivered().filter((s) => s.id === "p1");
     expect(mine.map((s) => [s.hit, s.last])).toEqual([
       [1, false],
       [2, true],
@@ -77,7 +93,7 @@ describe("the capture function", () => {
     const many = Array.from({ length: 150 }, (_, i) => i);
     const huge = Array.from({ length: 100 }, () => "y".repeat(200));
     hit("p2", { deep, wide, long, many, huge });
-    const s = delivered.find((d) => d.id === "p2") as RawSnapshot;
+    const s = delivered().find((d) => d.id === "p2") as RawSnapshot;
     const [d, w, l, m, h] = s.locals;
     expect(child(child(child(d, "a"), "b"), "c")).toEqual({ n: "c", t: "Object", x: "depth" });
     expect(w).toMatchObject({ x: "fields", o: 5 });
@@ -98,7 +114,7 @@ describe("the capture function", () => {
     cyclic.self = cyclic;
     const proxy = new Proxy({}, { ownKeys() { getterRan = true; return []; } });
     hit("p3", { user, cyclic, proxy, apiToken: "t-1" });
-    const s = delivered.find((d) => d.id === "p3") as RawSnapshot;
+    const s = delivered().find((d) => d.id === "p3") as RawSnapshot;
     const json = JSON.stringify(s);
     expect(json).not.toContain("hunter2");
     expect(json).not.toContain("Bearer abc");
@@ -112,7 +128,7 @@ describe("the capture function", () => {
     arm("p4", config({ hits: 1 }));
     const tdz = new Function(`return (() => { const r = ${conditionExpression("p4", ["late", "nowhere"])}; let late = 1; return r; })();`) as () => boolean;
     expect(tdz()).toBe(false);
-    expect((delivered.find((d) => d.id === "p4") as RawSnapshot).locals).toEqual([
+    expect((delivered().find((d) => d.id === "p4") as RawSnapshot).locals).toEqual([
       { n: "late", t: "unavailable" },
       { n: "nowhere", t: "unavailable" },
     ]);
@@ -122,18 +138,18 @@ describe("the capture function", () => {
     arm("p5", config({ hits: 5, minIntervalMs: 60_000 }));
     hit("p5", { a: 1 });
     hit("p5", { a: 2 });
-    expect(delivered.filter((d) => d.id === "p5")).toHaveLength(1);
+    expect(delivered().filter((d) => d.id === "p5")).toHaveLength(1);
     arm("p6", config({ expiresAtMs: Date.now() - 1 }));
     hit("p6", { a: 1 });
-    expect(delivered.filter((d) => d.id === "p6")).toHaveLength(0);
+    expect(delivered().filter((d) => d.id === "p6")).toHaveLength(0);
     expect(hit("nobody", { a: 1 })).toBe(false);
     // Each probe told the daemon when and why its breakpoint went.
-    expect(removals.find((r) => r.id === "p1")).toEqual({ id: "p1", removed: "hits" });
-    expect(removals.find((r) => r.id === "p6")).toEqual({ id: "p6", removed: "ttl" });
+    expect(removals().find((r) => r.id === "p1")).toEqual({ id: "p1", removed: "hits" });
+    expect(removals().find((r) => r.id === "p6")).toEqual({ id: "p6", removed: "ttl" });
   });
 
   it("an error probe keeps each run's values and publishes those of the run the exception came from", () => {
-    const api = (g[Symbol.for("seismo.capture.v2") as unknown as string] as { watchErrors(b: string): void; unwatchErrors(): boolean; thrown(e: unknown, origin: string): void });
+    const api = (g[Symbol.for("seismo.capture.v3") as unknown as string] as { watchErrors(b: string): void; unwatchErrors(): boolean; thrown(e: unknown, origin: string): void });
     api.watchErrors(CAPTURE_BINDING);
     try {
       const site = { file: "/app/orders.js", line: 7 };
@@ -142,8 +158,8 @@ describe("the capture function", () => {
       expect(hit("e1", { qty: 3, apiKey: "k-1" })).toBe(false);
       hit("e1", { qty: 4, apiKey: "k-1" });
       hit("e1", { qty: 900, apiKey: "k-1" });
-      expect(delivered.filter((d) => d.id === "e1")).toEqual([]);
-      const thrownReports = (): RawThrown[] => (delivered as unknown as Array<RawThrown | RawSnapshot>).filter((d): d is RawThrown => "thrown" in d);
+      expect(delivered().filter((d) => d.id === "e1")).toEqual([]);
+      const thrownReports = (): RawThrown[] => pushed;
 
       // An exception from elsewhere: reported, with nothing captured.
       const other = new TypeError("x is undefined");
@@ -162,7 +178,7 @@ describe("the capture function", () => {
         { n: "qty", t: "number", v: "900" },
         { n: "apiKey", t: "string", v: "[redacted]", x: "redacted" },
       ]);
-      expect(removals.find((r) => r.id === "e1")).toEqual({ id: "e1", removed: "hits" });
+      expect(removals().find((r) => r.id === "e1")).toEqual({ id: "e1", removed: "hits" });
 
       // A thrown non-Error is reported by type and text.
       api.thrown("plain text", "unhandledRejection");
@@ -175,6 +191,78 @@ describe("the capture function", () => {
   it("an error probe on a line that runs too often removes itself", () => {
     arm("e2", config({ hits: 1, onError: { file: "/app/hot.js", line: 1 } }));
     for (let i = 0; i <= 50; i++) hit("e2", { i });
-    expect(removals.find((r) => r.id === "e2")).toEqual({ id: "e2", removed: "hot" });
+    expect(removals().find((r) => r.id === "e2")).toEqual({ id: "e2", removed: "hot" });
+  });
+
+  it("a rate-limited probe rests between snapshots: no trap until the next one is allowed", async () => {
+    // A real breakpoint, in a script of this process: the condition runs only where V8 traps.
+    const file = "/seismo-test/rest.js";
+    const source = "(function lineTotal(qty, price) { const total = qty * price; return total; })";
+    const lineTotal = runInThisContext(source, { filename: file }) as (qty: number, price: number) => number;
+    const breakpoint = { lineNumber: 0, columnNumber: source.indexOf("const"), urlRegex: "^(file://)?/seismo-test/rest\\.js$", condition: conditionExpression("r1", ["qty", "price"]) };
+    const calls = (): number => runInThisContext(CALLS_EXPRESSION) as number;
+    const mine = (): RawSnapshot[] => delivered().filter((d) => d.id === "r1");
+    const before = calls();
+    expect(runInThisContext(armExpression("r1", config({ hits: 3, minIntervalMs: 40 }), breakpoint))).toEqual({ resolved: true });
+    let ran = 0;
+    for (; ran < 20_000; ran++) lineTotal(ran, 2);
+    // One trap, one snapshot, then the breakpoint is gone: 19,999 calls ran free.
+    expect(calls() - before).toBe(1);
+    expect(mine().map((s) => s.locals.map((l) => l.v))).toEqual([["0", "2"]]);
+    // It is set again once the interval has passed (by the target's own timer), for the next call.
+    await vi.waitFor(() => {
+      for (let i = 0; i < 1_000; i++, ran++) lineTotal(ran, 2);
+      expect(mine()).toHaveLength(3);
+    }, { timeout: 2_000, interval: 5 });
+    const [first, second, third] = mine() as [RawSnapshot, RawSnapshot, RawSnapshot];
+    expect(second.at - first.at).toBeGreaterThanOrEqual(40);
+    expect(third.at - second.at).toBeGreaterThanOrEqual(40);
+    expect(third.last).toBe(true);
+    // Every trap was a snapshot: none between them, none after the last.
+    for (let i = 0; i < 10_000; i++, ran++) lineTotal(ran, 2);
+    expect(calls() - before).toBe(3);
+    expect(ran).toBeGreaterThan(30_000);
+    expect(removals().find((r) => r.id === "r1")).toEqual({ id: "r1", removed: "hits" });
+  });
+
+  it("pushes nothing but uncaught exceptions: snapshots wait for the daemon's fetch, and the queue is bounded", async () => {
+    fetchQueued();
+    const pushedBefore = pushed.length;
+    const over = 5;
+    arm("q1", config({ hits: CAPTURE_MAX_QUEUED + over }));
+    for (let i = 0; i < CAPTURE_MAX_QUEUED + over; i++) hit("q1", { i });
+    // Nothing went out by itself: a daemon that died would have nothing written to its connection.
+    expect(pushed.length).toBe(pushedBefore);
+    fetchQueued();
+    expect(lastDrain?.messages.filter((m) => m.id === "q1")).toHaveLength(CAPTURE_MAX_QUEUED);
+    expect(lastDrain?.dropped).toBe(over);
+    // A skipped hit is not counted against the probe: its last snapshots come after the fetch.
+    for (let i = 0; i < over; i++) hit("q1", { i: 1000 + i });
+    fetchQueued();
+    expect(lastDrain?.messages.map((m) => ("hit" in m ? m.hit : m.removed))).toEqual([101, 102, 103, 104, 105, "hits"]);
+    expect(lastDrain?.dropped).toBe(0);
+
+    // Two daemons on one target (a sidecar and a capture by hand): each fetches what it armed, only that.
+    arm("o1", config({ owner: "__seismoCaptureOther", hits: 1 }));
+    hit("o1", { i: 1 });
+    fetchQueued();
+    expect(lastDrain?.messages.filter((m) => m.id === "o1")).toEqual([]);
+    const other = runInThisContext(drainExpression("__seismoCaptureOther")) as Drained;
+    expect(other.messages.map((m) => ("hit" in m ? m.hit : m.removed))).toEqual([1, "hits"]);
+
+    // An app that throws in a loop (with a handler that keeps it alive) is reported at a bounded rate.
+    const api = g[Symbol.for("seismo.capture.v3") as unknown as string] as { watchErrors(b: string): void; unwatchErrors(): boolean; thrown(e: unknown, origin: string): void };
+    api.watchErrors(CAPTURE_BINDING);
+    try {
+      // The rate is per second of the target's clock: start in a second of its own, after the earlier tests' reports.
+      await new Promise((resolve) => setTimeout(resolve, 1_050));
+      const before = pushed.length;
+      for (let i = 0; i < THROWN_MAX_PER_SECOND + 3; i++) api.thrown(new Error(`retry ${i}`), "uncaughtException");
+      expect(pushed.length - before).toBe(THROWN_MAX_PER_SECOND);
+      fetchQueued();
+      expect(lastDrain?.droppedThrown).toBe(3);
+    } finally {
+      api.unwatchErrors();
+    }
   });
 });

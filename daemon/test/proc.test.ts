@@ -3,7 +3,34 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { redactArgv, resolveIdentity } from "../src/target/identity.js";
 import { decodeProcAddress, parseProcNetTcp } from "../src/target/listening-sockets.js";
+import { CpuMeter } from "../src/target/cpu-meter.js";
+import type { ProcStat } from "../src/target/proc.js";
 import { catchesSignal, parseProcStat, processExists, parseProcStatus } from "../src/target/proc.js";
+
+describe("CPU meter", () => {
+  it("gives cores per reading, and over a span that is not a reading's interval", () => {
+    let atMs = 0;
+    let cpuMs = 0;
+    const meter = new CpuMeter(1, () => atMs, () => ({ utimeMs: cpuMs, stimeMs: 0, rssPages: 1 }) as ProcStat);
+    expect(meter.read()?.cpu).toBeUndefined();
+    expect(meter.coresOver(1_000)).toBeUndefined();
+    // Busy for 1 s, then 3 s of waiting read every 500 ms, then 300 ms of catch-up at one core.
+    atMs = 1_000;
+    cpuMs = 1_000;
+    expect(meter.read()?.cpu).toBe(1);
+    for (let i = 0; i < 6; i++) {
+      atMs += 500;
+      meter.read();
+    }
+    atMs += 300;
+    cpuMs += 300;
+    expect(meter.read()?.cpu).toBe(1); // this reading's interval is all catch-up
+    // Over the 3.3 s since the wait began: the catch-up spread over it, not a busy loop.
+    expect(meter.coresOver(3_300)).toBeCloseTo(300 / 3_300, 5);
+    // Longer than what is kept: from the oldest reading.
+    expect(meter.coresOver(60_000)).toBeCloseTo(1_300 / 4_300, 5);
+  });
+});
 
 describe("/proc parsers", () => {
   it("reads stat even when the command name holds spaces and parentheses", () => {

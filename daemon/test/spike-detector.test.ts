@@ -50,6 +50,32 @@ describe("spike detector", () => {
     expect(ended.episode.peakCpu).toBe(0.02);
   });
 
+  it("the reading that first sees a blocked loop turn again still reports the stall: its catch-up is not the block's CPU", () => {
+    const detector = new SpikeDetector();
+    feed(detector, steady(30));
+    // Unanswered reads while a synchronous child process waits, then the answered read right after
+    // it returns: the stall is still 3.6 s, its interval holds 0.68 cores of catch-up (seen in CI).
+    const readings = feed(
+      detector,
+      [
+        { cpu: 0.02, stallMs: 1_400, stallCpu: 0.02 },
+        { cpu: 0.01, stallMs: 2_400, stallCpu: 0.02 },
+        { cpu: 0.02, stallMs: 3_400, stallCpu: 0.02 },
+        { cpu: 0.68, stallMs: 3_600, stallCpu: 0.07 },
+        { cpu: 0.3 },
+        ...steady(12),
+      ],
+      15_000,
+    );
+    const ended = readings.find((o) => o.kind === "ended") as Extract<Observation, { kind: "ended" }>;
+    expect(ended.episode.peakCpu).toBeCloseTo(0.07, 5);
+    // A loop busy in JavaScript is blocked too, and its CPU over the stall is a core: that peak stays.
+    const busy = new SpikeDetector();
+    feed(busy, steady(30));
+    const computing = feed(busy, [{ cpu: 1, stallMs: 1_200, stallCpu: 0.97 }, { cpu: 1, stallMs: 1_700, stallCpu: 0.98 }, ...steady(12)], 15_000);
+    expect((computing.find((o) => o.kind === "ended") as Extract<Observation, { kind: "ended" }>).episode.peakCpu).toBeCloseTo(0.98, 5);
+  });
+
   it("says nothing about CPU before it has learned a level: an app that always runs hot is not a spike on attach", () => {
     const detector = new SpikeDetector();
     expect(feed(detector, Array.from({ length: 9 }, () => ({ cpu: 1 }))).every((o) => o.kind === "normal")).toBe(true);

@@ -191,7 +191,7 @@ describe("forensic capture on a real target, without pausing it", () => {
         expect(Date.now() - started).toBeLessThan(500);
       }
       // Nobody touches the capture code any more: within its abandon time, the target removes the probe.
-      await until(async () => ((await evaluate(observer, 'globalThis[Symbol.for("seismo.capture.v2")].armed().length')) === 0 ? true : undefined), CAPTURE_ABANDONED_AFTER_MS + 3_000);
+      await until(async () => ((await evaluate(observer, 'globalThis[Symbol.for("seismo.capture.v3")].armed().length')) === 0 ? true : undefined), CAPTURE_ABANDONED_AFTER_MS + 3_000);
       expect(Date.now() - killedAt).toBeLessThan(CAPTURE_ABANDONED_AFTER_MS + 3_000);
       const afterRemoval = (await evaluate(observer, CALLS_EXPRESSION)) as number;
       for (let i = 0; i < 20; i++) await httpGet(app.port, `/order?id=${i}`);

@@ -169,6 +169,47 @@ describe("HTTP endpoints, timed inside an unmodified app", () => {
     expect(table.stdout).toMatch(/CALLS\s+RATE\s+ERR\s+P50\s+P95\s+P99\s+MAX\s+DATABASE\s+STATEMENT/);
   }, 60_000);
 
+  for (const framework of ["express", "express4", "fastify", "koa"] as const) {
+    it(`${framework}: every request once under the template the app declared, nested routers and a router that hands back to its parent included`, async () => {
+      const db = join(tempDir(), `routers-${framework}.db`);
+      const run = seismo(["run", "--db", db, "--window", "1s", "--no-spikes", "--", process.execPath, join(FIXTURES, "routers-app.cjs")], { FRAMEWORK: framework });
+      const port = Number((await run.waitFor(/listening (\d+)/, 20_000))[1]);
+      await run.waitFor(/attached to pid \d+.*timing HTTP endpoints/, 20_000);
+      const sent: Array<[string, number]> = [];
+      const send = async (path: string, times: number): Promise<void> => {
+        for (let i = 0; i < times; i++) sent.push([path, await call(port, "GET", path.replaceAll("$i", () => String(i + 1)))]);
+      };
+      await send("/api/products/$i", 5);
+      await send("/api/products/abc$i", 3);
+      await send("/api/products/$i/reviews", 4);
+      await send("/health", 2);
+      await send("/nowhere/$i$i$i", 2);
+      if (framework !== "fastify") {
+        await send("/db/posts/$i", 4);
+        await send("/api/products", 2);
+      }
+      // What the app answered: the 500s and 404s are the app's own, not the test's.
+      expect(sent.filter(([, status]) => status === 500)).toHaveLength(3);
+      expect(sent.filter(([, status]) => status === 404)).toHaveLength(2);
+      await sleep(2_500);
+      run.child.kill("SIGTERM");
+      expect((await run.exited).code, run.stderr()).toBe(0);
+      const result = await seismoRun(["endpoints", "--db", db, "--since", "10m", "--json"]);
+      expect(result.code, result.stderr).toBe(0);
+      const endpoints = (JSON.parse(result.stdout) as EndpointJson[]).map((e) => [e.route, e.routeTemplate, e.statuses]);
+      const unmatched = framework === "fastify" ? ["/nowhere/:id", false, { 404: 2 }] : ["(unmatched)", false, { 404: 2 }];
+      expect(endpoints.sort()).toEqual(
+        [
+          ["/api/products/:id", true, { 200: 5, 500: 3 }],
+          ["/api/products/:id/reviews", true, { 200: 4 }],
+          ["/health", true, { 200: 2 }],
+          unmatched,
+          ...(framework === "fastify" ? [] : [["/db/posts/:id", true, { 200: 4 }], ["/api/products", true, { 200: 2 }]]),
+        ].sort(),
+      );
+    }, 60_000);
+  }
+
   it("uses Express's own route templates, under the router's mount path", async () => {
     const db = join(tempDir(), "express.db");
     const run = seismo(["run", "--db", db, "--window", "1s", "--no-spikes", "--", process.execPath, join(FIXTURES, "express-app.cjs")]);
@@ -179,7 +220,7 @@ describe("HTTP endpoints, timed inside an unmodified app", () => {
       expect(await call(port, "GET", `/api/carts/${i}/items/sku-${i}`)).toBe(200);
       expect(await call(port, "POST", "/api/carts")).toBe(201);
     }
-    // A path no route matches: normalized, not a template.
+    // A path no route matches: said so, not a normalized path that looks like a route.
     expect(await call(port, "GET", "/nowhere/12345")).toBe(404);
     await sleep(2_500);
     run.child.kill("SIGTERM");
@@ -190,7 +231,7 @@ describe("HTTP endpoints, timed inside an unmodified app", () => {
     expect(endpoints.sort()).toEqual(
       [
         ["GET", "/api/carts/:cartId/items/:sku", true, 6],
-        ["GET", "/nowhere/:id", false, 1],
+        ["GET", "(unmatched)", false, 1],
         ["GET", "/users/:userId", true, 6],
         ["POST", "/api/carts", true, 6],
       ].sort(),

@@ -5,7 +5,7 @@ import { buildSync } from "esbuild";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { cleanup, FIXTURES, nodeBinary, ROOT } from "./harness.js";
 import type { SharesRun, TopRow } from "./profile-shares.js";
-import { appShareAt, describeShares, inlinedByV8, rowAt, runWhereV8Inlined, sharesUnderLoad } from "./profile-shares.js";
+import { appShareAt, describeShares, inlinedByV8, rowAt, runWhereV8Inlined, withGroundTruth } from "./profile-shares.js";
 import { join } from "node:path";
 
 afterEach(cleanup);
@@ -39,8 +39,7 @@ describe("small helpers in the same file as their handler, inlined by V8", () =>
       const node = major === "20" ? process.execPath : nodeBinary(major);
       const script = [join(FIXTURES, "inline-app.cjs")];
       // 500 requests a second: enough samples that each arm's shares scatter by a few points, not ten.
-      const seen = await runWhereV8Inlined({ node, script, perSecond: 500, loadMs: 6_000 }, ["checksum"]);
-      const truth = await sharesUnderLoad({ node, script, nodeFlags: ["--no-turbo-inlining"], perSecond: 500, loadMs: 6_000 });
+      const { seen, truth } = await withGroundTruth({ node, script, perSecond: 500, loadMs: 6_000 }, () => runWhereV8Inlined({ node, script, perSecond: 500, loadMs: 6_000 }, ["checksum"]));
       console.log(describeShares(`Node ${major}`, [APP], FUNCTIONS, seen.rows, truth.rows));
 
       // The hard case happened: V8 inlined helpers (which ones varies from run to run: its
@@ -82,13 +81,15 @@ describe("a small function of an npm package inlined into the app's handler", ()
       const movedOf = (rows: TopRow[]): number => rowAt(rows, ESCAPE, 33)?.inlinedShare ?? 0;
       // escapeHtml's share as V8 charged it: what Seismo moved back stayed on the handler, in the app's files too.
       const asV8Charged = (rows: TopRow[]): number => escapeShare(rows) * (1 - movedOf(rows));
-      const truth = await sharesUnderLoad({ node, script, nodeFlags: ["--no-turbo-inlining"], ...load });
       // A run proves something only when V8 inlined enough of escapeHtml's calls that its own
       // figures miss the ground truth by more than the tolerance. How much it inlines varies: on
       // Node 24, 54 to 59 % of escapeHtml's time in three runs here (before TurboFan compiles the handler,
       // escapeHtml runs optimized on its own), and exactly half in one CI run.
-      const missesWithoutSeismo = (run: SharesRun): boolean => escapeShare(truth.rows) - asV8Charged(run.rows) > TOLERANCE;
-      const seen = await runWhereV8Inlined({ node, script, ...load }, ["escapeHtml"], { alsoProven: (run) => movedOf(run.rows) > 0, required: missesWithoutSeismo });
+      const misses = (run: SharesRun, truthRows: TopRow[]): boolean => escapeShare(truthRows) - asV8Charged(run.rows) > TOLERANCE;
+      const { seen, truth } = await withGroundTruth({ node, script, ...load }, (truthRun) =>
+        runWhereV8Inlined({ node, script, ...load }, ["escapeHtml"], { alsoProven: (run) => movedOf(run.rows) > 0, required: async (run) => misses(run, (await truthRun).rows) }),
+      );
+      const missesWithoutSeismo = (run: SharesRun): boolean => misses(run, truth.rows);
       console.log(describeShares(`Node ${major}`, [RENDER, ESCAPE], RENDER_FUNCTIONS, seen.rows, truth.rows));
       console.log(`  escapeHtml as V8 charged it ${(asV8Charged(seen.rows) * 100).toFixed(1)} %, ${(movedOf(seen.rows) * 100).toFixed(0)} % of its time moved back by Seismo`);
 
@@ -143,8 +144,7 @@ describe("a TypeScript service: compiled by tsc, and bundled by esbuild, with so
       // Pricing's functions inlined into each other (within pricing.js) or quote into the handler
       // (across the two modules): which, V8 decides; both charge pricing's time to another function.
       const PRICING_FUNCTIONS = ["quote", "lineTotal", "taxFor"];
-      const seen = await runWhereV8Inlined({ node: node(), script, ...load }, PRICING_FUNCTIONS, { need: "any" });
-      const truth = await sharesUnderLoad({ node: node(), script, nodeFlags: ["--no-turbo-inlining"], ...load });
+      const { seen, truth } = await withGroundTruth({ node: node(), script, ...load }, () => runWhereV8Inlined({ node: node(), script, ...load }, PRICING_FUNCTIONS, { need: "any" }));
       console.log(describeShares(`Node ${major} (tsc)`, FILES, TS_FUNCTIONS, seen.rows, truth.rows));
       expectSharesNear(seen.rows, truth.rows);
       const inlined = inlinedByV8(seen.output);
@@ -163,8 +163,7 @@ describe("a TypeScript service: compiled by tsc, and bundled by esbuild, with so
     it(`Node ${major}: one esbuild bundle with minified names, through its source map: original names, pricing's time in pricing's functions`, { timeout: 150_000 }, async () => {
       const script = [join(out, "bundle", "server.js")];
       // In one bundle, every inlining is within one script: exact by line.
-      const seen = await runWhereV8Inlined({ node: node(), script, ...load }, []);
-      const truth = await sharesUnderLoad({ node: node(), script, nodeFlags: ["--no-turbo-inlining"], ...load });
+      const { seen, truth } = await withGroundTruth({ node: node(), script, ...load }, () => runWhereV8Inlined({ node: node(), script, ...load }, []));
       console.log(describeShares(`Node ${major} (esbuild, names minified)`, FILES, TS_FUNCTIONS, seen.rows, truth.rows));
       expectSharesNear(seen.rows, truth.rows);
       expect(inlinedByV8(seen.output).size, "V8 inlined the bundle's minified functions").toBeGreaterThan(0);

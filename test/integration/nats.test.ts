@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
 import { eventually } from "../eventually.js";
 import type { NatsServer, Proc } from "./harness.js";
-import { cleanup, FIXTURES, freePort, httpGet, seismo, seismoRun, sleep, startFixture, startLoad, startNatsServer, tempDir } from "./harness.js";
+import { cleanup, FIXTURES, freePort, httpGet, nodeBinary, seismo, seismoRun, sleep, startFixture, startLoad, startNatsServer, tempDir } from "./harness.js";
 
 let nats: NatsServer;
 beforeAll(async () => {
@@ -20,19 +20,22 @@ afterEach(cleanup);
 
 const auth = () => ["--nats", nats.url, "--nats-token", nats.token];
 
-function windowsIn(db: string, service: string): number[] {
+/** What `read` finds in the database, or `absent` while the analyzer has not made it (or its tables) yet. */
+function readDb<T>(db: string, absent: T, read: (conn: Database.Database) => T): T {
   try {
     const conn = new Database(db, { readonly: true, fileMustExist: true });
     try {
-      return (
-        conn.prepare("SELECT sequence FROM windows WHERE service = ? ORDER BY sequence").all(service) as Array<{ sequence: number }>
-      ).map((r) => r.sequence);
+      return read(conn);
     } finally {
       conn.close();
     }
   } catch {
-    return [];
+    return absent;
   }
+}
+
+function windowsIn(db: string, service: string): number[] {
+  return readDb(db, [], (conn) => (conn.prepare("SELECT sequence FROM windows WHERE service = ? ORDER BY sequence").all(service) as Array<{ sequence: number }>).map((r) => r.sequence));
 }
 
 function waitForWindows(db: string, service: string, count: number, timeoutMs = 25_000): Promise<number[]> {
@@ -44,6 +47,14 @@ function waitForWindows(db: string, service: string, count: number, timeoutMs = 
     },
     { timeoutMs, everyMs: 250, explain: () => `only ${seqs.length} window(s) of ${service} arrived in ${db}` },
   );
+}
+
+function endReason(db: string, service: string): string | undefined {
+  return readDb(db, undefined, (conn) => (conn.prepare("SELECT end_reason FROM targets WHERE service = ?").get(service) as { end_reason: string | null } | undefined)?.end_reason ?? undefined);
+}
+
+function lastWindowEnd(db: string, service: string): number {
+  return readDb(db, 0, (conn) => (conn.prepare("SELECT MAX(end_ms) AS lastEnd FROM windows WHERE service = ?").get(service) as { lastEnd: number | null }).lastEnd ?? 0);
 }
 
 function startAnalyzer(db: string, durable: string): Proc {
@@ -65,10 +76,16 @@ describe("daemon + analyzer over NATS JetStream", () => {
     await waitForWindows(db, "shop-main", 4);
 
     const result = await seismoRun(["top", "--db", db, "--service", "shop-main", "--json"]);
-    const rows = JSON.parse(result.stdout) as Array<{ name: string; selfShare: number }>;
+    const rows = JSON.parse(result.stdout) as Array<{ name: string; selfShare: number; samples: number }>;
     expect(rows[0]?.name).toBe("hotFunction");
-    expect(rows[0]?.selfShare).toBeGreaterThan(0.7);
-    expect(rows[0]?.selfShare).toBeLessThan(0.8);
+    // The fixture spends 45 of every 60 busy ms in hotFunction, the rest in coldFunction: 75 % of
+    // their samples, give or take what sampling allows. (A fixed 70-80 % band of all CPU was
+    // under 2 sigma of sampling noise for four windows, and the runtime's own share moved it.)
+    const hot = rows.find((r) => r.name === "hotFunction")?.samples ?? 0;
+    const cold = rows.find((r) => r.name === "coldFunction")?.samples ?? 0;
+    const sigma = Math.sqrt((0.75 * 0.25) / (hot + cold));
+    expect(hot + cold).toBeGreaterThan(100);
+    expect(Math.abs(hot / (hot + cold) - 0.75), `hotFunction ${hot} samples, coldFunction ${cold}`).toBeLessThan(4 * sigma);
 
     daemon.child.kill("SIGTERM");
     expect((await daemon.exited).code, daemon.stderr()).toBe(0);
@@ -86,27 +103,39 @@ describe("daemon + analyzer over NATS JetStream", () => {
     expect((await analyzer.exited).code).toBe(0);
   });
 
-  it("when the target exits, the daemon says so and ends, and the target is never held waiting", async () => {
-    const db = join(tempDir(), "exit.db");
-    // Long enough for two 1 s windows after an attach that takes 1.1 to 1.4 s here (the code
-    // fingerprint reads the repository's ~500 files): at 3 s the second rotation raced the exit.
-    const app = await startFixture("cpu-app.cjs", { env: { EXIT_AFTER_MS: "4500" } });
-    const analyzer = startAnalyzer(db, "it-exit");
-    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-exit"]);
-    await daemon.waitFor(/attached to pid/);
-    expect(await app.exited).toEqual({ code: 0, signal: null });
-    const ended = await daemon.exited;
-    expect(ended.code, daemon.stderr()).toBe(0);
-    expect(daemon.stderr()).toMatch(new RegExp(`target pid ${app.pid} exited`));
-    // The last, partial window was published on the way out: windows cover the whole run without gaps.
-    const seqs = await waitForWindows(db, "shop-exit", 2);
-    expect(seqs).toEqual(seqs.map((_, i) => i));
-    analyzer.child.kill("SIGTERM");
-    await analyzer.exited;
-    const conn = new Database(db, { readonly: true });
-    expect(conn.prepare("SELECT end_reason FROM targets WHERE service = 'shop-exit'").get()).toEqual({ end_reason: "TARGET_EXITED" });
-    conn.close();
-  });
+  for (const major of ["20", "22"]) {
+    it(`Node ${major}: when the target exits, the daemon says so and ends, and the target is never held waiting`, async () => {
+      const db = join(tempDir(), "exit.db");
+      const service = `shop-exit-${major}`;
+      const app = await startFixture("cpu-app.cjs", major === "20" ? {} : { node: nodeBinary(major) });
+      const analyzer = startAnalyzer(db, `it-exit-${major}`);
+      const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", service]);
+      await daemon.waitFor(/attached to pid/);
+      // Two windows stored, then the app ends itself. (A fixed 4.5 s exit raced the attach, which
+      // reads the repository's files for the code fingerprint: under load only one window came.)
+      await waitForWindows(db, service, 2);
+      const exitAskedMs = Date.now();
+      expect(await httpGet(app.port, "/exit")).toBe("ok");
+      expect(await app.exited).toEqual({ code: 0, signal: null });
+      const ended = await daemon.exited;
+      expect(ended.code, daemon.stderr()).toBe(0);
+      expect(daemon.stderr()).toMatch(new RegExp(`target pid ${app.pid} exited`));
+      // Windows cover the run without gaps, the goodbye says why it ended...
+      // ...and on Node 22 and later the last, partial window is read on the way out: it ends at the
+      // exit, not at the rotation before it. (A Node 20 target that is exiting answers a call into
+      // its JavaScript with a SIGSEGV, so there the daemon asks nothing and gives that window up.)
+      const lastOnTheWayOut = major !== "20";
+      await eventually(() => endReason(db, service) === "TARGET_EXITED" && (!lastOnTheWayOut || lastWindowEnd(db, service) >= exitAskedMs), {
+        timeoutMs: 15_000,
+        explain: () => `end reason ${endReason(db, service)}, last window ending ${lastWindowEnd(db, service) - exitAskedMs} ms after the exit was asked`,
+      });
+      const seqs = windowsIn(db, service);
+      expect(seqs.length).toBeGreaterThanOrEqual(2);
+      expect(seqs).toEqual(seqs.map((_, i) => i));
+      analyzer.child.kill("SIGTERM");
+      await analyzer.exited;
+    });
+  }
 
   it("the daemon killed with SIGKILL leaves the target serving, and it still exits normally", async () => {
     const app = await startFixture("cpu-app.cjs");

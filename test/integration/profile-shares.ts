@@ -110,8 +110,8 @@ export interface InlinedRunOptions {
   need?: "all" | "any";
   /** Other proof from V8 that it inlined, for a run whose buffered trace did not reach us. */
   alsoProven?: (run: SharesRun) => boolean;
-  /** What else the run must show to count, e.g. that V8 inlined enough for its own figures to be wrong. */
-  required?: (run: SharesRun) => boolean;
+  /** What else the run must show to count, e.g. that V8 inlined enough for its own figures to be wrong (may wait for the ground truth). */
+  required?: (run: SharesRun) => boolean | Promise<boolean>;
 }
 
 /**
@@ -126,7 +126,21 @@ export async function runWhereV8Inlined(options: SharesOptions, names: string[],
     run = await sharesUnderLoad({ ...options, nodeFlags: ["--trace-turbo-inlining", ...(options.nodeFlags ?? [])] });
     const inlined = inlinedByV8(run.output);
     const traced = need === "all" ? names.every((name) => inlined.has(name)) : names.some((name) => inlined.has(name));
-    if ((traced || alsoProven?.(run) === true) && (required?.(run) ?? true)) return run;
+    if ((traced || alsoProven?.(run) === true) && (await (required?.(run) ?? true))) return run;
   }
   return run as SharesRun;
+}
+
+/**
+ * The run under Seismo and its ground truth (the same work with --no-turbo-inlining), side by
+ * side: two processes at once halve the wait, and each share is of its own process's time, so
+ * the other one's load moves the samples' count, not the shares. A retry of the first runs alone.
+ */
+export async function withGroundTruth(truth: SharesOptions, seen: (truthRun: Promise<SharesRun>) => Promise<SharesRun>): Promise<{ seen: SharesRun; truth: SharesRun }> {
+  const truthRun = sharesUnderLoad({ ...truth, nodeFlags: ["--no-turbo-inlining", ...(truth.nodeFlags ?? [])] });
+  // Both settle before either is read: a failed arm must not leave the other running unobserved.
+  const [seenResult, truthResult] = await Promise.allSettled([seen(truthRun), truthRun]);
+  if (truthResult.status === "rejected") throw truthResult.reason;
+  if (seenResult.status === "rejected") throw seenResult.reason;
+  return { seen: seenResult.value, truth: truthResult.value };
 }

@@ -93,13 +93,13 @@ export interface SnapshotsQuery {
   limit?: number;
 }
 
-/** Newest first. */
+/** Newest first; snapshots taken in the same millisecond (a hot function) by their hit, last first. */
 export function listSnapshots(db: Db, query: SnapshotsQuery = {}): SnapshotView[] {
   const rows = db
     .prepare(
       `SELECT * FROM snapshots WHERE (@trigger IS NULL OR trigger = @trigger) AND (@errors = 0 OR trigger LIKE 'error:%')
          AND captured_at_ms >= @since
-       ORDER BY captured_at_ms DESC, snapshot_id LIMIT @limit`,
+       ORDER BY captured_at_ms DESC, hit DESC, snapshot_id DESC LIMIT @limit`,
     )
     .all({ trigger: query.incidentId ?? null, errors: query.errors ? 1 : 0, since: query.sinceMs ?? 0, limit: query.limit ?? 100 }) as Row[];
   return rows.map((r) => ({

@@ -147,6 +147,15 @@ export class Ingestor {
     } catch (error) {
       this.log.warn(`after storing window ${window.windowId}: ${describeError(error)}`);
     }
+    // Spikes that had no busy window before them are judged against the ones that follow.
+    try {
+      for (const incidentId of this.store.spikes.judgePending(window.endMs)) {
+        this.stats.incidentsOpened++;
+        this.onIncident?.(incidentId);
+      }
+    } catch (error) {
+      this.log.warn(`judging pending spikes after window ${window.windowId}: ${describeError(error)}`);
+    }
   }
 
   private reject(message: DeliveredMessage, error: unknown, receivedAt: number): void {

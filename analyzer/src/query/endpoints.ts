@@ -29,7 +29,10 @@ export interface EndpointFigures {
   /** True when, under heavy traffic, only one request in N was timed in some window: the figures are estimates. */
   estimated: boolean;
   calls: number;
-  /** Calls per second over the time the service's windows cover in the period. */
+  /**
+   * Calls per second of busy time: over the windows in which it was called (per process), not
+   * the whole period, so that an idle hour does not dilute a busy minute.
+   */
   ratePerSec: number;
   /**
    * Failures, and their share of calls: responses with a 5xx status (and, for outgoing calls,
@@ -55,6 +58,8 @@ export interface EndpointsResult {
 }
 
 interface Row {
+  window_id: number;
+  window_ms: number;
   service: string;
   host: string;
   method: string;
@@ -72,6 +77,8 @@ interface Group {
   figures: Omit<EndpointFigures, "ratePerSec" | "errorRate" | "meanMs" | "p50Ms" | "p95Ms" | "p99Ms">;
   totalMs: number;
   histogram: LatencyHistogram;
+  /** The windows it was called in, and their lengths (ms): its busy time. */
+  windows: Map<number, number>;
 }
 
 /** HTTP endpoints over a period, busiest first: calls, rate, errors, latency percentiles from the merged histograms. */
@@ -82,18 +89,10 @@ export function endpointFigures(db: Db, query: EndpointsQuery): EndpointsResult 
   if (query.deployment !== undefined) where.push("w.deployment = @deployment");
   const params = { sinceMs: query.sinceMs, untilMs: query.untilMs, service: query.service, deployment: query.deployment };
   const windowFilter = where.join(" AND ");
-  // The time each service's windows cover: per target, from its first window's start to its last's end.
-  const spans = db
-    .prepare(
-      `SELECT service, SUM(span_ms) AS span_ms, SUM(n) AS n FROM (
-         SELECT w.service, MAX(w.end_ms) - MIN(w.start_ms) AS span_ms, COUNT(*) AS n FROM windows w WHERE ${windowFilter} GROUP BY w.target_id
-       ) GROUP BY service`,
-    )
-    .all(stripUndefined(params)) as Array<{ service: string; span_ms: number; n: number }>;
-  const spanOf = new Map(spans.map((s) => [s.service, s.span_ms]));
+  const windowCount = (db.prepare(`SELECT COUNT(*) AS n FROM windows w WHERE ${windowFilter}`).get(stripUndefined(params)) as { n: number }).n;
   const rows = db
     .prepare(
-      `SELECT w.service, e.host, e.method, e.route, e.status, e.route_template, e.sampled_every, e.count, e.total_ms, e.max_ms, e.buckets
+      `SELECT w.id AS window_id, w.end_ms - w.start_ms AS window_ms, w.service, e.host, e.method, e.route, e.status, e.route_template, e.sampled_every, e.count, e.total_ms, e.max_ms, e.buckets
        FROM windows w CROSS JOIN window_endpoints e ON e.window_ref = w.id -- the period's windows drive: never a scan of all history
        WHERE ${windowFilter} AND e.direction = @direction${query.route !== undefined ? " AND instr(e.route, @route) > 0" : ""}`,
     )
@@ -108,9 +107,11 @@ export function endpointFigures(db: Db, query: EndpointsQuery): EndpointsResult 
         figures: { service: row.service, host: row.host, method: row.method, route: row.route, routeTemplate: false, estimated: false, calls: 0, errors: 0, statuses: {}, maxMs: 0 },
         totalMs: 0,
         histogram: new Map(),
+        windows: new Map(),
       };
       groups.set(key, group);
     }
+    group.windows.set(row.window_id, row.window_ms);
     const f = group.figures;
     f.calls += row.count;
     f.routeTemplate ||= row.route_template === 1;
@@ -122,11 +123,12 @@ export function endpointFigures(db: Db, query: EndpointsQuery): EndpointsResult 
     for (const [bucket, count] of JSON.parse(row.buckets) as Array<[number, number]>) group.histogram.set(bucket, (group.histogram.get(bucket) ?? 0) + count);
   }
   const endpoints = [...groups.values()]
-    .map(({ figures, totalMs, histogram }): EndpointFigures => {
-      const spanMs = spanOf.get(figures.service) ?? 0;
+    .map(({ figures, totalMs, histogram, windows }): EndpointFigures => {
+      let busyMs = 0;
+      for (const ms of windows.values()) busyMs += ms;
       return {
         ...figures,
-        ratePerSec: spanMs > 0 ? figures.calls / (spanMs / 1_000) : 0,
+        ratePerSec: busyMs > 0 ? figures.calls / (busyMs / 1_000) : 0,
         errorRate: figures.calls > 0 ? figures.errors / figures.calls : 0,
         meanMs: figures.calls > 0 ? totalMs / figures.calls : 0,
         // A bucket's middle can lie past the largest latency seen: never report a percentile above the max.
@@ -137,7 +139,7 @@ export function endpointFigures(db: Db, query: EndpointsQuery): EndpointsResult 
     })
     .sort((x, y) => y.calls - x.calls || x.route.localeCompare(y.route))
     .slice(0, query.limit ?? 50);
-  return { sinceMs: query.sinceMs, windows: spans.reduce((n, s) => n + s.n, 0), endpoints };
+  return { sinceMs: query.sinceMs, windows: windowCount, endpoints };
 }
 
 /** better-sqlite3 refuses named parameters the statement does not use only when they are undefined: drop those. */

@@ -47,7 +47,7 @@ export const TABLE_NOTES: Readonly<Record<string, { about: string; columns?: Rea
       sampled_every: "one request in this many was timed (1: every one)",
     },
   },
-  spikes: { about: "a CPU spike the daemon saw, with its burst profile", columns: { profile: "the burst profile (large JSON: select it only for one spike)", verdict: "what the analyzer concluded" } },
+  spikes: { about: "a CPU spike the daemon saw, with its burst profile", columns: { profile: "the burst profile (large JSON: select it only for one spike)", verdict: "what the analyzer concluded: incident (paged), load (more of the usual requests at the usual cost each: context, never a page), ordinary (the usual profile shape) or pending (no busy window before it; judged against the ones that follow)" } },
   incidents: {
     about: "what Seismo detected",
     columns: { kind: "'cpu_spike'|'regression'", culprits: "JSON array, main culprit first", details: "JSON: the evidence" },

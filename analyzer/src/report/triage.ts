@@ -5,6 +5,8 @@ import { describeCulprit, lineToOpen } from "../incidents/incident.js";
 import type { SnapshotView } from "../capture/snapshot-store.js";
 import { listSnapshots } from "../capture/snapshot-store.js";
 import { diffDeployments, previousDeployment } from "../query/deployments.js";
+import type { LoadChangeView } from "../query/load-changes.js";
+import { listLoadChanges } from "../query/load-changes.js";
 import type { Db } from "../store/database.js";
 import { renderValue } from "./captured-value-text.js";
 
@@ -42,6 +44,8 @@ export interface TriageInput {
   snapshots: SnapshotView[];
   /** The incident's deployment against the one before it, when there was one. */
   changes: { from: string; to: string; comparison: Comparison } | null;
+  /** Load changes of the service in the hour before the incident and while it lasted: context. */
+  loadChanges?: LoadChangeView[];
 }
 
 export interface Triage {
@@ -66,7 +70,7 @@ const change = (c: { ratio: number; ciLow: number; ciHigh: number; kind: string 
  * with its caller chain and the app line to open, the captured values, what changed since the
  * last deployment, and what to check next. Pure.
  */
-export function triage({ incident, snapshots, changes }: TriageInput, words: TriageVocabulary = CLI_VOCABULARY): Triage {
+export function triage({ incident, snapshots, changes, loadChanges = [] }: TriageInput, words: TriageVocabulary = CLI_VOCABULARY): Triage {
   const culprit = incident.culprits[0] ?? null;
   const openFrame = lineToOpen(culprit ?? undefined);
   const open = openFrame?.text ?? null;
@@ -87,6 +91,7 @@ export function triage({ incident, snapshots, changes }: TriageInput, words: Tri
     md.push(`- ${d.windowsB} windows of ${incident.deployment || "(none)"} against ${d.windowsA} of ${d.previousDeployment || "the baseline"}; last checked ${d.checkedAt}.`);
     for (const e of d.endpoints ?? []) md.push(`- Endpoint ${describeEndpointChange(e)}, ${e.callsB} calls against ${e.callsA}.`);
   }
+  for (const load of loadChanges.slice(0, 3)) md.push(`- Traffic, at ${load.at}: ${load.text}`);
 
   md.push("", "## Culprit", "");
   if (!culprit && incident.kind === "regression" && (incident.details.endpoints?.length ?? 0) > 0) {
@@ -153,5 +158,12 @@ function changesFor(db: Db, incident: IncidentView): TriageInput["changes"] {
 
 /** The triage brief of one incident, from the database: its snapshots and its deployment's changes. */
 export function triageFor(db: Db, incident: IncidentView, words: TriageVocabulary = CLI_VOCABULARY): Triage {
-  return triage({ incident, snapshots: listSnapshots(db, { incidentId: incident.id, limit: 5 }), changes: changesFor(db, incident) }, words);
+  const startedMs = Date.parse(incident.startedAt);
+  const loadChanges = listLoadChanges(db, {
+    sinceMs: startedMs - 3_600_000,
+    untilMs: incident.endedAt ? Date.parse(incident.endedAt) : Date.now(),
+    service: incident.service,
+    limit: 3,
+  });
+  return triage({ incident, snapshots: listSnapshots(db, { incidentId: incident.id, limit: 5 }), changes: changesFor(db, incident), loadChanges }, words);
 }

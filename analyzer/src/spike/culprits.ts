@@ -25,6 +25,8 @@ export interface Baseline {
   /** CPU time of the windows (idle and GC excluded): the denominator of baseline shares. */
   cpuUs: number;
   functions: BaselineFunction[];
+  /** The windows summed, when they came from the store (for their traffic). */
+  windowIds?: readonly number[];
 }
 
 export interface SourceLocation {

@@ -20,6 +20,8 @@ export interface RemoteCaptureOptions {
   targets: LiveTarget[];
   hits: number;
   ttlMs: number;
+  /** At most one snapshot per this many ms per process (0: every call). */
+  minIntervalMs: number;
   log: Logger;
 }
 
@@ -29,14 +31,14 @@ export interface RemoteCaptureOptions {
  * analyzer stores them as they arrive) until each probe has its hits or the time-to-live ends.
  */
 export async function captureRemote(options: RemoteCaptureOptions): Promise<SnapshotView[]> {
-  const { db, where, targets, hits, ttlMs, log } = options;
+  const { db, where, targets, hits, ttlMs, minIntervalMs, log } = options;
   const nc = await connectNats(options.nats);
   const probes = new Map<string, LiveTarget>();
   const failures: CommandReply[] = [];
   try {
     const client = new NatsCommandClient(nc);
     for (const target of targets) {
-      const reply = await client.request(target.daemonId, { kind: "arm", targetId: target.targetId, trigger: "manual", ...where, hits, ttlMs });
+      const reply = await client.request(target.daemonId, { kind: "arm", targetId: target.targetId, trigger: "manual", ...where, hits, ttlMs, minIntervalMs });
       const where_ = `pid ${target.pid} on ${target.pod || target.host}`;
       if (reply.ok && reply.result) {
         probes.set(reply.result.probeId, target);

@@ -46,6 +46,9 @@ Options:
   --service NAME       every live process of the service, through their daemons (at most 10)
   --target ID          one target, by its id (\`seismo targets\`), through its daemon
   --hits N             snapshots to take (default 5)
+  --every DURATION     at most one snapshot per this long (e.g. 100ms, 2s), so that the hits
+                       come from calls spread over time; between two, the function runs free
+                       (no breakpoint). Default 0: the next calls, one after another
   --ttl DURATION       give up after this long (default 60s)
   --json               the snapshots as a JSON array (the shape of \`seismo snapshots --json\`)
   --redact NAMES       more names to redact, comma-separated (default: $SEISMO_REDACT; with --pid only:
@@ -122,6 +125,7 @@ export async function captureCommand(args: string[], out: (text: string) => void
     pid: { type: "string" },
     hits: { type: "string" },
     ttl: { type: "string" },
+    every: { type: "string" },
     json: { type: "boolean" },
     redact: { type: "string" },
     service: { type: "string" },
@@ -137,6 +141,8 @@ export async function captureCommand(args: string[], out: (text: string) => void
   const hits = values.hits === undefined ? 5 : Number(values.hits);
   if (!Number.isInteger(hits) || hits < 1 || hits > 100) throw usageError(`--hits must be a whole number from 1 to 100, not "${values.hits}".`, "capture");
   const ttlMs = parseDuration(values.ttl ?? "60s");
+  const minIntervalMs = parseDuration(values.every ?? "0");
+  if (minIntervalMs * (hits - 1) > ttlMs) throw usageError(`${hits} hits ${values.every ?? ""} apart take longer than --ttl ${values.ttl ?? "60s"}: give a longer --ttl or fewer --hits.`, "capture");
   const log = createLogger("seismo");
   if (remote) {
     const nats = natsSettings(values, "seismo-capture", "capture");
@@ -144,7 +150,7 @@ export async function captureCommand(args: string[], out: (text: string) => void
     try {
       const targets = liveTargets(db, { service: values.service, targetId: values.target });
       const place = parseWhere(where, db, (file) => targetFile(db, file));
-      const views = await captureRemote({ db, nats, where: place, targets, hits, ttlMs, log });
+      const views = await captureRemote({ db, nats, where: place, targets, hits, ttlMs, minIntervalMs, log });
       printSnapshots(views, values.json === true, `No snapshot reached the database within ${Math.round(ttlMs / 1000)} s (is \`seismo analyzer\` running on it?).`, out);
       return 0;
     } finally {
@@ -176,7 +182,7 @@ export async function captureCommand(args: string[], out: (text: string) => void
         stopped = true;
       });
       try {
-        probe = await captures.arm({ trigger: "manual", ...place, hits, ttlMs, minIntervalMs: 0 });
+        probe = await captures.arm({ trigger: "manual", ...place, hits, ttlMs, minIntervalMs });
         const deadline = Date.now() + ttlMs + 2_000;
         while (!stopped && Date.now() < deadline && captures.armed().some((p) => p.probeId === probe.probeId)) {
           await new Promise((r) => setTimeout(r, 50));

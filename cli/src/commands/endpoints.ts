@@ -24,16 +24,27 @@ own HTTP diagnostics channels: no code change, any framework on node:http.
 With --outgoing: the HTTP calls the apps made (node:http, axios, fetch/undici),
 per destination host and route, timed from request start to response headers.
 
-Routes are the framework's templates when it sets them (Express: /orders/:id);
-otherwise the path without its query, with ids, UUIDs and tokens as ":id".
+Routes are the templates the app declared, taken while the route matched
+(Express 4 and 5 with every router's mount path, Fastify 5, Koa with
+@koa/router: /api/orders/:id); a response Express or Koa's router gave outside
+any route is "(unmatched)"; on plain node:http,
+the path without its query, with ids, UUIDs and tokens as ":id".
+
+RATE is per second of busy time: over the windows in which the route was
+called, so an idle hour does not dilute a busy minute. Latency is from the
+request's headers being parsed to the response's end: time a request waited
+in the kernel's accept queue or behind a busy event loop before its headers
+were read is not in it (under overload the client sees more). "~" before a
+count: under heavy traffic (over 1,000 requests a second, measured over at
+least a second) one request in N was timed and counted N times.
 
 Options:
   --outgoing           outgoing calls instead of served endpoints; ERR counts 5xx
                        answers and calls that failed without one (status 0)
   --route TEXT         only routes containing this text
   --json               a JSON array, busiest first: service, host, method, route, calls,
-                       ratePerSec, errors, errorRate, statuses, meanMs, p50Ms, p95Ms,
-                       p99Ms, maxMs, routeTemplate
+                       ratePerSec (per busy second), errors, errorRate, statuses,
+                       meanMs, p50Ms, p95Ms, p99Ms, maxMs, routeTemplate, estimated
 ${COMMON_HELP}`;
 
 export const QUERIES_HELP = `Usage: seismo queries [--since DURATION] [--service NAME] [--deployment LABEL]

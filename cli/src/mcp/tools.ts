@@ -1,5 +1,5 @@
 import type { Db, IncidentView, SnapshotView } from "@seismo/analyzer";
-import { AGENT_VOCABULARY, attributionShares, describeSchema, diffDeployments, endpointFigures, functionStats, getIncident, listDeployments, listIncidents, listSnapshots, parseDuration, topFunctions, triageFor } from "@seismo/analyzer";
+import { AGENT_VOCABULARY, attributionShares, describeSchema, diffDeployments, endpointFigures, functionStats, getIncident, listDeployments, listIncidents, listLoadChanges, listSnapshots, parseDuration, topFunctions, triageFor } from "@seismo/analyzer";
 import { describeError } from "@seismo/agent-proto";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
@@ -140,19 +140,24 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
     {
       title: "List incidents",
       description:
-        "Production incidents Seismo detected, newest first: CPU spikes (with the function that burned the CPU) and regressions (a function slower since a deployment). Start here for 'what went wrong?'. Each has a one-line summary and its main culprit with file, line and package; call get_incident for the evidence.",
+        "Production incidents Seismo detected, newest first: CPU spikes (with the function that burned the CPU) and regressions (a function slower since a deployment). Start here for 'what went wrong?'. Each has a one-line summary and its main culprit with file, line and package; call get_incident for the evidence. loadChanges lists CPU rises that were only more of the usual requests at the usual cost each: context, not incidents.",
       inputSchema: {
         since: z.string().optional().describe("How far back: 30m, 6h, 7d (default 24h)"),
         kind: z.enum(["cpu_spike", "regression"]).optional(),
         service: z.string().optional(),
       },
-      outputSchema: { incidents: z.array(incidentSummary), since: z.string() },
+      outputSchema: {
+        incidents: z.array(incidentSummary),
+        loadChanges: z.array(z.object({ service: z.string(), deployment: z.string(), at: z.string(), text: z.string() })),
+        since: z.string(),
+      },
     },
     guarded(async ({ since, kind, service }) =>
       withDb((db) => {
         const from = sinceMs(since, "24h");
         const incidents = listIncidents(db, { sinceMs: from, ...(kind ? { kind } : {}), ...(service ? { service } : {}) }).map(summaryOf);
-        return result({ incidents, since: new Date(from).toISOString() });
+        const loadChanges = listLoadChanges(db, { sinceMs: from, ...(service ? { service } : {}) }).map(({ service: s, deployment, at, text }) => ({ service: s, deployment, at, text }));
+        return result({ incidents, loadChanges, since: new Date(from).toISOString() });
       }),
     ),
   );

@@ -83,14 +83,16 @@ export function buildFunctionTable(source: string): FunctionTable | undefined {
   const functions: ScriptFunction[] = [];
   const calls: Array<Set<string>> = [];
   const byHeader = new Map<number, number>();
+  const constructors = new Map<AnyNode, { name: string; at: number }>();
 
   const visit = (node: AnyNode, parentNode: AnyNode | undefined, enclosing: number, depth: number): void => {
     let inside = enclosing;
     let innerDepth = depth;
+    if (node.type === "ClassDeclaration" || node.type === "ClassExpression") noteConstructor(node, parentNode, constructors);
     if (FUNCTION_TYPES.has(node.type)) {
       const header = headerOffset(node, source);
       const headerLine = lineOf(header);
-      const named = nameOf(node, parentNode);
+      const named = constructors.get(node) ?? nameOf(node, parentNode);
       const nameLine = lineOf(named.at);
       const index = functions.length;
       const own = new Set<string>();
@@ -250,10 +252,12 @@ function lineIndexOf(lineStarts: number[], offset: number): number {
 
 /**
  * Where V8 places a function: its parameter list's "(" (measured on Node 20 to
- * 24 for declarations, expressions, arrows and methods), or the lone parameter
- * of `x => ...`.
+ * 24 for declarations, expressions, arrows and methods), the lone parameter of
+ * `x => ...`, or for an async arrow its `async` (Express 5's `async (req, res) =>`
+ * handlers were found nowhere, so named nowhere, before this was measured).
  */
 function headerOffset(node: AnyNode, source: string): number {
+  if (node.type === "ArrowFunctionExpression" && node.async === true) return node.start as number;
   const params = node.params as AnyNode[];
   const first = params[0];
   const from = ((node.id as AnyNode | null | undefined)?.end ?? node.start) as number;
@@ -261,6 +265,16 @@ function headerOffset(node: AnyNode, source: string): number {
   const paren = source.indexOf("(", from);
   if (paren >= 0 && paren < until) return paren;
   return first && node.type === "ArrowFunctionExpression" ? first.start : node.start;
+}
+
+/** A class's constructor is named by V8 after its class (`new Cart(…)` runs `Cart`), not "constructor". */
+function noteConstructor(node: AnyNode, parent: AnyNode | undefined, constructors: Map<AnyNode, { name: string; at: number }>): void {
+  const id = node.id as AnyNode | null | undefined;
+  const name = id ? identifierName(id) : parent?.type === "VariableDeclarator" && parent.init === node ? identifierName(parent.id as AnyNode) : "";
+  if (!name) return;
+  for (const member of (node.body as AnyNode).body as AnyNode[]) {
+    if (member.type === "MethodDefinition" && member.kind === "constructor") constructors.set(member.value as AnyNode, { name, at: (member.key as AnyNode).start as number });
+  }
 }
 
 /** The name V8 infers, and where its identifier is: the declaration's, or that of the variable, property or member it is assigned to. */

@@ -20,6 +20,7 @@ export function armCommandHandler(sensorFor: (targetId: string) => Sensor | unde
       ...(arm.line !== undefined ? { line: arm.line } : {}),
       ...(arm.hits !== undefined ? { hits: arm.hits } : {}),
       ...(arm.ttlMs !== undefined ? { ttlMs: arm.ttlMs } : {}),
+      ...(arm.minIntervalMs !== undefined ? { minIntervalMs: arm.minIntervalMs } : {}),
     });
     return { id: command.id, ok: true, result: { probeId: probe.probeId, file: probe.file, line: probe.site.line, functionName: probe.site.functionName } };
   };

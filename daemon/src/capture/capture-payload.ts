@@ -1,6 +1,6 @@
-import type { RawRemoval, RawSnapshot, RawThrown, RawValue } from "../in-target/capture.js";
+import type { Drained, RawRemoval, RawSnapshot, RawThrown, RawValue } from "../in-target/capture.js";
 
-/** What the capture binding carries from the target: a snapshot, a probe's removal, or an uncaught exception. */
+/** What comes from the target's capture code: a snapshot, a probe's removal (both fetched), or an uncaught exception (pushed). */
 export type CapturePayload = { kind: "snapshot"; snapshot: RawSnapshot } | { kind: "removed"; removal: RawRemoval } | { kind: "thrown"; thrown: RawThrown };
 
 const REMOVALS: ReadonlySet<string> = new Set(["hits", "ttl", "disarmed", "the daemon went away", "hot", "budget"]);
@@ -50,6 +50,34 @@ export function parseCapturePayload(text: string): CapturePayload | undefined {
   } catch {
     return undefined;
   }
+  return parseCaptureMessage(value);
+}
+
+/** What one fetch of the target's queue brought, each message checked; `invalid` counts those that were not one. */
+export interface DrainedMessages {
+  armed: number;
+  messages: CapturePayload[];
+  invalid: number;
+  dropped: number;
+  droppedThrown: number;
+}
+
+/** A fetch of the target's queue (DRAIN_EXPRESSION's value), checked; undefined when it is not one at all. */
+export function parseDrained(value: unknown): DrainedMessages | undefined {
+  if (!isRecord(value) || !isNumber(value.armed) || !Array.isArray(value.messages) || !isNumber(value.dropped) || !isNumber(value.droppedThrown)) return undefined;
+  const drained = value as unknown as Drained;
+  const messages: CapturePayload[] = [];
+  let invalid = 0;
+  for (const raw of drained.messages as unknown[]) {
+    const message = parseCaptureMessage(raw);
+    if (message) messages.push(message);
+    else invalid++;
+  }
+  return { armed: drained.armed, messages, invalid, dropped: drained.dropped, droppedThrown: drained.droppedThrown };
+}
+
+/** One message of the capture code, as a value (parsed JSON or fetched by value), checked field by field. */
+export function parseCaptureMessage(value: unknown): CapturePayload | undefined {
   if (!isRecord(value)) return undefined;
   if ("removed" in value) return isString(value.id) && isString(value.removed) && REMOVALS.has(value.removed) ? { kind: "removed", removal: value as unknown as RawRemoval } : undefined;
   if ("thrown" in value) {

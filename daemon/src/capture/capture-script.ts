@@ -1,10 +1,10 @@
 import type { BreakpointSpec, CaptureTargetSettings, ProbeConfig } from "../in-target/capture.js";
-import { armProbe, captureCalls, disarmProbe, installCapture, touchCapture, unwatchErrors, watchErrors } from "../in-target/capture.js";
+import { armProbe, captureCalls, disarmProbe, drainCapture, installCapture, unwatchErrors, watchErrors } from "../in-target/capture.js";
 import { IN_TARGET_KEYS } from "../in-target/keys.js";
 import { inTargetExpression } from "../in-target/script.js";
 import { CAPTURE_REDACTION_MARGIN, REDACTED, REDACTED_NAMES, SECRET_NAME_PARTS, SECRET_NAME_WORDS } from "./redaction.js";
 
-export type { BreakpointSpec, CaptureLimits, ProbeConfig, RawRemoval, RawSnapshot, RawThrown, RawValue } from "../in-target/capture.js";
+export type { BreakpointSpec, CaptureLimits, Drained, ProbeConfig, RawRemoval, RawSnapshot, RawThrown, RawValue } from "../in-target/capture.js";
 
 /** Probes are removed when the daemon has not touched the capture code for this long (it died). */
 export const CAPTURE_ABANDONED_AFTER_MS = 5_000;
@@ -26,8 +26,13 @@ export const CAPTURE_ABANDONED_AFTER_MS = 5_000;
  *   it is serialized, so it never leaves the target's memory;
  * - never calls user code: no getters (accessors are listed, not read), no
  *   Proxy traps, no toString or toJSON;
- * - hands the snapshot to the daemon through a Runtime binding (a push, no
- *   polling), never throws, and returns false: the target never pauses;
+ * - queues the snapshot for the daemon, which fetches the queue every
+ *   CAPTURE_DRAIN_MS while a probe is armed (bounded: past CAPTURE_MAX_QUEUED
+ *   a hit is skipped and counted), never throws, and returns false: the
+ *   target never pauses. Nothing but an uncaught exception's report is
+ *   pushed: a daemon that dies stops fetching, and the target then writes
+ *   nothing to its closing connection, where Node before 24.19 can crash
+ *   (nodejs/node#34833);
  * - removes the probe's breakpoint itself, synchronously, at the last hit,
  *   through an inspector session of its own inside the target (see below),
  *   and at the time-to-live, or when the daemon stops touching it.
@@ -35,8 +40,8 @@ export const CAPTURE_ABANDONED_AFTER_MS = 5_000;
 const KEY = IN_TARGET_KEYS.capture;
 
 /**
- * The Runtime binding the capture function calls with each snapshot (JSON): this prefix and a
- * number per inspector session. V8 ties a binding to the session that added it, so a binding left
+ * The Runtime binding the capture code calls with an uncaught exception's report (JSON): this
+ * prefix and a number per inspector session. V8 ties a binding to the session that added it, so a binding left
  * by a closed session would swallow the snapshots of the next one.
  */
 export const CAPTURE_BINDING = "__seismoCapture";
@@ -57,6 +62,16 @@ export const ERROR_PROBE_MAX_HITS = 3_000;
 /** An error probe's kept values count for an exception this long after they were taken. */
 export const ERROR_PROBE_FRESH_MS = 1_000;
 
+/** How often the daemon fetches queued snapshots while a probe is armed... */
+export const CAPTURE_DRAIN_MS = 200;
+/** ...and touches the capture code otherwise (only uncaught exceptions are watched). */
+export const CAPTURE_TOUCH_MS = 1_000;
+/** Snapshots (and characters of values) the target keeps for the daemon between two fetches. */
+export const CAPTURE_MAX_QUEUED = 100;
+export const CAPTURE_MAX_QUEUED_CHARS = 4_000_000;
+/** Uncaught exceptions reported per second, at most: an app that throws in a loop is not a flood. */
+export const THROWN_MAX_PER_SECOND = 10;
+
 const INSTALL_SETTINGS: CaptureTargetSettings = {
   key: KEY,
   redactedNames: [...REDACTED_NAMES],
@@ -68,6 +83,9 @@ const INSTALL_SETTINGS: CaptureTargetSettings = {
   errorFreshMs: ERROR_PROBE_FRESH_MS,
   errorMaxHitsPerSecond: ERROR_PROBE_MAX_HITS_PER_SECOND,
   errorMaxHits: ERROR_PROBE_MAX_HITS,
+  maxQueued: CAPTURE_MAX_QUEUED,
+  maxQueuedChars: CAPTURE_MAX_QUEUED_CHARS,
+  thrownMaxPerSecond: THROWN_MAX_PER_SECOND,
 };
 
 export function installExpression(): string {
@@ -92,7 +110,10 @@ export function armExpression(probeId: string, config: ProbeConfig, breakpoint: 
   return inTargetExpression(armProbe, { key: KEY, id: probeId, config, breakpoint });
 }
 
-export const TOUCH_EXPRESSION = inTargetExpression(touchCapture, KEY);
+/** Fetches what the target queued for `owner` (and tells it the owner is alive); evaluates to a Drained, or null when the capture code is gone. */
+export function drainExpression(owner: string): string {
+  return inTargetExpression(drainCapture, { key: KEY, owner });
+}
 
 /** Starts reporting uncaught exceptions through `binding`; idempotent. */
 export function watchErrorsExpression(binding: string): string {

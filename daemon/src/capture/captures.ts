@@ -5,17 +5,20 @@ import type { InspectorSession } from "../inspector/session.js";
 import type { Logger } from "../logger.js";
 import type { CaptureSite } from "./capture-site.js";
 import { siteAtLine, siteOfNamedFunction } from "./capture-site.js";
-import { parseCapturePayload } from "./capture-payload.js";
+import type { CapturePayload } from "./capture-payload.js";
+import { parseCapturePayload, parseDrained } from "./capture-payload.js";
 import type { CaptureLimits, RawRemoval, RawSnapshot, RawThrown, RawValue } from "./capture-script.js";
 import {
   armExpression,
   CAPTURE_BINDING,
+  CAPTURE_DRAIN_MS,
+  CAPTURE_TOUCH_MS,
   conditionExpression,
   DEFAULT_CAPTURE_LIMITS,
   disarmExpression,
+  drainExpression,
   ERROR_PROBE_MAX_HITS,
   installExpression,
-  TOUCH_EXPRESSION,
   UNWATCH_ERRORS_EXPRESSION,
   watchErrorsExpression,
 } from "./capture-script.js";
@@ -144,11 +147,15 @@ function armedView({ timer: _timer, ...probe }: Probe): ArmedProbe {
  * on an inspector session of its own, so that it removes a probe's
  * breakpoint synchronously at its last hit (see capture-script.ts). This
  * side arms and disarms over an inspector session opened with the first
- * probe and closed with the last, receives the snapshots through a Runtime
- * binding, and touches the capture code every second: when the daemon dies,
- * even by SIGKILL, the touches stop and the target removes every probe
- * within CAPTURE_ABANDONED_AFTER_MS, besides each probe's own hit limit and
- * time-to-live.
+ * probe and closed with the last, and fetches what the target queued
+ * (snapshots, removals) every CAPTURE_DRAIN_MS while a probe is armed, every
+ * CAPTURE_TOUCH_MS otherwise; each fetch touches the capture code. When the
+ * daemon dies, even by SIGKILL, the fetches stop: the target sends nothing
+ * more (only an uncaught exception's report is pushed, through a Runtime
+ * binding) and removes every probe within CAPTURE_ABANDONED_AFTER_MS, besides
+ * each probe's own hit limit and time-to-live. Before closing, the session
+ * is made quiet (binding removed, Debugger off, every answer in): a message
+ * the target writes to a closing connection can crash Node before 24.19.
  *
  * Both sessions enable the Debugger domain only while something is armed,
  * and skip all pauses: Seismo never pauses the target and never resumes a
@@ -161,7 +168,9 @@ export class Captures {
   private opening: Promise<InspectorSession> | undefined;
   private readonly probes = new Map<string, Probe>();
   private counter = 0;
-  private toucher: NodeJS.Timeout | undefined;
+  private fetcher: NodeJS.Timeout | undefined;
+  private fetchDue = Number.POSITIVE_INFINITY;
+  private fetching: Promise<void> | undefined;
   /** Arms under way: the session must not close under them. */
   private arming = 0;
   private sessions = 0;
@@ -220,7 +229,7 @@ export class Captures {
     const probeId = `${this.deps.target().targetId}:${++this.counter}`;
     const expiresAtMs = Date.now() + ttlMs;
     const config = {
-      binding: this.binding,
+      owner: this.binding,
       hits,
       expiresAtMs,
       minIntervalMs: request.minIntervalMs ?? 100,
@@ -251,7 +260,7 @@ export class Captures {
       throw error;
     }
     probe.resolved = result.resolved;
-    if (this.probes.has(probeId)) this.startTouching();
+    this.scheduleFetch();
     this.deps.log.info(
       `capture ${probeId} armed at ${request.file}:${site.line} (${site.functionName}) for ${hits} hit(s), ${Math.round(ttlMs / 1000)} s` +
         `${probe.resolved ? "" : "; the file is not loaded yet, the breakpoint waits for it"}`,
@@ -262,8 +271,11 @@ export class Captures {
 
   /** Removes a probe's breakpoint at once; returns false when it was not armed. */
   async disarm(probeId: string, reason = "disarmed"): Promise<boolean> {
+    if (!this.probes.has(probeId)) return false;
+    // What it captured and the target still holds is published first.
+    await this.fetch();
     const probe = this.probes.get(probeId);
-    if (!probe) return false;
+    if (!probe) return true; // its last hit came meanwhile
     this.probes.delete(probeId);
     clearTimeout(probe.timer);
     const session = this.session;
@@ -282,21 +294,62 @@ export class Captures {
     this.onThrown = onThrown;
     const session = await this.ensureSession();
     await this.evaluate(session, watchErrorsExpression(this.binding));
-    this.startTouching();
+    this.scheduleFetch();
   }
 
   get watchingErrors(): boolean {
     return this.onThrown !== undefined;
   }
 
-  private startTouching(): void {
-    this.toucher ??= setInterval(() => void this.touch(), 1_000);
-    this.toucher.unref();
+  /** The next fetch: soon while a probe is armed, at a touch's pace while only exceptions are watched. */
+  private scheduleFetch(): void {
+    if (this.probes.size === 0 && !this.onThrown) return;
+    const delay = this.probes.size > 0 ? CAPTURE_DRAIN_MS : CAPTURE_TOUCH_MS;
+    const due = Date.now() + delay;
+    if (this.fetcher && this.fetchDue <= due) return;
+    clearTimeout(this.fetcher);
+    this.fetchDue = due;
+    this.fetcher = setTimeout(() => {
+      this.fetcher = undefined;
+      this.fetchDue = Number.POSITIVE_INFINITY;
+      void this.fetch().finally(() => this.scheduleFetch());
+    }, delay);
+    this.fetcher.unref();
   }
 
-  private async touch(): Promise<void> {
+  private stopFetching(): void {
+    clearTimeout(this.fetcher);
+    this.fetcher = undefined;
+    this.fetchDue = Number.POSITIVE_INFINITY;
+  }
+
+  /** Fetches what the target queued and handles it in order; one fetch at a time. */
+  private fetch(): Promise<void> {
+    this.fetching ??= this.fetchNow().finally(() => {
+      this.fetching = undefined;
+    });
+    return this.fetching;
+  }
+
+  private async fetchNow(): Promise<void> {
     const session = this.session;
-    if (session && !session.closed && (this.probes.size > 0 || this.onThrown)) await this.evaluate(session, TOUCH_EXPRESSION).catch(() => undefined);
+    if (!session || session.closed) return;
+    let value: unknown;
+    try {
+      value = await this.evaluate(session, drainExpression(this.binding));
+    } catch {
+      return; // the target is busy or going; the next fetch gets it all
+    }
+    if (value === null) return; // nothing installed (any more)
+    const drained = parseDrained(value);
+    if (!drained) {
+      this.deps.log.warn("what the target's capture code queued had an unexpected shape and was dropped");
+      return;
+    }
+    if (drained.invalid > 0) this.deps.log.warn(`${drained.invalid} message(s) from the target's capture code had an unexpected shape and were dropped`);
+    if (drained.dropped > 0) this.deps.log.warn(`${drained.dropped} hit(s) were not captured: the target's queue was full (more than it keeps between two fetches)`);
+    if (drained.droppedThrown > 0) this.deps.log.warn(`${drained.droppedThrown} uncaught exception(s) were not reported: more than the target reports per second`);
+    for (const message of drained.messages) this.handle(message);
   }
 
   /** The Debugger domain is on only while a probe is armed (for V8's near-heap-limit pause, see the class). */
@@ -337,8 +390,7 @@ export class Captures {
       this.onThrown = undefined;
       for (const probe of this.probes.values()) clearTimeout(probe.timer);
       this.probes.clear();
-      clearInterval(this.toucher);
-      this.toucher = undefined;
+      this.stopFetching();
       const session = this.session;
       this.session = undefined;
       this.debuggerEnabled = false;
@@ -347,6 +399,7 @@ export class Captures {
     }
     const watching = this.onThrown !== undefined;
     this.onThrown = undefined;
+    await this.fetch();
     for (const probeId of [...this.probes.keys()]) await this.disarm(probeId, "the sensor is detaching");
     const session = this.session;
     if (watching && session && !session.closed) await this.evaluate(session, UNWATCH_ERRORS_EXPRESSION).catch(() => undefined);
@@ -397,12 +450,13 @@ export class Captures {
   }
 
   private async closeSession(): Promise<void> {
-    clearInterval(this.toucher);
-    this.toucher = undefined;
+    this.stopFetching();
     const session = this.session;
     this.session = undefined;
     this.debuggerEnabled = false;
     if (!session || session.closed) return;
+    // Quiet before closed: no event or report can be on its way when the connection goes.
+    await session.send("Runtime.removeBinding", { name: this.binding }).catch(() => undefined);
     await session.send("Debugger.disable").catch(() => undefined);
     await session.close().catch(() => undefined);
   }
@@ -418,6 +472,10 @@ export class Captures {
       this.deps.log.warn(`a message from the target's capture code had an unexpected shape and was dropped (${params.payload.length} characters)`);
       return;
     }
+    this.handle(message);
+  }
+
+  private handle(message: CapturePayload): void {
     if (message.kind === "removed") this.removedInTarget(message.removal);
     else if (message.kind === "snapshot") this.publishSnapshot(message.snapshot);
     else if (message.thrown.captured) this.publishSnapshot(message.thrown.captured, `${message.thrown.thrown.name}: ${message.thrown.thrown.message}`);

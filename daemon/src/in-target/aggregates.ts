@@ -1,8 +1,9 @@
 /**
  * In the target: the aggregates the HTTP and database instruments share (one entry per method,
  * route, host and status, with a log-scale latency histogram as agent-proto latency.ts defines
- * it), and the loading of Node's built-in modules. Called in the target, its value is handed to
- * each instrument (see script.ts).
+ * it), the loading of Node's built-in modules, and the wrapping of a library's method in every
+ * copy the process loaded. Called in the target, its value is handed to each instrument (see
+ * script.ts).
  */
 
 export interface LatencyScale {
@@ -27,9 +28,29 @@ export interface AggregateEntry {
 /** One entry as a read returns it (a tuple: smaller over the wire); parsed by parseInstrumentEntries. */
 export type EntryTuple = [string, string, number, boolean, number, number, number, number[], number[], string];
 
+export type AnyMethod = ((this: unknown, ...args: unknown[]) => unknown) & Record<symbol, unknown>;
+
+/** One method an instrument wrapped: what to put back. */
+export interface Wrapping {
+  proto: Record<string, unknown>;
+  method: string;
+  original: AnyMethod;
+  wrapped: AnyMethod;
+}
+
 export interface Aggregates {
   /** A built-in module (process.getBuiltinModule, or require on Node before 20.16). */
   load<T>(name: string): T;
+  /** The paths of the CommonJS modules the process has loaded (its module cache). */
+  loadedModules(): string[];
+  /**
+   * Wraps `method` of the class every loaded module whose path ends with `fileSuffix` exports
+   * (pg's Client, Koa's Application), once each (`marker` tells a wrapper of ours, this install's
+   * or an earlier one's): the wrappings made now.
+   */
+  wrapLoaded(fileSuffix: string, method: string, marker: symbol, wrap: (original: AnyMethod) => AnyMethod): Wrapping[];
+  /** Puts each original back; a wrapper something else wrapped since stays, and must pass through by then. */
+  unwrap(wrappings: readonly Wrapping[]): void;
   newEntry(method: string, route: string, host: string, status: number, template: boolean): AggregateEntry;
   /** weight: how many requests this one stands for (1, or N when one in N is timed). */
   addLatency(entry: AggregateEntry, ms: number, weight: number): void;
@@ -39,8 +60,30 @@ export interface Aggregates {
 export function inTargetAggregates(scale: LatencyScale): Aggregates {
   const { minMs, bucketsPerDoubling, maxBucket } = scale;
   const target = process as NodeJS.Process & { mainModule?: { require(id: string): unknown } };
+  const load = <T>(name: string): T => (target.getBuiltinModule ? target.getBuiltinModule(name) : target.mainModule?.require(name)) as T;
+  const moduleCache = (): Record<string, { exports?: unknown } | undefined> => load<{ _cache?: Record<string, { exports?: unknown } | undefined> }>("node:module")._cache ?? {};
   return {
-    load: <T>(name: string): T => (target.getBuiltinModule ? target.getBuiltinModule(name) : target.mainModule?.require(name)) as T,
+    load,
+    loadedModules: () => Object.keys(moduleCache()),
+    wrapLoaded: (fileSuffix, method, marker, wrap) => {
+      const made: Wrapping[] = [];
+      const cache = moduleCache();
+      for (const file of Object.keys(cache)) {
+        if (!file.endsWith(fileSuffix)) continue;
+        const exported = cache[file]?.exports;
+        const proto = typeof exported === "function" ? (exported.prototype as Record<string, unknown> | undefined) : undefined;
+        const original = proto?.[method];
+        if (!proto || typeof original !== "function" || (original as AnyMethod)[marker]) continue;
+        const wrapped = wrap(original as AnyMethod);
+        wrapped[marker] = true;
+        proto[method] = wrapped;
+        made.push({ proto, method, original: original as AnyMethod, wrapped });
+      }
+      return made;
+    },
+    unwrap: (wrappings) => {
+      for (const { proto, method, original, wrapped } of wrappings) if (proto[method] === wrapped) proto[method] = original;
+    },
     newEntry: (method, route, host, status, template) => ({ method, route, host, status, template, count: 0, totalMs: 0, maxMs: 0, buckets: new Uint32Array(maxBucket + 1) }),
     addLatency: (entry, ms, weight) => {
       entry.count += weight;

@@ -23,6 +23,12 @@ export interface CaptureTargetSettings {
   errorMaxHitsPerSecond: number;
   /** ...and one that has run this many times in all ("budget"). */
   errorMaxHits: number;
+  /** Snapshots waiting for the daemon to fetch them, at most (past it a hit is skipped and counted)... */
+  maxQueued: number;
+  /** ...and characters of values among them. */
+  maxQueuedChars: number;
+  /** Uncaught exceptions reported per second, at most (past it they are counted, not sent). */
+  thrownMaxPerSecond: number;
 }
 
 export interface CaptureLimits {
@@ -39,8 +45,11 @@ export interface CaptureLimits {
 }
 
 export interface ProbeConfig {
-  /** The Runtime binding to hand snapshots to. */
-  binding: string;
+  /**
+   * Who fetches its snapshots: the daemon session's name (its binding's). Several daemons (a
+   * sidecar, a `seismo capture` by hand) can share one target's capture code; each fetches its own.
+   */
+  owner: string;
   /** Snapshots before the probe disarms itself. */
   hits: number;
   /** Unix ms after which it captures nothing. */
@@ -67,7 +76,7 @@ export interface BreakpointSpec {
   condition: string;
 }
 
-/** A serialized value: the shape the binding carries (short keys: it is built on the target's time). */
+/** A serialized value, as the daemon fetches it (short keys: it is built on the target's time). */
 export interface RawValue {
   /** name (field, variable, key or index) */
   n?: string;
@@ -111,11 +120,27 @@ export interface RawThrown {
   captured?: RawSnapshot;
 }
 
-/** What the binding carries besides snapshots: a probe's breakpoint is gone, and why. */
+/** What the daemon fetches besides snapshots: a probe's breakpoint is gone, and why. */
 export interface RawRemoval {
   id: string;
   /** "hot", "budget": an error probe ran too often. */
   removed: "hits" | "ttl" | "disarmed" | "the daemon went away" | "hot" | "budget";
+}
+
+/**
+ * What the daemon fetches: the snapshots and removals queued since its last fetch, in order, and
+ * what was left out. The target pushes nothing of these by itself: a daemon that died (SIGKILL)
+ * stops fetching, and the target has nothing to write to its closing connection (writing there
+ * is what crashes Node's inspector thread, nodejs/node#34833, fixed in 24.19.0 by #64209).
+ */
+export interface Drained {
+  /** Probes still armed. */
+  armed: number;
+  messages: Array<RawSnapshot | RawRemoval>;
+  /** Hits skipped because the queue was full (the daemon fetched too slowly). */
+  dropped: number;
+  /** Uncaught exceptions not reported, over the rate. */
+  droppedThrown: number;
 }
 
 /** A name the condition read in the paused frame, and how to read it. */
@@ -127,7 +152,7 @@ export interface CaptureApi {
   live(id: string): boolean;
   arm(id: string, config: ProbeConfig, breakpoint: BreakpointSpec): { resolved: boolean };
   disarm(id: string): boolean;
-  touch(): number;
+  drain(owner: string): Drained;
   watchErrors(binding: string): void;
   unwatchErrors(): boolean;
   thrown(error: unknown, origin: string): void;
@@ -148,7 +173,7 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
   const slots = globalThis as unknown as Record<symbol | string, unknown>;
   const key = Symbol.for(settings.key);
   if (slots[key]) return "present";
-  const { redacted, abandonedAfterMs, errorFreshMs, errorMaxHitsPerSecond, errorMaxHits, redactionMargin } = settings;
+  const { redacted, abandonedAfterMs, errorFreshMs, errorMaxHitsPerSecond, errorMaxHits, redactionMargin, maxQueued, maxQueuedChars, thrownMaxPerSecond } = settings;
   const names = new Set(settings.redactedNames);
   const parts = settings.secretNameParts;
   const words = new Set(settings.secretNameWords);
@@ -172,8 +197,13 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
     extra: Set<string>;
     left: number;
     last: number;
+    /** "" while the probe rests between two allowed snapshots (its breakpoint removed). */
     breakpointId: string;
+    /** Where to set it again after a rest: the breakpoint as asked, and where V8 put it when in one script. */
+    breakpoint: BreakpointSpec;
+    location: BreakpointLocation | undefined;
     timer: NodeJS.Timeout;
+    rest: NodeJS.Timeout | undefined;
     second: number;
     inSecond: number;
     runs: number;
@@ -314,7 +344,17 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
   // 20 ms, and every call of a hot function in between traps into the debugger (60 to 150 µs each).
   const inspector = process.getBuiltinModule("node:inspector") as typeof Inspector;
   let session: Inspector.Session | undefined;
-  const post = (method: string, params: object): { breakpointId: string; locations: unknown[] } => {
+  interface BreakpointLocation {
+    scriptId: string;
+    lineNumber: number;
+    columnNumber?: number;
+  }
+  interface SetResult {
+    breakpointId: string;
+    locations?: BreakpointLocation[];
+    actualLocation?: BreakpointLocation;
+  }
+  const post = (method: string, params: object): SetResult => {
     let error: Error | null = null;
     let result: unknown;
     (session as Inspector.Session).post(method, params, (e: Error | null, r?: object) => {
@@ -322,7 +362,7 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
       result = r;
     });
     if (error) throw error as Error;
-    return result as { breakpointId: string; locations: unknown[] };
+    return result as SetResult;
   };
   const openSession = (): void => {
     if (session) return;
@@ -347,40 +387,110 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
       // already gone
     }
   };
-  const notify = (p: { binding: string }, message: object): void => {
+  // Only an uncaught exception is pushed, through the binding: the process may be about to exit,
+  // and the daemon would never fetch it. At most thrownMaxPerSecond a second.
+  let thrownSecond = 0;
+  let thrownInSecond = 0;
+  let droppedThrown = 0;
+  const push = (binding: string, message: RawThrown): void => {
+    const t = clock();
+    if (t - thrownSecond >= 1000) {
+      thrownSecond = t;
+      thrownInSecond = 0;
+    }
+    if (++thrownInSecond > thrownMaxPerSecond) {
+      droppedThrown++;
+      return;
+    }
     try {
-      (slots[p.binding] as (payload: string) => void)(JSON.stringify(message));
+      (slots[binding] as (payload: string) => void)(JSON.stringify(message));
     } catch {
       // the daemon's session is gone: nobody to tell
     }
+  };
+  // Snapshots and removals wait for their owner's next fetch (every 200 ms while a probe is
+  // armed), which also tells that the owner is alive.
+  interface Owner {
+    touched: number;
+    queue: Array<RawSnapshot | RawRemoval>;
+    chars: number;
+    dropped: number;
+  }
+  const owners = new Map<string, Owner>();
+  const ownerOf = (name: string): Owner => {
+    let owner = owners.get(name);
+    if (owner === undefined) {
+      owner = { touched: Date.now(), queue: [], chars: 0, dropped: 0 };
+      owners.set(name, owner);
+    }
+    return owner;
+  };
+  const full = (owner: Owner): boolean => owner.queue.length >= maxQueued || owner.chars >= maxQueuedChars;
+  const enqueue = (name: string, message: RawSnapshot | RawRemoval, chars: number): void => {
+    const owner = ownerOf(name);
+    owner.queue.push(message);
+    owner.chars += chars;
+  };
+  const unset = (p: Probe): void => {
+    if (p.breakpointId === "") return;
+    try {
+      post("Debugger.removeBreakpoint", { breakpointId: p.breakpointId });
+    } catch {
+      // the session closed with the breakpoint
+    }
+    p.breakpointId = "";
+  };
+  let armed = 0;
+  // V8 allows one breakpoint per URL pattern and position in a session; two probes at one place
+  // (an incident's and a manual one), or one probe set again after a rest, get patterns that
+  // differ by an empty lookahead.
+  const setByUrl = (spec: BreakpointSpec): SetResult => post("Debugger.setBreakpointByUrl", { ...spec, urlRegex: spec.urlRegex + "(?!" + ++armed + ")" });
+  // A rate-limited probe rests between snapshots: its breakpoint is removed after each one and set
+  // again when the next is allowed, so a function called thousands of times a second traps into
+  // the debugger about once per allowed snapshot, not on every call. Set again by script and
+  // position when V8 put it in one script (no search of every script's URL), else by URL.
+  const rest = (id: string, p: Probe): void => {
+    unset(p);
+    p.rest = setTimeout(() => {
+      p.rest = undefined;
+      if (probes.get(id) !== p) return;
+      if (Date.now() > p.expiresAtMs) {
+        remove(id, "ttl");
+        return;
+      }
+      try {
+        p.breakpointId = (p.location ? post("Debugger.setBreakpoint", { location: p.location, condition: p.breakpoint.condition }) : setByUrl(p.breakpoint)).breakpointId;
+      } catch {
+        // The script is gone (or the session): nothing left to watch.
+        remove(id, "disarmed");
+      }
+    }, p.minIntervalMs);
+    p.rest.unref();
   };
   const remove = (id: string, reason: RawRemoval["removed"]): boolean => {
     const p = probes.get(id);
     if (p === undefined) return false;
     probes.delete(id);
     clearTimeout(p.timer);
-    try {
-      post("Debugger.removeBreakpoint", { breakpointId: p.breakpointId });
-    } catch {
-      // the session closed with the breakpoint
-    }
-    notify(p, { id, removed: reason });
+    clearTimeout(p.rest);
+    unset(p);
+    enqueue(p.owner, { id, removed: reason }, 0);
     // Not from inside a breakpoint's condition: the session closes once the current task is done.
     if (probes.size === 0) setImmediate(closeSession);
     return true;
   };
-  // The daemon touches the capture code every second while anything is armed; a daemon that died
-  // (SIGKILL) stops touching it, and its probes are removed within a few seconds.
-  let touched = Date.now();
-  let armed = 0;
+  // Each daemon fetches from the capture code at least every second while it has anything armed or
+  // watches exceptions; one that died (SIGKILL) stops, and what it armed is removed within a few
+  // seconds, whoever else still fetches.
   const watchdog = setInterval(() => {
     // An error probe's kept values are of no use once stale: let the app's objects go.
     const staleBefore = clock() - errorFreshMs;
     for (const p of probes.values()) if (p.kept !== undefined && p.kept.t < staleBefore) p.kept = undefined;
-    if ((probes.size > 0 || errorBinding !== undefined) && Date.now() - touched > abandonedAfterMs) {
-      for (const id of [...probes.keys()]) remove(id, "the daemon went away");
-      unwatchErrors();
-    }
+    const gone = (name: string): boolean => Date.now() - ownerOf(name).touched > abandonedAfterMs;
+    for (const [id, p] of [...probes]) if (gone(p.owner)) remove(id, "the daemon went away");
+    if (errorBinding !== undefined && gone(errorBinding)) unwatchErrors();
+    // An owner with nothing armed is forgotten once it stops fetching (with what it left unread).
+    for (const name of owners.keys()) if (name !== errorBinding && gone(name) && ![...probes.values()].some((p) => p.owner === name)) owners.delete(name);
   }, 1_000);
   watchdog.unref();
   // An error probe keeps each hit's values by reference (cheap), to serialize only when an
@@ -457,11 +567,11 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
         p.kept = undefined;
         const captured = snapshotOf(id, p, values, self, Date.now(), report.thrown.stack);
         report.captured = captured;
-        notify({ binding: errorBinding }, report);
+        push(errorBinding, report);
         if (captured.last) remove(id, "hits");
         return;
       }
-      notify({ binding: errorBinding }, report);
+      push(errorBinding, report);
     } catch {
       // never disturb the target, least of all while it handles an exception
     }
@@ -469,7 +579,7 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
   const watchErrors = (binding: string): void => {
     if (errorBinding === undefined) process.on("uncaughtExceptionMonitor", thrown);
     errorBinding = binding;
-    touched = Date.now();
+    ownerOf(binding).touched = Date.now();
   };
   const unwatchErrors = (): boolean => {
     if (errorBinding === undefined) return false;
@@ -498,6 +608,11 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
         return false;
       }
       if (now - p.last < p.minIntervalMs) return false;
+      const owner = ownerOf(p.owner);
+      if (full(owner)) {
+        owner.dropped++;
+        return false;
+      }
       p.last = now;
       p.left--;
       const t0 = clock();
@@ -522,8 +637,9 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
         .map((l) => l.trim().replace(/^at /, ""));
       snapshot.stack = frames.filter((f) => !evaluated(f) && !f.startsWith("capture ")).slice(0, p.limits.maxFrames);
       snapshot.costUs = Math.round((clock() - t0) * 1000);
-      notify(p, snapshot);
+      enqueue(p.owner, snapshot, st.bytes);
       if (snapshot.last) remove(id, "hits");
+      else if (p.minIntervalMs > 0) rest(id, p);
     } catch {
       // never disturb the target
     }
@@ -539,25 +655,33 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
     /** Arms a probe: its breakpoint, hit limit, time-to-live and rate. Throws what V8 says when the breakpoint cannot be set. */
     arm(id, config, breakpoint) {
       openSession();
-      touched = Date.now();
-      let result: { breakpointId: string; locations: unknown[] };
+      ownerOf(config.owner).touched = Date.now();
+      let result: SetResult;
       try {
-        // V8 allows one breakpoint per URL pattern and position in a session; two probes at one place
-        // (an incident's and a manual one) get patterns that differ by an empty lookahead.
-        result = post("Debugger.setBreakpointByUrl", { ...breakpoint, urlRegex: breakpoint.urlRegex + "(?!" + ++armed + ")" });
+        result = setByUrl(breakpoint);
       } catch (error) {
         setImmediate(closeSession);
         throw error;
       }
       const timer = setTimeout(() => remove(id, "ttl"), Math.max(0, config.expiresAtMs - Date.now()));
       timer.unref();
-      probes.set(id, { ...config, extra: new Set(config.redact), left: config.hits, last: 0, breakpointId: result.breakpointId, timer, second: 0, inSecond: 0, runs: 0, kept: undefined });
-      return { resolved: result.locations.length > 0 };
+      const locations = result.locations ?? [];
+      const location = locations.length === 1 ? locations[0] : undefined;
+      probes.set(id, { ...config, extra: new Set(config.redact), left: config.hits, last: 0, breakpointId: result.breakpointId, breakpoint, location, timer, rest: undefined, second: 0, inSecond: 0, runs: 0, kept: undefined });
+      return { resolved: locations.length > 0 };
     },
     disarm: (id) => remove(id, "disarmed"),
-    touch() {
-      touched = Date.now();
-      return probes.size;
+    drain(name) {
+      const owner = ownerOf(name);
+      owner.touched = Date.now();
+      let armedHere = 0;
+      for (const p of probes.values()) if (p.owner === name) armedHere++;
+      const drained: Drained = { armed: armedHere, messages: owner.queue, dropped: owner.dropped, droppedThrown: name === errorBinding ? droppedThrown : 0 };
+      owner.queue = [];
+      owner.chars = 0;
+      owner.dropped = 0;
+      if (name === errorBinding) droppedThrown = 0;
+      return drained;
     },
     watchErrors,
     unwatchErrors,
@@ -585,8 +709,8 @@ export function disarmProbe(a: { key: string; id: string }): boolean {
   return (globalThis as unknown as Record<symbol, CaptureApi | undefined>)[Symbol.for(a.key)]?.disarm(a.id) ?? false;
 }
 
-export function touchCapture(key: string): number {
-  return (globalThis as unknown as Record<symbol, CaptureApi | undefined>)[Symbol.for(key)]?.touch() ?? -1;
+export function drainCapture(a: { key: string; owner: string }): Drained | null {
+  return (globalThis as unknown as Record<symbol, CaptureApi | undefined>)[Symbol.for(a.key)]?.drain(a.owner) ?? null;
 }
 
 export function watchErrors(a: { key: string; binding: string }): void {

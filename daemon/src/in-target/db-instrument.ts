@@ -1,7 +1,6 @@
 import type * as DiagnosticsChannel from "node:diagnostics_channel";
-import type * as NodeModule from "node:module";
 import type * as PerfHooks from "node:perf_hooks";
-import type { AggregateEntry, Aggregates, EntryTuple } from "./aggregates.js";
+import type { AggregateEntry, Aggregates, AnyMethod, EntryTuple, Wrapping } from "./aggregates.js";
 
 export interface DbInstrumentTargetSettings {
   key: string;
@@ -25,7 +24,6 @@ interface PgClient {
   port?: unknown;
   database?: unknown;
 }
-type PgQuery = ((this: PgClient, ...args: unknown[]) => unknown) & Record<symbol, unknown>;
 
 /**
  * In the target: times every query, per database and statement digest, from the call to its
@@ -44,7 +42,6 @@ export function installDbInstrument(settings: DbInstrumentTargetSettings, lib: A
   const { newEntry, addLatency, toTuple } = lib;
   const dc = lib.load<typeof DiagnosticsChannel>("node:diagnostics_channel");
   const { performance } = lib.load<typeof PerfHooks>("node:perf_hooks");
-  const Module = lib.load<typeof NodeModule & { _cache?: Record<string, { exports?: unknown } | undefined> }>("node:module");
   const kStart = Symbol("seismo.queryStart");
   const kPatched = Symbol.for(settings.patchedKey);
   const kHost = Symbol("seismo.dbHost");
@@ -142,23 +139,17 @@ export function installDbInstrument(settings: DbInstrumentTargetSettings, lib: A
   for (const channel of traced) channel.subscribe(subscribers);
 
   // pg: Client.prototype.query wrapped in every copy found in the module cache.
-  const patched: Array<[{ query: PgQuery }, PgQuery, PgQuery]> = [];
+  const patched: Wrapping[] = [];
   const patchPg = (): void => {
-    const cache = Module._cache;
-    if (!cache) return;
-    for (const file of Object.keys(cache)) {
-      if (!file.endsWith("/pg/lib/client.js")) continue;
-      const Client = cache[file]?.exports;
-      const proto = typeof Client === "function" ? (Client.prototype as { query?: unknown }) : undefined;
-      if (!proto || typeof proto.query !== "function" || (proto.query as PgQuery)[kPatched]) continue;
-      const original = proto.query as PgQuery;
-      const wrapped = function (this: PgClient & Record<symbol, string | undefined>, config: unknown) {
+    const made = lib.wrapLoaded("/pg/lib/client.js", "query", kPatched, (original) =>
+      function (this: unknown, config: unknown) {
+        const client = this as PgClient & Record<symbol, string | undefined>;
         const text = typeof config === "string" ? config : config && typeof (config as { text?: unknown }).text === "string" && typeof (config as { submit?: unknown }).submit !== "function" ? (config as { text: string }).text : undefined;
         // eslint-disable-next-line prefer-rest-params -- pass the caller's arguments through untouched
         if (!active || text === undefined) return original.apply(this, arguments as unknown as unknown[]);
         const start = performance.now();
         // Built once per client.
-        const host = this[kHost] || (this[kHost] = "postgresql://" + String(this.host || "") + (this.port ? ":" + String(this.port) : "") + "/" + String(this.database || ""));
+        const host = client[kHost] || (client[kHost] = "postgresql://" + String(client.host || "") + (client.port ? ":" + String(client.port) : "") + "/" + String(client.database || ""));
         const done = (ok: boolean): void => record(host, text, ok, performance.now() - start);
         // eslint-disable-next-line prefer-rest-params -- as above
         const args = Array.prototype.slice.call(arguments) as unknown[];
@@ -184,18 +175,16 @@ export function installDbInstrument(settings: DbInstrumentTargetSettings, lib: A
             throw error;
           },
         );
-      } as PgQuery;
-      wrapped[kPatched] = true;
-      proto.query = wrapped;
-      patched.push([proto as { query: PgQuery }, original, wrapped]);
-    }
+      } as AnyMethod,
+    );
+    patched.push(...made);
   };
   patchPg();
 
   const remove = (): void => {
     active = false;
     for (const channel of traced) channel.unsubscribe(subscribers);
-    for (const [proto, original, wrapped] of patched) if (proto.query === wrapped) proto.query = original;
+    lib.unwrap(patched);
     delete slots[key];
   };
   const instrument = {

@@ -1,9 +1,11 @@
 import type * as DiagnosticsChannel from "node:diagnostics_channel";
 import type * as PerfHooks from "node:perf_hooks";
-import type { AggregateEntry, Aggregates, EntryTuple } from "./aggregates.js";
+import type { AggregateEntry, Aggregates, AnyMethod, EntryTuple, Wrapping } from "./aggregates.js";
 
 export interface HttpInstrumentTargetSettings {
   key: string;
+  /** Marks the Koa createContext the instrument wrapped, so that a second install does not wrap it again. */
+  patchedKey: string;
   /** Distinct routes (and host-and-route pairs) kept per window; past it, "(other)". */
   maxEntries: number;
   /** The instrument removes itself at the first event after nobody has read it for this long. */
@@ -18,6 +20,14 @@ interface ServerRequest {
   url?: string;
   baseUrl?: unknown;
   route?: { path?: unknown };
+  /** Express's application, on the request's prototype once Express has seen it. */
+  app?: unknown;
+}
+/** Where the instrument keeps, on the request, the route template taken while the route matched. */
+type RouteSlots = Record<symbol, unknown>;
+/** What the instrument reads of a Koa context: the route @koa/router matched (a string, or a RegExp route). */
+interface KoaContext {
+  _matchedRoute?: unknown;
 }
 type Timed = Record<symbol, number | undefined>;
 interface ServerResponse {
@@ -57,6 +67,75 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
   // digit), anything over 40 characters. One native regular-expression pass over the path
   // (case-sensitive classes: V8 runs /i expressions slower).
   const IDS = /\/(?:\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{12,}|(?=[^/]*\d)[A-Za-z0-9_\-.~%+=]{16,}|[^/]{41,})(?=\/|$)/g;
+  // The route as the app declares it, taken while it matches: Express (4 and 5, every router
+  // level) assigns req.route when a route dispatches, and req.baseUrl is then the full mount
+  // path; by the time the response finishes, a sub-router that handed back to its parent (json-server
+  // does, and so does an async handler's error going to the app's error handler) has put baseUrl
+  // back to "" and the route read then would lose its prefix. An accessor on the request sees
+  // the assignment; Fastify 5 says its route on its own channel.
+  // A router's root route under a mount path is the mount path: "/comments", not "/comments/".
+  const joinRoute = (base: unknown, path: string): string => (typeof base === "string" && base !== "" ? (path === "/" ? base : base + path) : path);
+  const kRoute = Symbol("seismo.route");
+  const kRouteValue = Symbol("seismo.routeValue");
+  const routeAccessor: PropertyDescriptor = {
+    configurable: true,
+    enumerable: true,
+    get(this: RouteSlots) {
+      return this[kRouteValue];
+    },
+    set(this: RouteSlots & ServerRequest, value: unknown) {
+      this[kRouteValue] = value;
+      const path = value && typeof value === "object" ? (value as { path?: unknown }).path : undefined;
+      if (typeof path === "string") this[kRoute] = joinRoute(this.baseUrl, path);
+    },
+  };
+  const watchRoute = (request: object): void => {
+    if (Object.prototype.hasOwnProperty.call(request, "route")) return;
+    try {
+      Object.defineProperty(request, "route", routeAccessor);
+    } catch {
+      // A request that cannot take the property: its route is read at the finish, as before.
+    }
+  };
+  // Koa keeps the route on its own context, which the request does not point back to: every
+  // copy of Koa the process loaded (found in the module cache at install and at each read) has
+  // its createContext wrapped to note the context on the request; @koa/router's template
+  // (prefixes and nested routers included) is read from it at the finish, as the last layer
+  // that ran left it. A Koa request no route matched is "(unmatched)".
+  const kKoaContext = Symbol("seismo.koaContext");
+  const kPatched = Symbol.for(settings.patchedKey);
+  let active = true;
+  const patchedKoa: Wrapping[] = [];
+  // With a router loaded, a request it matched nowhere is "(unmatched)"; with none (an app that
+  // routes by hand), the path as for plain node:http.
+  let koaRouter = false;
+  const patchKoa = (): void => {
+    koaRouter ||= lib.loadedModules().some((file) => file.includes("/@koa/router/") || file.includes("/koa-router/"));
+    const made = lib.wrapLoaded("/koa/lib/application.js", "createContext", kPatched, (original) =>
+      function (this: unknown, req: unknown) {
+        // eslint-disable-next-line prefer-rest-params -- pass the caller's arguments through untouched
+        const context = original.apply(this, arguments as unknown as unknown[]);
+        if (active && req && typeof req === "object") (req as RouteSlots)[kKoaContext] = context;
+        return context;
+      } as AnyMethod,
+    );
+    patchedKoa.push(...made);
+  };
+  patchKoa();
+  /** The template @koa/router matched ("/" routes under a prefix as the prefix), "(unmatched)", or undefined when no router saw the request. */
+  const koaRoute = (request: RouteSlots): string | undefined => {
+    const context = request[kKoaContext] as KoaContext | undefined;
+    if (!context || typeof context !== "object") return undefined;
+    const matched = context._matchedRoute;
+    const route = typeof matched === "string" ? matched : matched instanceof RegExp ? String(matched) : koaRouter ? "(unmatched)" : undefined;
+    if (route === undefined) return undefined;
+    return route.length > 1 && route.endsWith("/") ? route.slice(0, -1) : route;
+  };
+  const onFastifyHandler = (message: unknown): void => {
+    const { request, route } = message as { request?: { raw?: unknown }; route?: { url?: unknown } };
+    const raw = request?.raw;
+    if (raw && typeof raw === "object" && typeof route?.url === "string") (raw as RouteSlots)[kRoute] = route.url;
+  };
   const METHOD_NAMES = ["OTHER", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
   const METHODS = new Map(METHOD_NAMES.map((name, i) => [name, i]));
   type Table = Map<string, Map<number, AggregateEntry>>;
@@ -72,7 +151,11 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
   let adjustedAt = performance.now();
   const adjust = (): void => {
     const now = performance.now();
-    const rate = now > adjustedAt ? (sinceAdjust * 1000) / (now - adjustedAt) : 0;
+    // A rate needs a second or 1,024 requests behind it: read over a few ms after a burst (a
+    // window rotated at a spike, keep-alive clients firing together), 300 requests a second
+    // looked like thousands and were sampled one in two (issue 17).
+    if (now - adjustedAt < 1_000 && sinceAdjust < 1_024) return;
+    const rate = (sinceAdjust * 1000) / (now - adjustedAt);
     sinceAdjust = 0;
     adjustedAt = now;
     sampleEvery = rate > maxTimedPerSecond ? Math.ceil(rate / maxTimedPerSecond) : 1;
@@ -145,10 +228,12 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
   };
   const onCallError = (message: unknown): void => onCallEnd((message as { request?: ClientRequest & Timed }).request, 0);
   const onStart = (message: unknown): void => {
-    const { response } = message as { response?: Timed };
+    const { request, response } = message as { request?: object; response?: Timed };
     if (++sinceAdjust >= 1024) adjust();
     if (sampleEvery > 1 && ++tick % sampleEvery !== 0) return;
-    if (response) response[kStart] = performance.now();
+    if (!response) return;
+    response[kStart] = performance.now();
+    if (request) watchRoute(request);
   };
   const onFinish = (message: unknown): void => {
     const { request, response } = message as { request?: ServerRequest; response?: ServerResponse & Timed };
@@ -159,12 +244,24 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
     const ms = now - start;
     const method = METHODS.get(request.method ?? "") ?? 0;
     const status = typeof response.statusCode === "number" && response.statusCode >= 0 && response.statusCode < 1000 ? response.statusCode : 0;
+    const declared = (request as RouteSlots)[kRoute];
     const template = request.route;
+    const koa = patchedKoa.length > 0 ? koaRoute(request as RouteSlots) : undefined;
     let route: string;
     let isTemplate = false;
-    if (template && typeof template.path === "string") {
-      route = (typeof request.baseUrl === "string" ? request.baseUrl : "") + template.path;
+    if (typeof declared === "string") {
+      route = declared;
       isTemplate = true;
+    } else if (koa !== undefined) {
+      route = koa;
+      isTemplate = koa !== "(unmatched)";
+    } else if (template && typeof template.path === "string") {
+      route = joinRoute(request.baseUrl, template.path);
+      isTemplate = true;
+    } else if (typeof request.baseUrl === "string" || typeof request.app === "function") {
+      // Express saw it and no route matched (a 404, a static file, a middleware's answer):
+      // said so, rather than a path that looks like a route.
+      route = "(unmatched)";
     } else {
       route = normalize(typeof request.url === "string" ? request.url : "/");
     }
@@ -173,6 +270,7 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
   const CHANNELS: Array<[string, (message: unknown) => void]> = [
     ["http.server.request.start", onStart],
     ["http.server.response.finish", onFinish],
+    ["tracing:fastify.request.handler:start", onFastifyHandler],
     ["http.client.request.start", onCallStart],
     ["http.client.response.finish", onCallResponse],
     ["http.client.request.error", onCallError],
@@ -181,13 +279,17 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
     ["undici:request:error", onCallError],
   ];
   const remove = (): void => {
+    active = false;
     for (const [name, handler] of CHANNELS) dc.unsubscribe(name, handler);
+    // Koa's own createContext back, or, when something else wrapped it since, ours left as a pass-through.
+    lib.unwrap(patchedKoa);
     delete slots[key];
   };
   for (const [name, handler] of CHANNELS) dc.subscribe(name, handler);
   const instrument = {
     read(): HttpInstrumentReading {
       lastRead = performance.now();
+      patchKoa(); // a Koa loaded since
       // The window's largest N, then the rate for the next one.
       const sampledEvery = largestEvery;
       adjust();

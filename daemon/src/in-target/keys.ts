@@ -12,9 +12,14 @@ export const IN_TARGET_KEYS = {
   dbInstrument: "seismo.dbProbe.v1",
   /** Marks a pg Client.prototype.query wrapped by the database instrument. */
   dbInstrumentPatched: "seismo.dbProbe.patched",
+  /** Marks a Koa Application.prototype.createContext wrapped by the HTTP instrument. */
+  httpInstrumentPatched: "seismo.httpProbe.patched",
   loopMonitor: "seismo.loopMonitor.v1",
-  /** v2: long strings come with a redaction margin (k), Buffers as text, header lists redacted by name. */
-  capture: "seismo.capture.v2",
+  /**
+   * v2: long strings come with a redaction margin (k), Buffers as text, header lists redacted by name.
+   * v3: snapshots and removals are queued for the daemon to fetch (drain), not pushed.
+   */
+  capture: "seismo.capture.v3",
   /** Who holds the inspector, and whether Seismo opened it (in-target/inspector-lease.ts). */
   inspectorLease: "seismo.inspectorLease.v1",
 } as const;

@@ -48,9 +48,17 @@ export async function connectInspector(webSocketUrl: string, options: ConnectOpt
   return new CriSession(client, options.commandTimeoutMs ?? 15_000);
 }
 
+/**
+ * How long a closing session waits for the answers to commands still on their way. The target
+ * must have nothing left to write when the connection closes: Node before 24.19 can crash when
+ * its inspector thread writes to a connection that is closing (nodejs/node#34833).
+ */
+const QUIET_BEFORE_CLOSE_MS = 2_000;
+
 class CriSession implements InspectorSession {
   private isClosed = false;
   private readonly closeListeners: Array<() => void> = [];
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(
     private readonly client: CriClient,
@@ -65,8 +73,12 @@ class CriSession implements InspectorSession {
 
   async send<T>(method: string, params?: object): Promise<T> {
     if (this.isClosed) throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `${method}: the inspector session is closed.`);
+    const answer = this.client.send(method, params);
+    this.inFlight.add(answer);
+    const settled = (): void => void this.inFlight.delete(answer);
+    answer.then(settled, settled);
     try {
-      return (await withTimeout(this.client.send(method, params), this.commandTimeoutMs, () => new Error(`no answer within ${this.commandTimeoutMs} ms`))) as T;
+      return (await withTimeout(answer, this.commandTimeoutMs, () => new Error(`no answer within ${this.commandTimeoutMs} ms`))) as T;
     } catch (cause) {
       throw new SeismoError(ErrorCodes.INSPECTOR_PROTOCOL, `${method} failed: ${(cause as Error).message}.`, { cause });
     }
@@ -82,6 +94,10 @@ class CriSession implements InspectorSession {
   }
 
   async close(): Promise<void> {
+    if (this.isClosed) return;
+    if (this.inFlight.size > 0) {
+      await withTimeout(Promise.allSettled([...this.inFlight]), QUIET_BEFORE_CLOSE_MS, () => new Error("answers still due")).catch(() => undefined);
+    }
     if (this.isClosed) return;
     try {
       await this.client.close();

@@ -34,7 +34,7 @@ export const DEFAULT_HTTP_INSTRUMENT_SETTINGS: HttpInstrumentSettings = { maxEnt
  */
 export function httpInstrumentInstall(settings: HttpInstrumentSettings): string {
   const { maxEntries, abandonedAfterMs, maxTimedPerSecond } = settings;
-  return inTargetExpression(installHttpInstrument, { key: IN_TARGET_KEYS.httpInstrument, maxEntries, abandonedAfterMs, maxTimedPerSecond }, [AGGREGATES]);
+  return inTargetExpression(installHttpInstrument, { key: IN_TARGET_KEYS.httpInstrument, patchedKey: IN_TARGET_KEYS.httpInstrumentPatched, maxEntries, abandonedAfterMs, maxTimedPerSecond }, [AGGREGATES]);
 }
 
 export const HTTP_INSTRUMENT_READ = inTargetExpression(readInstalled, IN_TARGET_KEYS.httpInstrument);

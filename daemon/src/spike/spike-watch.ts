@@ -128,7 +128,8 @@ export class SpikeWatch {
       const loop = await this.monitor.read(Math.max(200, this.settings.tickMs - 100));
       const cpu = this.deps.cpu.read()?.cpu;
       const loopP99Ms = loop?.answered ? loop.p99Ms : undefined;
-      const observation = this.detector.observe({ atMs: Date.now(), cpu, loopP99Ms, stallMs: loop?.stallMs });
+      const stallCpu = loop && loop.stallMs > 0 ? this.deps.cpu.coresOver(loop.stallMs) : undefined;
+      const observation = this.detector.observe({ atMs: Date.now(), cpu, loopP99Ms, stallMs: loop?.stallMs, stallCpu });
       if (observation.kind === "spike") this.onSpike(observation.signal, loop?.answered === false);
       else if (observation.kind === "ended") this.onEnded(observation.episode);
     } finally {
