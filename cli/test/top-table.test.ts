@@ -2,59 +2,43 @@ import type { TopResult } from "@seismo/analyzer";
 import { describe, expect, it } from "vitest";
 import { attributionNotes, renderTopTable, summarizeTop } from "../src/render/top-table.js";
 
-const result: TopResult = {
-  sinceMs: 0,
-  windows: 2,
-  cpuMs: 1_000,
-  functions: [
-    {
-      name: "hotFunction",
-      file: "/app/src/server.js",
-      line: 11,
-      column: 1,
-      package: null,
-      packageVersion: null,
-      scriptUrl: "file:///app/src/server.js",
-      service: "shop",
-      selfMs: 750,
-      totalMs: 800,
-      selfShare: 0.75,
-      totalShare: 0.8,
-      samples: 75,
-      totalSamples: 80,
-      hotLines: [],
-      inlinedShare: 0,
-      uncertainShare: 0,
-      inlineCandidates: [],
-      generatedFile: null,
-      generatedLine: null,
-      calledBy: null,
-    },
-    {
-      name: "_encipher",
-      file: "/app/node_modules/bcryptjs/umd/index.js",
-      line: 796,
-      column: 1,
-      package: "bcryptjs",
-      packageVersion: "3.0.3",
-      scriptUrl: "file:///app/node_modules/bcryptjs/umd/index.js",
-      service: "shop",
-      selfMs: 250,
-      totalMs: 250,
-      selfShare: 0.25,
-      totalShare: 0.25,
-      samples: 25,
-      totalSamples: 25,
-      hotLines: [],
-      inlinedShare: 0,
-      uncertainShare: 0,
-      inlineCandidates: [],
-      generatedFile: null,
-      generatedLine: null,
-      calledBy: null,
-    },
-  ],
-};
+type TopFunction = TopResult["functions"][number];
+
+/** One row of `top` as the analyzer gives it; each test names only what it is about. */
+function topFunction(row: Pick<TopFunction, "name" | "file" | "line" | "selfMs" | "totalMs" | "samples" | "totalSamples"> & Partial<TopFunction>): TopFunction {
+  return {
+    column: 1,
+    package: null,
+    packageVersion: null,
+    scriptUrl: `file://${row.file}`,
+    service: "shop",
+    selfShare: row.selfMs / 1_000,
+    totalShare: row.totalMs / 1_000,
+    hotLines: [],
+    inlinedShare: 0,
+    uncertainShare: 0,
+    inlineCandidates: [],
+    generatedFile: null,
+    generatedLine: null,
+    calledBy: null,
+    ...row,
+  };
+}
+
+const hotFunction = topFunction({ name: "hotFunction", file: "/app/src/server.js", line: 11, selfMs: 750, totalMs: 800, samples: 75, totalSamples: 80 });
+const encipher = topFunction({
+  name: "_encipher",
+  file: "/app/node_modules/bcryptjs/umd/index.js",
+  line: 796,
+  package: "bcryptjs",
+  packageVersion: "3.0.3",
+  selfMs: 250,
+  totalMs: 250,
+  samples: 25,
+  totalSamples: 25,
+});
+
+const result: TopResult = { sinceMs: 0, windows: 2, cpuMs: 1_000, functions: [hotFunction, encipher] };
 
 describe("renderTopTable", () => {
   it("lines up shares, names, locations relative to the app, and package@version", () => {
@@ -78,9 +62,9 @@ describe("inferred attribution is marked, never shown as V8's", () => {
   const marked: TopResult = {
     ...result,
     functions: [
-      { ...(result.functions[0] as TopResult["functions"][number]), name: "checksum", inlinedShare: 0.97 },
+      { ...hotFunction, name: "checksum", inlinedShare: 0.97 },
       {
-        ...(result.functions[1] as TopResult["functions"][number]),
+        ...encipher,
         name: "handle",
         file: "/app/src/server.js",
         line: 30,
@@ -101,7 +85,7 @@ describe("inferred attribution is marked, never shown as V8's", () => {
   });
 
   it("shows a native function with the JavaScript that called it", () => {
-    const natives: TopResult = { ...result, functions: [{ ...(result.functions[0] as TopResult["functions"][number]), name: "stat", file: "", line: 0, scriptUrl: "", calledBy: "send (send/index.js:560)" }] };
+    const natives: TopResult = { ...result, functions: [{ ...hotFunction, name: "stat", file: "", line: 0, scriptUrl: "", calledBy: "send (send/index.js:560)" }] };
     expect(renderTopTable(natives)[1]).toMatch(/stat\s+← send \(send\/index\.js:560\)/);
     expect(summarizeTop(natives)).toBe("stat ← send (send/index.js:560) 75.0%");
   });
