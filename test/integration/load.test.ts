@@ -167,11 +167,14 @@ describe("traffic is not an incident", () => {
   }, 90_000);
 
   it("a worker with no HTTP whose job rate steps up tenfold: nothing is paged", async () => {
-    const { hook, db, app, sensor } = await scenario("worker", { WORKER: "1", JOBS_PER_SECOND: "40" });
+    // A job costs ~0.75 ms here: 40 → 400 jobs/s measured 0.05 → 0.32 cores, a rise under the
+    // detector's 0.3-core floor on a quiet machine (CI failed so: no spike at all). 90 → 900
+    // measured 0.08 → 0.69 cores, well over it.
+    const { hook, db, app, sensor } = await scenario("worker", { WORKER: "1", JOBS_PER_SECOND: "90" });
     await sleep(12_000);
     const steppedMs = Date.now();
     process.kill(app.pid, "SIGUSR2");
-    await app.waitFor(/jobs 400/);
+    await app.waitFor(/jobs 900/);
     const spike = await judgedSpike(db, steppedMs, sensor);
     expect(["load", "ordinary"], spike.verdict_reason ?? "").toContain(spike.verdict);
     expectNothingPaged(db, hook);
