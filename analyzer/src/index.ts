@@ -6,7 +6,7 @@ export type { WebhookSettings } from "./alerts/webhook-alerts.js";
 export { Analyzer } from "./analyzer.js";
 export { listSnapshots } from "./capture/snapshot-store.js";
 export type { SnapshotView } from "./capture/snapshot-store.js";
-export { describeCulprit } from "./incidents/incident.js";
+export { describeCulprit, incidentHeadline } from "./incidents/incident.js";
 export type { IncidentView } from "./incidents/incident.js";
 export { Ingestor } from "./ingest/ingestor.js";
 export type { IngestStats } from "./ingest/ingestor.js";

@@ -1,5 +1,5 @@
 import type { IncidentView } from "../incidents/incident.js";
-import { describeCulprit } from "../incidents/incident.js";
+import { describeCulprit, incidentHeadline } from "../incidents/incident.js";
 
 /**
  * What a webhook receives for one incident, in one of two formats: Seismo's
@@ -58,13 +58,7 @@ export function formatForUrl(url: string): AlertFormat {
 export function alertBody(incident: IncidentView, sentAtMs: number): AlertBody {
   return {
     schema: ALERT_SCHEMA,
-    id: incident.id,
-    kind: incident.kind,
-    service: incident.service,
-    deployment: incident.deployment,
-    previousDeployment: incident.previousDeployment,
-    startedAt: incident.startedAt,
-    summary: incident.summary,
+    ...incidentHeadline(incident),
     culprits: incident.culprits.slice(0, 5).map((c) => ({
       name: c.name,
       file: c.file,

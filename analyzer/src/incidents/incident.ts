@@ -21,6 +21,14 @@ interface IncidentCommon {
 export type IncidentView = IncidentCommon &
   ({ kind: "cpu_spike"; details: CpuSpikeDetails } | { kind: "regression"; details: RegressionDetails });
 
+/** What every view of an incident leads with (an alert, an MCP answer): which, where, since when, and what. */
+export type IncidentHeadline = Pick<IncidentView, "id" | "kind" | "service" | "deployment" | "previousDeployment" | "startedAt" | "summary">;
+
+export function incidentHeadline(incident: IncidentView): IncidentHeadline {
+  const { id, kind, service, deployment, previousDeployment, startedAt, summary } = incident;
+  return { id, kind, service, deployment, previousDeployment, startedAt, summary };
+}
+
 export interface CpuSpikeDetails {
   trigger: Spike["trigger"];
   pid: number;

@@ -1,5 +1,5 @@
 import type { Db, IncidentView, SnapshotView } from "@seismo/analyzer";
-import { AGENT_VOCABULARY, attributionShares, describeSchema, diffDeployments, endpointFigures, functionStats, getIncident, listDeployments, listIncidents, listLoadChanges, listSnapshots, parseDuration, topFunctions, triageFor } from "@seismo/analyzer";
+import { AGENT_VOCABULARY, attributionShares, describeSchema, diffDeployments, endpointFigures, functionStats, getIncident, listDeployments, listIncidents, listLoadChanges, incidentHeadline, listSnapshots, parseDuration, topFunctions, triageFor } from "@seismo/analyzer";
 import { describeError } from "@seismo/agent-proto";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
@@ -67,14 +67,8 @@ function sinceMs(text: string | undefined, fallback: string): number {
 
 function summaryOf(incident: IncidentView): z.infer<typeof incidentSummary> {
   return {
-    id: incident.id,
-    kind: incident.kind,
-    service: incident.service,
-    deployment: incident.deployment,
-    previousDeployment: incident.previousDeployment,
-    startedAt: incident.startedAt,
+    ...incidentHeadline(incident),
     endedAt: incident.endedAt,
-    summary: incident.summary,
     culprit: incident.culprits[0] ? culpritOf(incident.culprits[0]) : null,
   };
 }
