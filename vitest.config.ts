@@ -7,7 +7,7 @@ import { defineConfig } from "vitest/config";
  * (Unit tests running beside the first of them once turned a clear +30 %
  * regression into noise.) A new file that asserts on CPU belongs here.
  */
-const MEASURING = ["inlining", "inlined-culprits", "spikes", "regressions", "load", "endpoints"].map((name) => `test/integration/${name}.test.ts`);
+const MEASURING = ["inlining", "inlined-culprits", "spikes", "regressions", "load"].map((name) => `test/integration/${name}.test.ts`);
 
 // Unit tests are pure and fast. The other integration files start real node
 // targets, nats-server and SQLite files and mostly wait on them (a broker

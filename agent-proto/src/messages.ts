@@ -56,14 +56,19 @@ export interface HotLine {
   samples: number;
 }
 
-export interface FunctionStat {
-  name: string;
+/** Where a function's code is: the script V8 loaded, its file, and the npm package it belongs to ("" for the app). */
+export interface CodePlace {
   scriptUrl: string;
   filePath: string;
+  /** 1-based; 0 when V8 gives none. */
   line: number;
   column: number;
   packageName: string;
   packageVersion: string;
+}
+
+export interface FunctionStat extends CodePlace {
+  name: string;
   selfSamples: number;
   totalSamples: number;
   selfUs: number;
@@ -131,15 +136,8 @@ export interface LineCalls {
   builtins: string[];
 }
 
-export interface ProfileFrame {
+export interface ProfileFrame extends CodePlace {
   functionName: string;
-  scriptUrl: string;
-  filePath: string;
-  /** 1-based; 0 when V8 gives none. */
-  line: number;
-  column: number;
-  packageName: string;
-  packageVersion: string;
   scriptId: string;
   lineCalls: LineCalls[];
   /** Where V8 ran it when a source map placed it at its original file; "" and 0 without a map. */

@@ -29,6 +29,15 @@ function message(subject: string, data: Uint8Array) {
   return { m, outcome };
 }
 
+/** The same message handed over twice, as a redelivery brings it: acked both times. */
+function deliverTwice(ingestor: Ingestor, subject: string, bytes: Uint8Array): void {
+  for (let i = 0; i < 2; i++) {
+    const { m, outcome } = message(subject, bytes);
+    ingestor.handle(m);
+    expect(outcome.value).toBe("ack");
+  }
+}
+
 let dir: string;
 let db: Db;
 beforeEach(() => {
@@ -44,12 +53,7 @@ describe("Ingestor", () => {
   it("stores a spike from the wire, opens its incident once, tells who listens, and counts a redelivery as a duplicate", () => {
     const incidents: string[] = [];
     const ingestor = new Ingestor(new EventStore(db), { warn: () => undefined }, undefined, (id) => incidents.push(id));
-    const bytes = encodeEvent(sampleEvents.spike);
-    for (let i = 0; i < 2; i++) {
-      const { m, outcome } = message("seismo.v1.shop.spike", bytes);
-      ingestor.handle(m);
-      expect(outcome.value).toBe("ack");
-    }
+    deliverTwice(ingestor, "seismo.v1.shop.spike", encodeEvent(sampleEvents.spike));
     // The sample burst is one app function with no baseline: it dominates, so it is an incident.
     expect(ingestor.stats).toMatchObject({ spikesStored: 1, incidentsOpened: 1, duplicates: 1 });
     expect(incidents).toHaveLength(1);
@@ -58,12 +62,7 @@ describe("Ingestor", () => {
   it("acks after storing, and acks a duplicate without storing it twice", () => {
     const warnings: string[] = [];
     const ingestor = new Ingestor(new EventStore(db), { warn: (w) => warnings.push(w) });
-    const bytes = encodeEvent(sampleEvents.profile);
-    for (let i = 0; i < 2; i++) {
-      const { m, outcome } = message("seismo.v1.shop.profile", bytes);
-      ingestor.handle(m);
-      expect(outcome.value).toBe("ack");
-    }
+    deliverTwice(ingestor, "seismo.v1.shop.profile", encodeEvent(sampleEvents.profile));
     expect(ingestor.stats).toMatchObject({ received: 2, windowsStored: 1, duplicates: 1 });
     expect(warnings).toEqual([]);
   });

@@ -112,12 +112,17 @@ describe("traffic is not an incident", () => {
     expect(hook.bodies).toEqual([]);
   }
 
-  it("an idle service, then its usual traffic: the spike waits for busy windows, is judged load, nothing is paged", async () => {
-    const { hook, db, app, sensor } = await scenario("arrival");
-    await sleep(10_000);
+  /** The scenario's service, idle for `idleMs` (the time is the scenario), then 300 requests/s of its usual traffic: the spike that follows, once judged. */
+  async function trafficAfterIdle(name: string, idleMs: number) {
+    const { hook, db, app, sensor } = await scenario(name);
+    await sleep(idleMs);
     const arrivedMs = Date.now();
     loads.push(startLoad(app.port, 300, PRODUCTS));
-    const spike = await judgedSpike(db, arrivedMs, sensor);
+    return { hook, db, spike: await judgedSpike(db, arrivedMs, sensor) };
+  }
+
+  it("an idle service, then its usual traffic: the spike waits for busy windows, is judged load, nothing is paged", async () => {
+    const { hook, db, spike } = await trafficAfterIdle("arrival", 10_000);
     expect(spike.verdict, spike.verdict_reason ?? "").toBe("load");
     expect(spike.verdict_reason).toMatch(/traffic arrived \(0\.0 → \d+ requests\/s/);
     expectNothingPaged(db, hook);
@@ -127,11 +132,7 @@ describe("traffic is not an incident", () => {
   }, 90_000);
 
   it("a sidecar attached a few seconds before the traffic starts: nothing is paged", async () => {
-    const { hook, db, app, sensor } = await scenario("early");
-    await sleep(4_000);
-    const startedMs = Date.now();
-    loads.push(startLoad(app.port, 300, PRODUCTS));
-    const spike = await judgedSpike(db, startedMs, sensor);
+    const { hook, db, spike } = await trafficAfterIdle("early", 4_000);
     expect(["load", "ordinary"], spike.verdict_reason ?? "").toContain(spike.verdict);
     expectNothingPaged(db, hook);
   }, 90_000);

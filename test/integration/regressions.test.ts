@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Ajv } from "ajv";
 import { afterAll, describe, expect, it } from "vitest";
+import { requireDatabases } from "../databases.js";
 import type { Load, Proc } from "./harness.js";
 import { cleanup, FIXTURES, ROOT, seismo, seismoRun, sleep, startFixture, startLoad, startWebhookReceiver, tempDir } from "./harness.js";
 
@@ -148,4 +149,50 @@ describe("a deployment that made one function 30 % slower", () => {
       receiver.close();
     }
   }, 480_000);
+});
+
+describe("regressions of endpoints and queries", () => {
+  it("a deployment whose query waits longer, computing the same: a regression naming the endpoint and the query it waits on, no function", async () => {
+    await requireDatabases();
+    const db = join(tempDir(), "endpoint-regression.db");
+    const deploy = (label: string, waitMs: number) =>
+      seismo(["run", "--db", db, "--window", "1s", "--no-spikes", "--deployment", label, "--", process.execPath, join(FIXTURES, "db-app.cjs")], {
+        QUERY_WAIT_MS: String(waitMs),
+      });
+    const v1 = deploy("v1", 3);
+    const port1 = Number((await v1.waitFor(/listening (\d+)/, 20_000))[1]);
+    await v1.waitFor(/attached to pid/, 20_000);
+    const load1 = startLoad(port1, 60, "/orders/7");
+    await v1.waitFor(/window 14:/, 30_000);
+    await load1.stop();
+    v1.child.kill("SIGTERM");
+    expect((await v1.exited).code, v1.stderr()).toBe(0);
+
+    const v2 = deploy("v2", 15);
+    const port2 = Number((await v2.waitFor(/listening (\d+)/, 20_000))[1]);
+    await v2.waitFor(/attached to pid/, 20_000);
+    const load2 = startLoad(port2, 60, "/orders/7");
+    try {
+      await v2.waitFor(/incident reg-[0-9a-f]{10}: Regression in/, 45_000);
+    } finally {
+      await load2.stop();
+      v2.child.kill("SIGTERM");
+      await v2.exited;
+    }
+    const listed = await seismoRun(["incidents", "--db", db, "--since", "1h", "--kind", "regression", "--json"]);
+    const [incident] = JSON.parse(listed.stdout) as Array<{ id: string; summary: string; culprits: unknown[]; details: { endpoints: Array<{ direction: string; method: string; route: string; kind: string; ratio: number }> } }>;
+    expect(incident?.culprits).toEqual([]);
+    expect(incident?.summary).toMatch(
+      /`GET \/orders\/:id` mean latency \+\d+ %.* since deployment v2 \(vs v1\), waiting on the query `SELECT \$1::int AS id, \? AS note, pg_sleep\(\?\)` on postgresql:\/\/127\.0\.0\.1:5432\/test mean latency \+\d+ %.*; no function's CPU share changed beyond noise/,
+    );
+    expect(incident?.details.endpoints[0]).toMatchObject({ direction: "in", method: "GET", route: "/orders/:id", kind: "slower" });
+    expect(incident?.details.endpoints[0]?.ratio).toBeGreaterThan(2);
+    // The mysql2 query did not change: not named.
+    expect(incident?.details.endpoints.map((e) => e.route)).not.toContain("SELECT ? * ? AS doubled");
+    const shown = await seismoRun(["triage", incident?.id ?? "", "--db", db]);
+    expect(shown.stdout).toMatch(/spent waiting, not computing: check its outgoing calls/);
+    const diff = await seismoRun(["diff", "--from", "v1", "--to", "v2", "--db", db]);
+    expect(diff.stdout).toMatch(/slower\s+GET \/orders\/:id mean latency \+\d+ %/);
+    expect(diff.stdout).toMatch(/slower\s+query SELECT \$1::int AS id, \? AS note, pg_sleep\(\?\) on postgresql/);
+  }, 120_000);
 });
