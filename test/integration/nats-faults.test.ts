@@ -6,18 +6,18 @@ import { describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
 import { eventually } from "../eventually.js";
 import { seismo, seismoRun, sleep, startFixture, startLoad, tempDir } from "./harness.js";
-import { useNatsSuite, waitForWindows, windowsIn } from "./nats-suite.js";
+import { stopDaemonThenAnalyzer, useNatsSuite, waitForWindows, windowsIn } from "./nats-suite.js";
 
 // Faults on the way from daemon to database: an analyzer killed, garbage on the bus, a database
 // held locked, a broker restart, a spike while no analyzer runs. Nothing may be lost or stored twice.
-const { server, auth, startAnalyzer } = useNatsSuite();
+const { server, auth, startAnalyzer, startDaemon } = useNatsSuite();
 
 describe("daemon + analyzer over NATS JetStream, through faults", () => {
   it("the analyzer killed mid-stream and restarted: every window arrives exactly once", async () => {
     const db = join(tempDir(), "crash.db");
     const app = await startFixture("cpu-app.cjs");
     const first = startAnalyzer(db, "it-crash");
-    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-crash"]);
+    const daemon = startDaemon(app.pid, "shop-crash");
     await waitForWindows(db, "shop-crash", 2);
     first.child.kill("SIGKILL");
     await first.exited;
@@ -38,7 +38,7 @@ describe("daemon + analyzer over NATS JetStream, through faults", () => {
     await analyzer.waitFor(/consuming from/);
     // A real daemon beside the garbage.
     const app = await startFixture("cpu-app.cjs");
-    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-beside"]);
+    const daemon = startDaemon(app.pid, "shop-beside");
     await waitForWindows(db, "shop-beside", 1);
     const nc = await connectNats({ servers: server().url, name: "test", token: server().token });
     const publisher = new NatsEventPublisher(nc);
@@ -112,7 +112,7 @@ describe("daemon + analyzer over NATS JetStream, through faults", () => {
       const answer = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
       return `${answer.status} ${(await answer.text()).trim()}`;
     };
-    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-locked"]);
+    const daemon = startDaemon(app.pid, "shop-locked");
     await waitForWindows(db, "shop-locked", 2);
     expect(await ready()).toBe("200 ready");
     // A backup, a migration, an operator's sqlite3 shell: a write transaction held for 12 s.
@@ -137,17 +137,14 @@ describe("daemon + analyzer over NATS JetStream, through faults", () => {
     expect(analyzer.stderr()).toMatch(/cannot store a \w+ event \(try 1\), will retry in 5 s: Cannot use the database .*database is locked/);
     // (Earlier tests' garbage on the same stream is dropped too; no real message is.)
     expect(analyzer.stderr()).not.toMatch(/SEISMO_STORE_REFUSED/);
-    daemon.child.kill("SIGTERM");
-    expect((await daemon.exited).code).toBe(0);
-    analyzer.child.kill("SIGTERM");
-    await analyzer.exited;
+    await stopDaemonThenAnalyzer(daemon, analyzer);
   });
 
   it("loses nothing across a broker restart: the daemon buffers, then every window arrives", async () => {
     const db = join(tempDir(), "outage.db");
     const app = await startFixture("cpu-app.cjs");
     const analyzer = startAnalyzer(db, "it-outage");
-    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-outage"]);
+    const daemon = startDaemon(app.pid, "shop-outage");
     await waitForWindows(db, "shop-outage", 2);
     await server().stop();
     await sleep(3_000);
@@ -157,17 +154,14 @@ describe("daemon + analyzer over NATS JetStream, through faults", () => {
     const seqs = await waitForWindows(db, "shop-outage", before + 2);
     expect(seqs).toEqual(seqs.map((_, i) => i)); // no window missing
     expect(daemon.stderr()).toMatch(/publishing failed, buffering and retrying/);
-    daemon.child.kill("SIGTERM");
-    expect((await daemon.exited).code).toBe(0);
-    analyzer.child.kill("SIGTERM");
-    await analyzer.exited;
+    await stopDaemonThenAnalyzer(daemon, analyzer);
   });
 
   it("a spike while no analyzer runs: the burst ends within its bound, windows go on, and the incident is made once the analyzer is back", async () => {
     const db = join(tempDir(), "spike.db");
     const app = await startFixture("spike-app.cjs");
     const load = startLoad(app.port, 80);
-    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--burst-duration", "1s", "--service", "shop-spike"]);
+    const daemon = startDaemon(app.pid, "shop-spike", ["--burst-duration", "1s"]);
     await daemon.waitFor(/attached to pid/, 15_000);
     await sleep(6_000);
     await fetch(`http://127.0.0.1:${app.port}/admin/spike?kind=bcrypt&ms=3000`, { method: "POST" });
@@ -204,10 +198,7 @@ describe("daemon + analyzer over NATS JetStream, through faults", () => {
       // either way is 17 a second there).
       if (w.ms >= 500) expect(w.samples / (w.ms / 1_000)).toBeLessThan(150);
     }
-    daemon.child.kill("SIGTERM");
-    expect((await daemon.exited).code).toBe(0);
-    analyzer.child.kill("SIGTERM");
-    await analyzer.exited;
+    await stopDaemonThenAnalyzer(daemon, analyzer);
   }, 60_000);
 
 });

@@ -4,7 +4,7 @@
  * arguments that reach it, and reads of the analyzer's database while it runs.
  */
 import Database from "better-sqlite3";
-import { afterEach } from "vitest";
+import { afterEach, expect } from "vitest";
 import { eventually } from "../eventually.js";
 import type { NatsServer, Proc } from "./harness.js";
 import { cleanup, seismo, useNatsServer } from "./harness.js";
@@ -15,13 +15,28 @@ export interface NatsSuite {
   /** `--nats <url> --nats-token <token>` for a daemon or analyzer. */
   auth(): string[];
   startAnalyzer(db: string, durable: string): Proc;
+  /** A daemon on `pid` publishing 1 s windows as `service`. */
+  startDaemon(pid: number, service: string, more?: string[]): Proc;
 }
 
 /** Registers the file's hooks: its own nats-server, and every process a test started stopped after it. */
 export function useNatsSuite(): NatsSuite {
   const nats = useNatsServer();
   afterEach(cleanup);
-  return { server: () => nats.server, auth: nats.auth, startAnalyzer: (db, durable) => seismo(["analyzer", ...nats.auth(), "--db", db, "--durable", durable]) };
+  return {
+    server: () => nats.server,
+    auth: nats.auth,
+    startAnalyzer: (db, durable) => seismo(["analyzer", ...nats.auth(), "--db", db, "--durable", durable]),
+    startDaemon: (pid, service, more = []) => seismo(["daemon", ...nats.auth(), "--pid", String(pid), "--window", "1s", "--service", service, ...more]),
+  };
+}
+
+/** Stops the daemon, which must end cleanly (exit 0, its goodbye sent), then the analyzer behind it. */
+export async function stopDaemonThenAnalyzer(daemon: Proc, analyzer: Proc): Promise<void> {
+  daemon.child.kill("SIGTERM");
+  expect((await daemon.exited).code, daemon.stderr()).toBe(0);
+  analyzer.child.kill("SIGTERM");
+  await analyzer.exited;
 }
 
 /** What `read` finds in the database, or `absent` while the analyzer has not made it (or its tables) yet. */

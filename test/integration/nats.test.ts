@@ -5,11 +5,11 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { eventually } from "../eventually.js";
 import { FIXTURES, freePort, httpGet, nodeBinary, seismo, seismoRun, sleep, startFixture, tempDir } from "./harness.js";
-import { endReason, lastWindowEnd, useNatsSuite, waitForWindows, windowsIn } from "./nats-suite.js";
+import { endReason, lastWindowEnd, stopDaemonThenAnalyzer, useNatsSuite, waitForWindows, windowsIn } from "./nats-suite.js";
 
 // The daemon and analyzer over a real broker. What a broker, an analyzer or a database going away
 // does to the stream is in nats-faults.test.ts.
-const { server, auth, startAnalyzer } = useNatsSuite();
+const { server, auth, startAnalyzer, startDaemon } = useNatsSuite();
 
 describe("daemon + analyzer over NATS JetStream", () => {
   it("streams profile windows to the analyzer; after SIGTERM the target keeps serving and later exits normally", async () => {
@@ -17,7 +17,7 @@ describe("daemon + analyzer over NATS JetStream", () => {
     const app = await startFixture("cpu-app.cjs");
     const analyzer = startAnalyzer(db, "it-main");
     await analyzer.waitFor(/consuming from/);
-    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-main", "--health-port", "0", "--health-host", "127.0.0.1"]);
+    const daemon = startDaemon(app.pid, "shop-main", ["--health-port", "0", "--health-host", "127.0.0.1"]);
     await daemon.waitFor(/attached to pid/);
     // --pid honours --health-port, and --health-host keeps it on loopback.
     const healthPort = Number((await daemon.waitFor(/health and metrics on 127\.0\.0\.1:(\d+)/, 15_000))[1]);
@@ -59,7 +59,7 @@ describe("daemon + analyzer over NATS JetStream", () => {
       const service = `shop-exit-${major}`;
       const app = await startFixture("cpu-app.cjs", major === "20" ? {} : { node: nodeBinary(major) });
       const analyzer = startAnalyzer(db, `it-exit-${major}`);
-      const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", service]);
+      const daemon = startDaemon(app.pid, service);
       await daemon.waitFor(/attached to pid/);
       // Two windows stored, then the app ends itself. (A fixed 4.5 s exit raced the attach, which
       // reads the repository's files for the code fingerprint: under load only one window came.)
@@ -89,7 +89,7 @@ describe("daemon + analyzer over NATS JetStream", () => {
 
   it("the daemon killed with SIGKILL leaves the target serving, and it still exits normally", async () => {
     const app = await startFixture("cpu-app.cjs");
-    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-kill"]);
+    const daemon = startDaemon(app.pid, "shop-kill");
     await daemon.waitFor(/attached to pid/);
     daemon.child.kill("SIGKILL");
     await daemon.exited;
@@ -122,10 +122,7 @@ describe("daemon + analyzer over NATS JetStream", () => {
     const conn = new Database(db, { readonly: true });
     expect((conn.prepare("SELECT COUNT(*) AS n FROM targets WHERE service = 'shop-restart'").get() as { n: number }).n).toBe(2);
     conn.close();
-    daemon.child.kill("SIGTERM");
-    expect((await daemon.exited).code).toBe(0);
-    analyzer.child.kill("SIGTERM");
-    await analyzer.exited;
+    await stopDaemonThenAnalyzer(daemon, analyzer);
   });
 
   it("an app an uncaught exception kills: restarted, it gets the error probe at once, and the crash's next occurrence comes with its values", async () => {
@@ -166,10 +163,7 @@ describe("daemon + analyzer over NATS JetStream", () => {
     expect(captured.error).toMatch(/^RangeError: quantity 700 over 105 on attempt \d+ \(key \[redacted\]\)$/);
     expect(captured.locals.find((l) => l.name === "order")?.children?.find((c) => c.name === "qty")?.value).toBe("700");
     expect(captured.locals.find((l) => l.name === "apiKey")?.value).toBe("[redacted]");
-    daemon.child.kill("SIGTERM");
-    expect((await daemon.exited).code).toBe(0);
-    analyzer.child.kill("SIGTERM");
-    await analyzer.exited;
+    await stopDaemonThenAnalyzer(daemon, analyzer);
   });
 
   it("daemon --inspector attaches to an inspector that is already open, and refuses one beyond loopback", async () => {
@@ -180,10 +174,7 @@ describe("daemon + analyzer over NATS JetStream", () => {
     const daemon = seismo(["daemon", ...auth(), "--inspector", url, "--window", "1s", "--service", "shop-url"]);
     await daemon.waitFor(new RegExp(`attached to pid ${app.pid}`));
     await waitForWindows(db, "shop-url", 2);
-    daemon.child.kill("SIGTERM");
-    expect((await daemon.exited).code).toBe(0);
-    analyzer.child.kill("SIGTERM");
-    await analyzer.exited;
+    await stopDaemonThenAnalyzer(daemon, analyzer);
 
     const remote = await seismoRun(["daemon", "--nats", "nats://127.0.0.1:1", "--inspector", "ws://10.1.2.3:9229/abc"]);
     expect(remote.code).toBe(1);
@@ -211,7 +202,7 @@ describe("daemon + analyzer over NATS JetStream", () => {
     const app = await startFixture("capture-app.cjs");
     const analyzer = startAnalyzer(db, "it-commands");
     await analyzer.waitFor(/consuming from/);
-    const daemon = seismo(["daemon", ...auth(), "--pid", String(app.pid), "--window", "1s", "--service", "shop-capture"]);
+    const daemon = startDaemon(app.pid, "shop-capture");
     await daemon.waitFor(/attached to pid/);
     await waitForWindows(db, "shop-capture", 1);
     const conn = new Database(db, { readonly: true });
@@ -255,9 +246,6 @@ describe("daemon + analyzer over NATS JetStream", () => {
     } finally {
       await nc.close();
     }
-    daemon.child.kill("SIGTERM");
-    expect((await daemon.exited).code).toBe(0);
-    analyzer.child.kill("SIGTERM");
-    await analyzer.exited;
+    await stopDaemonThenAnalyzer(daemon, analyzer);
   });
 });
