@@ -4,7 +4,7 @@ import { listeningSocketsOf } from "@seismo/daemon";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { eventually } from "../eventually.js";
-import { FIXTURES, freePort, httpGet, nodeBinary, seismo, seismoRun, sleep, startFixture, tempDir } from "./harness.js";
+import { expectCpuAppSplit, FIXTURES, freePort, httpGet, nodeBinary, seismo, seismoRun, sleep, startFixture, tempDir } from "./harness.js";
 import { endReason, lastWindowEnd, stopDaemonThenAnalyzer, useNatsSuite, waitForWindows, windowsIn } from "./nats-suite.js";
 
 // The daemon and analyzer over a real broker. What a broker, an analyzer or a database going away
@@ -28,14 +28,7 @@ describe("daemon + analyzer over NATS JetStream", () => {
     const result = await seismoRun(["top", "--db", db, "--service", "shop-main", "--json"]);
     const rows = JSON.parse(result.stdout) as Array<{ name: string; selfShare: number; samples: number }>;
     expect(rows[0]?.name).toBe("hotFunction");
-    // The fixture spends 45 of every 60 busy ms in hotFunction, the rest in coldFunction: 75 % of
-    // their samples, give or take what sampling allows. (A fixed 70-80 % band of all CPU was
-    // under 2 sigma of sampling noise for four windows, and the runtime's own share moved it.)
-    const hot = rows.find((r) => r.name === "hotFunction")?.samples ?? 0;
-    const cold = rows.find((r) => r.name === "coldFunction")?.samples ?? 0;
-    const sigma = Math.sqrt((0.75 * 0.25) / (hot + cold));
-    expect(hot + cold).toBeGreaterThan(100);
-    expect(Math.abs(hot / (hot + cold) - 0.75), `hotFunction ${hot} samples, coldFunction ${cold}`).toBeLessThan(4 * sigma);
+    expectCpuAppSplit(rows);
 
     daemon.child.kill("SIGTERM");
     expect((await daemon.exited).code, daemon.stderr()).toBe(0);
