@@ -7,6 +7,17 @@ import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_HTTP_INSTRUMENT_SETTINGS, HttpInstrument, httpInstrumentInstall, parseHttpReading, HTTP_INSTRUMENT_READ, HTTP_INSTRUMENT_REMOVE } from "../src/instruments/http-instrument.js";
 import { BlockedTarget } from "./blocked-target.js";
 
+/** What the test uses of a Hono app. */
+interface HonoContextLike {
+  text(body: string): Response;
+}
+interface HonoApp {
+  use(path: string, handler: (c: HonoContextLike, next: () => Promise<void>) => unknown): void;
+  get(path: string, handler: (c: HonoContextLike, next: () => Promise<void>) => unknown): void;
+  route(path: string, app: HonoApp): void;
+  fetch: (request: Request, ...rest: unknown[]) => Response | Promise<Response>;
+}
+
 /** The in-target script runs here, in this process: real node:http, real diagnostics_channel. */
 const inThisProcess = (expression: string): unknown => runInThisContext(expression);
 
@@ -53,6 +64,43 @@ describe("the HTTP instrument's in-target script", () => {
       ]);
       inThisProcess(HTTP_INSTRUMENT_REMOVE);
       expect((Koa.prototype as { createContext: unknown }).createContext).toBe(ownCreateContext);
+      expect(await get(port, "/api/items/10")).toBe(200);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("takes a Hono route (CommonJS, on @hono/node-server), sub-apps included and a later middleware not, and gives Hono its Context back on removal", async () => {
+    const load = createRequire(import.meta.url);
+    const { Hono } = load("hono") as { Hono: new () => HonoApp };
+    // The module Hono makes each request's Context from (not in its package exports: found as the instrument finds it).
+    const contextModule = Object.entries(load.cache).find(([file]) => file.endsWith("/hono/dist/cjs/context.js"))?.[1]?.exports as { Context: unknown };
+    const ownContext = contextModule.Context;
+    const { getRequestListener } = load("@hono/node-server") as { getRequestListener(fetch: HonoApp["fetch"]): Parameters<typeof createServer>[1] };
+    const app = new Hono();
+    app.use("*", async (_c, next) => next());
+    const items = new Hono();
+    items.get("/:id", (c) => c.text("item"));
+    app.route("/api/items", items);
+    app.get("/posts/:id", async (_c, next) => next());
+    app.use("/posts/*", (c) => c.text("rendered by a middleware"));
+    const server = createServer(getRequestListener(app.fetch));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      expect(inThisProcess(httpInstrumentInstall(DEFAULT_HTTP_INSTRUMENT_SETTINGS))).toBe("installed");
+      expect(contextModule.Context).not.toBe(ownContext);
+      for (const id of [7, 8]) expect(await get(port, `/api/items/${id}`)).toBe(200);
+      expect(await get(port, "/posts/abc")).toBe(200);
+      expect(await get(port, "/elsewhere/9")).toBe(404);
+      const stats = parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))?.endpoints ?? [];
+      expect(stats.map((e) => [e.route, e.status, e.count, e.routeTemplate]).sort()).toEqual([
+        ["(unmatched)", 404, 1, false],
+        ["/api/items/:id", 200, 2, true],
+        ["/posts/:id", 200, 1, true],
+      ]);
+      inThisProcess(HTTP_INSTRUMENT_REMOVE);
+      expect(contextModule.Context).toBe(ownContext);
       expect(await get(port, "/api/items/10")).toBe(200);
     } finally {
       server.close();

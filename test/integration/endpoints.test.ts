@@ -125,7 +125,7 @@ describe("HTTP endpoints, timed inside an unmodified app", () => {
     expect(table.stdout).toMatch(/CALLS\s+RATE\s+ERR\s+P50\s+P95\s+P99\s+MAX\s+DATABASE\s+STATEMENT/);
   }, 60_000);
 
-  for (const framework of ["express", "express4", "fastify", "koa"] as const) {
+  for (const framework of ["express", "express4", "fastify", "koa", "hono"] as const) {
     it(`${framework}: every request once under the template the app declared, nested routers and a router that hands back to its parent included`, async () => {
       const db = join(tempDir(), `routers-${framework}.db`);
       const run = seismo(["run", "--db", db, "--window", "1s", "--no-spikes", "--", process.execPath, join(FIXTURES, "routers-app.cjs")], { FRAMEWORK: framework });

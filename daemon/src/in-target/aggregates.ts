@@ -45,10 +45,11 @@ export interface Aggregates {
   loadedModules(): string[];
   /**
    * Wraps `method` of the class every loaded module whose path ends with `fileSuffix` exports
-   * (pg's Client, Koa's Application), once each (`marker` tells a wrapper of ours, this install's
-   * or an earlier one's): the wrappings made now.
+   * (pg's Client, Koa's Application), or with `on: "exports"` the module's export of that name
+   * (Hono's Context class), once each (`marker` tells a wrapper of ours, this install's or an
+   * earlier one's): the wrappings made now.
    */
-  wrapLoaded(fileSuffix: string, method: string, marker: symbol, wrap: (original: AnyMethod) => AnyMethod): Wrapping[];
+  wrapLoaded(fileSuffix: string, method: string, marker: symbol, wrap: (original: AnyMethod) => AnyMethod, on?: "prototype" | "exports"): Wrapping[];
   /** Puts each original back; a wrapper something else wrapped since stays, and must pass through by then. */
   unwrap(wrappings: readonly Wrapping[]): void;
   newEntry(method: string, route: string, host: string, status: number, template: boolean): AggregateEntry;
@@ -65,13 +66,20 @@ export function inTargetAggregates(scale: LatencyScale): Aggregates {
   return {
     load,
     loadedModules: () => Object.keys(moduleCache()),
-    wrapLoaded: (fileSuffix, method, marker, wrap) => {
+    wrapLoaded: (fileSuffix, method, marker, wrap, on = "prototype") => {
       const made: Wrapping[] = [];
       const cache = moduleCache();
       for (const file of Object.keys(cache)) {
         if (!file.endsWith(fileSuffix)) continue;
         const exported = cache[file]?.exports;
-        const proto = typeof exported === "function" ? (exported.prototype as Record<string, unknown> | undefined) : undefined;
+        const proto =
+          on === "exports"
+            ? exported && typeof exported === "object"
+              ? (exported as Record<string, unknown>)
+              : undefined
+            : typeof exported === "function"
+              ? (exported.prototype as Record<string, unknown> | undefined)
+              : undefined;
         const original = proto?.[method];
         if (!proto || typeof original !== "function" || (original as AnyMethod)[marker]) continue;
         const wrapped = wrap(original as AnyMethod);

@@ -4,7 +4,7 @@ import type { AggregateEntry, Aggregates, AnyMethod, EntryTuple, Wrapping } from
 
 export interface HttpInstrumentTargetSettings {
   key: string;
-  /** Marks the Koa createContext the instrument wrapped, so that a second install does not wrap it again. */
+  /** Marks the Koa createContext and the Hono Context the instrument wrapped, so that a second install does not wrap them again. */
   patchedKey: string;
   /** Distinct routes (and host-and-route pairs) kept per window; past it, "(other)". */
   maxEntries: number;
@@ -28,6 +28,10 @@ type RouteSlots = Record<symbol, unknown>;
 /** What the instrument reads of a Koa context: the route @koa/router matched (a string, or a RegExp route). */
 interface KoaContext {
   _matchedRoute?: unknown;
+}
+/** What the instrument reads of a Hono context: the routes the request matched, and the index of the last handler that ran. */
+interface HonoContext {
+  req?: { matchedRoutes?: unknown; routeIndex?: unknown };
 }
 type Timed = Record<symbol, number | undefined>;
 interface ServerResponse {
@@ -129,6 +133,60 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
     const matched = context._matchedRoute;
     const route = typeof matched === "string" ? matched : matched instanceof RegExp ? String(matched) : koaRouter ? "(unmatched)" : undefined;
     if (route === undefined) return undefined;
+    return route.length > 1 && route.endsWith("/") ? route.slice(0, -1) : route;
+  };
+  // Hono (CommonJS, under @hono/node-server) routes inside app.fetch, on a web Request: nothing of
+  // its routing reaches Node's request but the env the server hands to fetch, { incoming,
+  // outgoing }. Its dispatch makes each request's Context from the context module's export, read
+  // at every call, so that export, replaced by a subclass, notes the context on the request (given
+  // back on detach); the route is read from it at the finish. An app that imports Hono as an ES
+  // module gets exports nothing can replace: its routes stay normalized paths.
+  const kHonoContext = Symbol("seismo.honoContext");
+  const patchedHono: Wrapping[] = [];
+  const patchHono = (): void => {
+    const made = lib.wrapLoaded(
+      "/hono/dist/cjs/context.js",
+      "Context",
+      kPatched,
+      (original) => {
+        const Context = original as unknown as new (...args: unknown[]) => object;
+        return class extends Context {
+          constructor(...args: unknown[]) {
+            super(...args);
+            const incoming = (args[1] as { env?: { incoming?: unknown } } | undefined)?.env?.incoming;
+            if (active && incoming && typeof incoming === "object") (incoming as RouteSlots)[kHonoContext] = this;
+          }
+        } as unknown as AnyMethod;
+      },
+      "exports",
+    );
+    patchedHono.push(...made);
+  };
+  patchHono();
+  /**
+   * The template of the last route Hono ran for the request that a method declared (a
+   * middleware that ran after it, `use("/db/*")`, is not the route), "(unmatched)" when only
+   * middleware ran; undefined when Hono did not see the request.
+   */
+  const honoRoute = (request: RouteSlots): string | undefined => {
+    const context = request[kHonoContext] as HonoContext | undefined;
+    if (!context || typeof context !== "object") return undefined;
+    let matched: unknown;
+    let ran: unknown;
+    try {
+      matched = context.req?.matchedRoutes;
+      ran = context.req?.routeIndex;
+    } catch {
+      return undefined;
+    }
+    if (!Array.isArray(matched) || typeof ran !== "number") return undefined;
+    let route = "(unmatched)";
+    for (let i = Math.min(ran, matched.length - 1); i >= 0; i--) {
+      const { method, path } = (matched[i] ?? {}) as { method?: unknown; path?: unknown };
+      if (typeof path !== "string" || (method === "ALL" && path.includes("*"))) continue;
+      route = path;
+      break;
+    }
     return route.length > 1 && route.endsWith("/") ? route.slice(0, -1) : route;
   };
   const onFastifyHandler = (message: unknown): void => {
@@ -246,15 +304,15 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
     const status = typeof response.statusCode === "number" && response.statusCode >= 0 && response.statusCode < 1000 ? response.statusCode : 0;
     const declared = (request as RouteSlots)[kRoute];
     const template = request.route;
-    const koa = patchedKoa.length > 0 ? koaRoute(request as RouteSlots) : undefined;
+    const routed = (patchedKoa.length > 0 ? koaRoute(request as RouteSlots) : undefined) ?? (patchedHono.length > 0 ? honoRoute(request as RouteSlots) : undefined);
     let route: string;
     let isTemplate = false;
     if (typeof declared === "string") {
       route = declared;
       isTemplate = true;
-    } else if (koa !== undefined) {
-      route = koa;
-      isTemplate = koa !== "(unmatched)";
+    } else if (routed !== undefined) {
+      route = routed;
+      isTemplate = routed !== "(unmatched)";
     } else if (template && typeof template.path === "string") {
       route = joinRoute(request.baseUrl, template.path);
       isTemplate = true;
@@ -281,15 +339,18 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
   const remove = (): void => {
     active = false;
     for (const [name, handler] of CHANNELS) dc.unsubscribe(name, handler);
-    // Koa's own createContext back, or, when something else wrapped it since, ours left as a pass-through.
+    // Koa's own createContext and Hono's Context back, or, when something else wrapped them since, ours left as pass-throughs.
     lib.unwrap(patchedKoa);
+    lib.unwrap(patchedHono);
     delete slots[key];
   };
   for (const [name, handler] of CHANNELS) dc.subscribe(name, handler);
   const instrument = {
     read(): HttpInstrumentReading {
       lastRead = performance.now();
-      patchKoa(); // a Koa loaded since
+      // A Koa or Hono loaded since.
+      patchKoa();
+      patchHono();
       // The window's largest N, then the rate for the next one.
       const sampledEvery = largestEvery;
       adjust();
