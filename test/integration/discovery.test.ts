@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually } from "../eventually.js";
 import type { Proc } from "./harness.js";
-import { cleanup, FIXTURES, freePort, nodeBinary, seismo, tempDir, track, useNatsServer } from "./harness.js";
+import { cleanup, FIXTURES, freeFixedPort, nodeBinary, seismo, tempDir, track, useNatsServer } from "./harness.js";
 
 const broker = useNatsServer();
 afterEach(cleanup);
@@ -34,13 +34,13 @@ describe("seismo daemon --discover", () => {
     // Two plain servers whose inspectors would open on the same fixed port (as every process's does
     // on 9229 by default; a free one here, so that nothing else on the machine interferes): the
     // first is attached, the second is not signalled at all.
-    const fixedPort = await freePort();
+    const fixedPort = await freeFixedPort();
     const plain = startApp({ nodeArgs: [`--inspect-port=${fixedPort}`] });
     await plain.waitFor(/^listening \d+/m, 15_000);
     const inspectPort0 = startApp({ nodeArgs: ["--inspect-port=0"] });
     // A cluster: Node gives each worker the primary's inspector port plus its number (P+1, P+2).
     // (NODE_OPTIONS=--inspect-port=0 would kill the workers on Node 20: 0+1 is not a valid port.)
-    const primary = startApp({ nodeArgs: [`--inspect-port=${await freePort()}`], env: { WORKERS: "2" } });
+    const primary = startApp({ nodeArgs: [`--inspect-port=${await freeFixedPort(3)}`], env: { WORKERS: "2" } });
     // --disable-sigusr1 came with Node 22.14.
     const blocked = startApp({ node: nodeBinary("22"), nodeArgs: ["--disable-sigusr1"] });
     const notNode = track(spawn("sh", ["-c", `sleep 120 # ${MARKER}`], { stdio: "ignore" }));
@@ -53,7 +53,12 @@ describe("seismo daemon --discover", () => {
     const daemon = seismo(["daemon", "--discover", "--only", MARKER, "--health-port", "0", ...broker.auth(), "--window", "1s"]);
     const healthPort = Number((await daemon.waitFor(/health and metrics on 0\.0\.0\.0:(\d+)/, 15_000))[1]);
     const attachable = [plain.pid, inspectPort0.pid, primary.pid, ...workers];
-    for (const pid of attachable) await daemon.waitFor(new RegExp(`attached to pid ${pid} `), 20_000);
+    for (const pid of attachable) {
+      // What the apps said too, should one not be attached (a cluster worker's inspector that could not open says why there).
+      await daemon.waitFor(new RegExp(`attached to pid ${pid} `), 20_000).catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}\napps' stderr:\n${[plain, inspectPort0, primary].map((app) => app.stderr()).join("\n")}`);
+      });
+    }
     // Started once the first holds the port (started together, either may win it).
     const second = startApp({ nodeArgs: [`--inspect-port=${fixedPort}`] });
     await daemon.waitFor(new RegExp(`attaching to pid ${second.pid} failed \\(Process ${second.pid} would open its inspector on port ${fixedPort}, which another process already listens on.*SEISMO_INSPECTOR_PORT_TAKEN`), 20_000);

@@ -162,6 +162,28 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A port no one listens on, from 20,000 to 29,999 (with the `count - 1` after it free too): below
+ * the kernel's ephemeral range (32,768 and up), where an app's fixed port lives and no client
+ * connection of another test can take it. (A cluster worker's inspector listens on the
+ * primary's port plus its number: two tests beside this one once held one of those, as the
+ * local end of a connection, and the worker's inspector could not open.)
+ */
+export async function freeFixedPort(count = 1): Promise<number> {
+  const isFree = (port: number): Promise<boolean> =>
+    new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
+  for (;;) {
+    const base = 20_000 + Math.floor(Math.random() * (10_000 - count));
+    let free = true;
+    for (let port = base; free && port < base + count; port++) free = await isFree(port);
+    if (free) return base;
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

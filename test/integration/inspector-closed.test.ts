@@ -1,12 +1,11 @@
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { listeningSocketsOf } from "@seismo/daemon";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Proc } from "./harness.js";
 import { eventually } from "../eventually.js";
-import { cleanup, FIXTURES, httpGet, nodeBinary, seismo, seismoRun, startFixture, tempDir, track } from "./harness.js";
+import { cleanup, FIXTURES, freeFixedPort, httpGet, nodeBinary, seismo, seismoRun, startFixture, tempDir, track } from "./harness.js";
 
 afterEach(cleanup);
 
@@ -29,19 +28,6 @@ async function withEnvFile(envFile: string): Promise<Proc & { port: number }> {
   delete env.NODE_OPTIONS;
   const app = track(spawn(process.execPath, [`--env-file=${envFile}`, join(FIXTURES, "capture-app.cjs")], { env, stdio: ["ignore", "pipe", "pipe"] }));
   return { ...app, port: Number((await app.waitFor(/listening (\d+)/))[1]) };
-}
-
-/** A port no one listens on, from 20,000 to 29,999: below the kernel's ephemeral range, where an app's fixed port lives. */
-async function freeFixedPort(): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 10_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once("error", () => resolve(false));
-      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
 }
 
 const inspectorPort = (pid: number, before: string[]): number => {
