@@ -58,6 +58,28 @@ describe("culprit analysis on recorded spikes", () => {
     expect(analysis.culprits.some((c) => c.name.startsWith("RegExp: "))).toBe(false);
   });
 
+  it("traffic arriving, a handler charged for the helpers V8 inlined into it before the burst began: the same work, not an incident", () => {
+    // Recorded from test/integration/load.test.ts's arrival scenario in a run that paged it (1 in
+    // 9 there): in the burst, `/products` holds 70 % of CPU in its own code, all on its one line;
+    // in the three windows after it, 1 % (productPage and its helpers hold the rest).
+    const r = recorded("arrival");
+    const analysis = analyzeSpike(r.burst, r.baseline, { loopBlocked: false });
+    expect(analysis.verdict).toBe("ordinary");
+    expect(analysis.culprits).toEqual([]);
+    expect(analysis.reason).toMatch(/^Same work as normal, charged differently: \/products took 70\.5 % of CPU in its own code \(1\.0 % normally\), but 79\.5 % with the functions it calls, 80\.9 % normally/);
+    // Without the windows' inclusive times it is the false alarm it was.
+    const selfOnly = { ...r.baseline, functions: r.baseline.functions.map(({ totalUs: _, ...f }) => f) };
+    const paged = analyzeSpike(r.burst, selfOnly, { loopBlocked: false });
+    expect(paged.verdict).toBe("incident");
+    expect(paged.culprits[0]?.name).toBe("/products");
+    // Had it and its callees held 30 % normally, its rise would be new work: named.
+    const lighter = {
+      ...r.baseline,
+      functions: r.baseline.functions.map((f) => (f.name === "/products" ? { ...f, totalUs: 0.3 * r.baseline.cpuUs } : f)),
+    };
+    expect(analyzeSpike(r.burst, lighter, { loopBlocked: false }).culprits[0]?.name).toBe("/products");
+  });
+
   it("heavy work inside an npm dependency: the culprit is in that package, the app frame is the app's caller", () => {
     const analysis = analyze("bcrypt");
     const [top] = analysis.culprits;

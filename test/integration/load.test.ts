@@ -107,6 +107,12 @@ describe("traffic is not an incident", () => {
     return { hook, db, app, sensor };
   }
 
+  /** What `seismo incidents` says of the database: the culprits of an incident that should not be. */
+  async function pagedAs(db: string): Promise<string> {
+    const listed = await seismoRun(["incidents", "--db", db, "--json"]);
+    return listed.stdout + listed.stderr;
+  }
+
   function expectNothingPaged(db: string, hook: WebhookReceiver): void {
     expect(incidentCount(db)).toBe(0);
     expect(hook.bodies).toEqual([]);
@@ -123,7 +129,7 @@ describe("traffic is not an incident", () => {
 
   it("an idle service, then its usual traffic: the spike waits for busy windows, is judged load, nothing is paged", async () => {
     const { hook, db, spike } = await trafficAfterIdle("arrival", 10_000);
-    expect(spike.verdict, spike.verdict_reason ?? "").toBe("load");
+    expect(spike.verdict, `${spike.verdict_reason ?? ""}\n${await pagedAs(db)}`).toBe("load");
     expect(spike.verdict_reason).toMatch(/traffic arrived \(0\.0 → \d+ requests\/s/);
     expectNothingPaged(db, hook);
     const listed = await seismoRun(["incidents", "--db", db]);

@@ -16,6 +16,8 @@ export interface BaselineFunction {
   /** 1-based declaration line. */
   line: number;
   selfUs: number;
+  /** Its time with everything it called (inclusive); absent where the windows did not say. */
+  totalUs?: number;
   /** [line, samples], summed over the windows' hot lines. */
   hotLines: Array<[number, number]>;
 }
@@ -103,6 +105,15 @@ export const DEFAULT_ANALYSIS_SETTINGS: AnalysisSettings = {
   dominantShare: 0.5,
 };
 
+/**
+ * A function whose own share rose while the functions it calls all but vanished (kept less than
+ * this part of their normal share), and whose share with them did not grow by minExcess, took
+ * their time, not new work: V8 charges a caller for what it inlined into code compiled before
+ * the burst's profile began, which has no positions for the inlined code (issue 17: traffic
+ * arriving, a handler at 70 % of the burst in its own code, 1 % normally, 70 % with its callees
+ * either way).
+ */
+const MOVED_CALLEES_LEFT = 0.25;
 const MAX_CHAIN = 16;
 /** A culprit this much of whose time may be inlined code says so in its note. */
 const UNCERTAIN_NOTE_SHARE = 0.2;
@@ -248,6 +259,8 @@ export function analyzeSpike(
   }
 
   const baselineShare = baselineShares(baseline);
+  const baselineTotal = baselineTotals(baseline);
+  const burstTotalUs = inclusiveUs(nodeUs, nodes, frameOf);
   const hasBaseline = baseline.windows >= settings.minBaselineWindows && baseline.cpuUs > 0;
   const ranked = [...units.values()]
     .map((unit) => {
@@ -257,9 +270,22 @@ export function analyzeSpike(
     })
     .sort((a, b) => b.excess - a.excess || b.share - a.share);
 
-  const isCulprit = (r: (typeof ranked)[number]): boolean =>
+  /** The function's own share rose by what its callees lost: the shares with callees, when it did, else undefined. */
+  const movedFromCallees = (r: (typeof ranked)[number]): { total: number; normalTotal: number } | undefined => {
+    if (!hasBaseline || r.unit.builtin !== undefined || cpuUs <= 0) return undefined;
+    const key = functionKey(r.unit.frame.scriptUrl, displayName(r.unit.frame), r.unit.frame.line);
+    const normalTotal = baselineTotal(key);
+    if (normalTotal === undefined) return undefined;
+    const total = (burstTotalUs.get(key) ?? 0) / cpuUs;
+    const calleesNormally = normalTotal - r.normal;
+    const calleesNow = total - r.share;
+    const moved = calleesNormally >= settings.minExcess && calleesNow <= MOVED_CALLEES_LEFT * calleesNormally && total - normalTotal < settings.minExcess;
+    return moved ? { total, normalTotal } : undefined;
+  };
+  const grewAlone = (r: (typeof ranked)[number]): boolean =>
     r.share >= settings.minShare && r.excess >= settings.minExcess && (r.normal < 0.01 || r.share >= settings.minRatio * r.normal);
-  const chosen = ranked.filter(isCulprit).slice(0, settings.maxCulprits);
+  const chosen = ranked.filter((r) => grewAlone(r) && !movedFromCallees(r)).slice(0, settings.maxCulprits);
+  const moved = ranked.find((r) => grewAlone(r) && movedFromCallees(r));
 
   let verdict: Verdict;
   let reason: string;
@@ -278,6 +304,13 @@ export function analyzeSpike(
     reason = "The event loop was blocked, though no function's share changed much: the usual work, but synchronous for too long.";
     // Replaces, not appends: without a baseline, functions already chosen would be listed twice.
     chosen.splice(0, chosen.length, ...ranked.filter((r) => r.share >= settings.minShare / 3).slice(0, settings.maxCulprits));
+  } else if (moved) {
+    verdict = "ordinary";
+    const shares = movedFromCallees(moved) as { total: number; normalTotal: number };
+    reason =
+      `Same work as normal, charged differently: ${displayName(moved.unit.frame)} took ${pct(moved.share)} of CPU in its own code (${pct(moved.normal)} normally), ` +
+      `but ${pct(shares.total)} with the functions it calls, ${pct(shares.normalTotal)} normally: their time was charged to it, not new work. ` +
+      `(Seismo's reading of the shares: V8 charges a caller for what it inlined into code compiled before the spike's profile began.)`;
   } else {
     verdict = "ordinary";
     const top = ranked[0];
@@ -327,6 +360,40 @@ function baselineShares(baseline: Baseline): (unit: Unit) => number {
     const moved = builtinLines.reduce((sum, line) => sum + lineSamples(line), 0);
     return (share * (total - moved)) / total;
   };
+}
+
+/** A function's normal share with everything it called, by function key; undefined where the baseline has no inclusive time for it. */
+function baselineTotals(baseline: Baseline): (key: string) => number | undefined {
+  const byKey = new Map<string, number>();
+  for (const f of baseline.functions) {
+    if (f.totalUs === undefined) continue;
+    const key = functionKey(f.scriptUrl, f.name, f.line);
+    byKey.set(key, (byKey.get(key) ?? 0) + f.totalUs);
+  }
+  return (key) => {
+    const us = byKey.get(key);
+    return us === undefined || baseline.cpuUs <= 0 ? undefined : us / baseline.cpuUs;
+  };
+}
+
+/** Each function's time in the burst with everything it called: a sample counts once per function on its stack, however deep a recursion repeats it. */
+function inclusiveUs(nodeUs: Map<number, number>, nodes: Map<number, ProfileNode>, frameOf: (node: ProfileNode) => ProfileFrame): Map<string, number> {
+  const totals = new Map<string, number>();
+  for (const [id, us] of nodeUs) {
+    const leaf = nodes.get(id);
+    if (!leaf) continue;
+    const leafName = frameOf(leaf).functionName;
+    if (leafName === IDLE || leafName === GC || leafName === ROOT) continue;
+    const seen = new Set<string>();
+    for (const node of chainOf(leaf, nodes)) {
+      const frame = frameOf(node);
+      const key = functionKey(frame.scriptUrl, displayName(frame), frame.line);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      totals.set(key, (totals.get(key) ?? 0) + us);
+    }
+  }
+  return totals;
 }
 
 function chainOf(node: ProfileNode, nodes: Map<number, ProfileNode>): ProfileNode[] {

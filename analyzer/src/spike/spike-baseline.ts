@@ -94,6 +94,7 @@ export function mergeBaselines(a: Baseline, b: Baseline): Baseline {
     const known = byKey.get(key);
     if (known) {
       known.selfUs += f.selfUs;
+      if (known.totalUs !== undefined) known.totalUs = f.totalUs === undefined ? undefined : known.totalUs + f.totalUs;
       known.hotLines.push(...f.hotLines);
     } else byKey.set(key, { ...f, hotLines: [...f.hotLines] });
   }
@@ -136,17 +137,18 @@ function summed(db: Db, windows: Array<{ id: number; cpu_us: number }>): Baselin
   const ids = windows.map((w) => w.id);
   const rows = db
     .prepare(
-      `SELECT f.name, f.script_url, f.line, wf.self_us, wf.hot_lines
+      `SELECT f.name, f.script_url, f.line, wf.self_us, wf.total_us, wf.hot_lines
        FROM window_functions wf JOIN functions f ON f.function_id = wf.function_id
        WHERE wf.window_ref IN (SELECT value FROM json_each(?))`,
     )
-    .all(JSON.stringify(ids)) as Array<{ name: string; script_url: string; line: number; self_us: number; hot_lines: string }>;
+    .all(JSON.stringify(ids)) as Array<{ name: string; script_url: string; line: number; self_us: number; total_us: number; hot_lines: string }>;
   const byKey = new Map<string, BaselineFunction>();
   for (const row of rows) {
     const key = `${row.script_url}\u0000${row.name}\u0000${row.line}`;
     let f = byKey.get(key);
-    if (!f) byKey.set(key, (f = { name: row.name, scriptUrl: row.script_url, line: row.line, selfUs: 0, hotLines: [] }));
+    if (!f) byKey.set(key, (f = { name: row.name, scriptUrl: row.script_url, line: row.line, selfUs: 0, totalUs: 0, hotLines: [] }));
     f.selfUs += row.self_us;
+    f.totalUs = (f.totalUs ?? 0) + row.total_us;
     for (const [line, samples] of JSON.parse(row.hot_lines) as Array<[number, number]>) f.hotLines.push([line, samples]);
   }
   return { windows: windows.length, cpuUs: windows.reduce((sum, w) => sum + w.cpu_us, 0), functions: [...byKey.values()], windowIds: ids };
