@@ -166,8 +166,9 @@ export async function freePort(): Promise<number> {
  * A port no one listens on, from 20,000 to 29,999 (with the `count - 1` after it free too): below
  * the kernel's ephemeral range (32,768 and up), where an app's fixed port lives and no client
  * connection of another test can take it. (A cluster worker's inspector listens on the
- * primary's port plus its number: two tests beside this one once held one of those, as the
- * local end of a connection, and the worker's inspector could not open.)
+ * primary's port plus its number, so `count` of them. With files beside it, a worker's inspector
+ * once did not open within 5 s; why is not known: a connection's local end on the port does not
+ * stop it, checked.)
  */
 export async function freeFixedPort(count = 1): Promise<number> {
   const isFree = (port: number): Promise<boolean> =>

@@ -262,30 +262,33 @@ export function analyzeSpike(
   const baselineTotal = baselineTotals(baseline);
   const burstTotalUs = inclusiveUs(nodeUs, nodes, frameOf);
   const hasBaseline = baseline.windows >= settings.minBaselineWindows && baseline.cpuUs > 0;
+  /**
+   * For a function (not a built-in) whose callees all but vanished and whose share with them did
+   * not grow: its shares with callees, during the spike and normally. Undefined otherwise.
+   */
+  const movedFromCallees = (unit: Unit, share: number, normal: number): { total: number; normalTotal: number } | undefined => {
+    if (!hasBaseline || unit.builtin !== undefined || cpuUs <= 0) return undefined;
+    const key = functionKey(unit.frame.scriptUrl, displayName(unit.frame), unit.frame.line);
+    const normalTotal = baselineTotal(key);
+    if (normalTotal === undefined) return undefined;
+    const total = (burstTotalUs.get(key) ?? 0) / cpuUs;
+    const calleesNormally = normalTotal - normal;
+    const calleesNow = total - share;
+    const moved = calleesNormally >= settings.minExcess && calleesNow <= MOVED_CALLEES_LEFT * calleesNormally && total - normalTotal < settings.minExcess;
+    return moved ? { total, normalTotal } : undefined;
+  };
   const ranked = [...units.values()]
     .map((unit) => {
       const share = cpuUs > 0 ? unit.us / cpuUs : 0;
       const normal = hasBaseline ? baselineShare(unit) : 0;
-      return { unit, share, normal, excess: share - normal };
+      return { unit, share, normal, excess: share - normal, moved: movedFromCallees(unit, share, normal) };
     })
     .sort((a, b) => b.excess - a.excess || b.share - a.share);
 
-  /** The function's own share rose by what its callees lost: the shares with callees, when it did, else undefined. */
-  const movedFromCallees = (r: (typeof ranked)[number]): { total: number; normalTotal: number } | undefined => {
-    if (!hasBaseline || r.unit.builtin !== undefined || cpuUs <= 0) return undefined;
-    const key = functionKey(r.unit.frame.scriptUrl, displayName(r.unit.frame), r.unit.frame.line);
-    const normalTotal = baselineTotal(key);
-    if (normalTotal === undefined) return undefined;
-    const total = (burstTotalUs.get(key) ?? 0) / cpuUs;
-    const calleesNormally = normalTotal - r.normal;
-    const calleesNow = total - r.share;
-    const moved = calleesNormally >= settings.minExcess && calleesNow <= MOVED_CALLEES_LEFT * calleesNormally && total - normalTotal < settings.minExcess;
-    return moved ? { total, normalTotal } : undefined;
-  };
   const grewAlone = (r: (typeof ranked)[number]): boolean =>
     r.share >= settings.minShare && r.excess >= settings.minExcess && (r.normal < 0.01 || r.share >= settings.minRatio * r.normal);
-  const chosen = ranked.filter((r) => grewAlone(r) && !movedFromCallees(r)).slice(0, settings.maxCulprits);
-  const moved = ranked.find((r) => grewAlone(r) && movedFromCallees(r));
+  const chosen = ranked.filter((r) => grewAlone(r) && !r.moved).slice(0, settings.maxCulprits);
+  const moved = ranked.find((r) => grewAlone(r) && r.moved);
 
   let verdict: Verdict;
   let reason: string;
@@ -304,9 +307,9 @@ export function analyzeSpike(
     reason = "The event loop was blocked, though no function's share changed much: the usual work, but synchronous for too long.";
     // Replaces, not appends: without a baseline, functions already chosen would be listed twice.
     chosen.splice(0, chosen.length, ...ranked.filter((r) => r.share >= settings.minShare / 3).slice(0, settings.maxCulprits));
-  } else if (moved) {
+  } else if (moved?.moved) {
     verdict = "ordinary";
-    const shares = movedFromCallees(moved) as { total: number; normalTotal: number };
+    const shares = moved.moved;
     reason =
       `Same work as normal, charged differently: ${displayName(moved.unit.frame)} took ${pct(moved.share)} of CPU in its own code (${pct(moved.normal)} normally), ` +
       `but ${pct(shares.total)} with the functions it calls, ${pct(shares.normalTotal)} normally: their time was charged to it, not new work. ` +

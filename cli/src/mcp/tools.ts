@@ -1,5 +1,5 @@
 import type { Db, IncidentView, SnapshotView } from "@seismo/analyzer";
-import { AGENT_VOCABULARY, attributionShares, describeSchema, diffDeployments, endpointFigures, functionStats, getIncident, listDeployments, listIncidents, listLoadChanges, incidentHeadline, listSnapshots, parseDuration, topFunctions, triageFor } from "@seismo/analyzer";
+import { AGENT_VOCABULARY, attributionShares, describeSchema, diffDeployments, endpointFigures, functionStats, getIncident, incidentHeadline, listDeployments, listIncidents, listLoadChanges, listSnapshots, parseDuration, topFunctions, triageFor } from "@seismo/analyzer";
 import { describeError } from "@seismo/agent-proto";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";

@@ -72,14 +72,10 @@ export function inTargetAggregates(scale: LatencyScale): Aggregates {
       for (const file of Object.keys(cache)) {
         if (!file.endsWith(fileSuffix)) continue;
         const exported = cache[file]?.exports;
-        const proto =
-          on === "exports"
-            ? exported && typeof exported === "object"
-              ? (exported as Record<string, unknown>)
-              : undefined
-            : typeof exported === "function"
-              ? (exported.prototype as Record<string, unknown> | undefined)
-              : undefined;
+        // What holds the wrapped function: the module's exports object, or its exported class's prototype.
+        let proto: Record<string, unknown> | undefined;
+        if (on === "exports") proto = exported && typeof exported === "object" ? (exported as Record<string, unknown>) : undefined;
+        else proto = typeof exported === "function" ? (exported.prototype as Record<string, unknown> | undefined) : undefined;
         const original = proto?.[method];
         if (!proto || typeof original !== "function" || (original as AnyMethod)[marker]) continue;
         const wrapped = wrap(original as AnyMethod);

@@ -101,6 +101,8 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
       // A request that cannot take the property: its route is read at the finish, as before.
     }
   };
+  // A router's root route under a prefix, as Koa and Hono give it ("/api/products/"): the prefix.
+  const withoutTrailingSlash = (route: string): string => (route.length > 1 && route.endsWith("/") ? route.slice(0, -1) : route);
   // Koa keeps the route on its own context, which the request does not point back to: every
   // copy of Koa the process loaded (found in the module cache at install and at each read) has
   // its createContext wrapped to note the context on the request; @koa/router's template
@@ -133,7 +135,7 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
     const matched = context._matchedRoute;
     const route = typeof matched === "string" ? matched : matched instanceof RegExp ? String(matched) : koaRouter ? "(unmatched)" : undefined;
     if (route === undefined) return undefined;
-    return route.length > 1 && route.endsWith("/") ? route.slice(0, -1) : route;
+    return withoutTrailingSlash(route);
   };
   // Hono (CommonJS, under @hono/node-server) routes inside app.fetch, on a web Request: nothing of
   // its routing reaches Node's request but the env the server hands to fetch, { incoming,
@@ -187,7 +189,7 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
       route = path;
       break;
     }
-    return route.length > 1 && route.endsWith("/") ? route.slice(0, -1) : route;
+    return withoutTrailingSlash(route);
   };
   const onFastifyHandler = (message: unknown): void => {
     const { request, route } = message as { request?: { raw?: unknown }; route?: { url?: unknown } };
