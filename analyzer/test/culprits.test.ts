@@ -80,6 +80,34 @@ describe("culprit analysis on recorded spikes", () => {
     expect(analyzeSpike(r.burst, lighter, { loopBlocked: false }).culprits[0]?.name).toBe("/products");
   });
 
+  it("a sidecar attached just before the traffic: the burst charges the handler with its callees, the windows of the same moments do not: the same work", () => {
+    // Recorded from test/integration/load.test.ts's early scenario in a run that paged it (2 in 5
+    // there): `/products` at 27.8 % of the burst in its own code, all on its one line, productPage
+    // with 39 % of it (71 % of the windows after it); the two rolling windows that cover the
+    // burst's 1.5 s give `/products` 1.4 %. With 45 % left to its callees, the inclusive rule above
+    // does not apply.
+    const r = recorded("early") as Recorded & { sameMoments: Baseline };
+    const judged = analyzeSpike(r.burst, r.baseline, { loopBlocked: false, sameMoments: r.sameMoments });
+    expect(judged.verdict).toBe("ordinary");
+    expect(judged.culprits).toEqual([]);
+    expect(judged.reason).toMatch(/^Same work as normal, charged differently: the spike's profile gave \/products 27\.8 % of CPU in its own code \(0\.62 % normally\), the rolling windows over the same moments 1\.4 %/);
+    expect(judged.reason).toMatch(/Seismo's reading/);
+    // Without those windows it is the false alarm it was.
+    const paged = analyzeSpike(r.burst, r.baseline, { loopBlocked: false });
+    expect(paged.verdict).toBe("incident");
+    expect(paged.culprits[0]?.name).toBe("/products");
+    // Had the windows seen `/products` take that time too, it would be new work: named.
+    const cpuUs = r.sameMoments.cpuUs;
+    const seenThere = { ...r.sameMoments, functions: r.sameMoments.functions.map((f) => (f.name === "/products" ? { ...f, selfUs: 0.25 * cpuUs, hotLines: [] } : f)) };
+    expect(analyzeSpike(r.burst, r.baseline, { loopBlocked: false, sameMoments: seenThere }).culprits[0]?.name).toBe("/products");
+    // And had any function grown in them, the burst's reading stands.
+    const grewThere = { ...r.sameMoments, functions: [...r.sameMoments.functions, { name: "hashPassword", scriptUrl: "file:///app/src/auth.js", line: 3, selfUs: 0.3 * cpuUs, hotLines: [] as Array<[number, number]> }] };
+    expect(analyzeSpike(r.burst, r.baseline, { loopBlocked: false, sameMoments: grewThere }).verdict).toBe("incident");
+    // Too little CPU in them to say anything: the burst stands.
+    const thin = { ...r.sameMoments, cpuUs: 200_000 };
+    expect(analyzeSpike(r.burst, r.baseline, { loopBlocked: false, sameMoments: thin }).verdict).toBe("incident");
+  });
+
   it("heavy work inside an npm dependency: the culprit is in that package, the app frame is the app's caller", () => {
     const analysis = analyze("bcrypt");
     const [top] = analysis.culprits;

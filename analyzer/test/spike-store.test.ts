@@ -172,6 +172,36 @@ describe("spikes into incidents", () => {
       expect(store.spikes.judgePending(onset + 60_000)).toEqual([]);
     });
 
+    it("a sidecar attached just before the traffic: the windows over the burst's moments, not the sliver before it, show the burst's handler share was its callees'", () => {
+      // Recorded (load.test's early scenario): the burst, the three windows after it, the two over its 1.5 s.
+      const early = JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "test", "fixtures", "profiles", "spike-early.json"), "utf8")) as Record<
+        "baseline" | "sameMoments",
+        { windows: number; cpuUs: number; functions: Array<{ name: string; scriptUrl: string; line: number; selfUs: number; totalUs?: number; hotLines: Array<[number, number]> }> }
+      >;
+      const stored = (startMs: number, endMs: number, of: (typeof early)["baseline"], parts = 1): void => {
+        const n = sequence++;
+        const functions = of.functions.map((f) =>
+          functionStat({ name: f.name, scriptUrl: f.scriptUrl, filePath: "", line: f.line, selfUs: Math.round(f.selfUs / parts), totalUs: Math.round((f.totalUs ?? f.selfUs) / parts), hotLines: f.hotLines.map(([line, samples]) => ({ line, samples })) }),
+        );
+        store.recordWindow({ ...window, target, windowId: `d:88:1:${n}`, sequence: n, startMs, endMs, cpuUs: Math.round(of.cpuUs / parts), endpoints: [], functions }, T0);
+      };
+      const onset = T0 + 20 * 60_000;
+      for (let i = 0; i < 4; i++) idle(onset - 20_000 + i * 5_000);
+      const burst = { burstStartMs: onset + 1_050, burstEndMs: onset + 2_600 };
+      // The window that ended as the burst began held 200 ms of the handler alone: not the burst's time (counted, the handler would have grown there).
+      const handler = early.baseline.functions.find((f) => f.name === "/products");
+      stored(burst.burstStartMs - 200, burst.burstStartMs, { windows: 1, cpuUs: 200_000, functions: [{ ...(handler as (typeof early)["baseline"]["functions"][number]), selfUs: 200_000, totalUs: 200_000 }] });
+      stored(burst.burstStartMs, burst.burstEndMs + 2, early.sameMoments);
+      const recordedSpike = { ...spike(24, onset, "early"), target, peakCpu: 0.64, ...burst };
+      store.recordSpike(recordedSpike, Date.now());
+      store.recordSpike({ ...recordedSpike, profile: undefined, endedMs: onset + 4_000 }, Date.now());
+      for (let i = 0; i < 3; i++) stored(onset + 4_000 + i * 1_000, onset + 5_000 + i * 1_000, early.baseline, 3);
+      expect(store.spikes.judgePending(onset + 8_000)).toEqual([]);
+      expect(verdict(24).verdict).toBe("ordinary");
+      expect(verdict(24).verdict_reason).toMatch(/^Same work as normal, charged differently: the spike's profile gave \/products 27\.8 % of CPU in its own code \(0\.62 % normally\), the rolling windows over the same moments 1\.4 %/);
+      expect(listIncidents(db, { sinceMs: 0 })).toEqual([]);
+    });
+
     it("with no busy window before or after, no culprit is claimed: an idle service's hourly batch is not paged", () => {
       const onset = T0 + 20 * 60_000;
       store.recordSpike({ ...spike(23, onset, "regex"), target }, Date.now());

@@ -148,6 +148,11 @@ export async function cleanup(): Promise<void> {
     return gone;
   });
   await Promise.all(waits);
+  // SEISMO_KEEP_TEMP=1 keeps a failed run's databases to read afterwards.
+  if (process.env.SEISMO_KEEP_TEMP === "1") {
+    for (const dir of tempDirs.splice(0)) process.stderr.write(`kept ${dir}\n`);
+    return;
+  }
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 

@@ -114,6 +114,15 @@ export const DEFAULT_ANALYSIS_SETTINGS: AnalysisSettings = {
  * either way).
  */
 const MOVED_CALLEES_LEFT = 0.25;
+/**
+ * The rolling windows over the burst's moments say something only with this much CPU in them
+ * (30 samples at 10 ms). They are the same time sampled by the profiler that knows where V8
+ * inlined what: a function the burst charges with a far larger share than normal, which they show
+ * with less than half of that rise while no function at all grew in them, was charged its
+ * callees' time by the burst's profiler (issue 17: a sidecar attached just before the traffic,
+ * `/products` at 27 % of the burst in its own code, 1.4 % in the windows of the same 1.5 s).
+ */
+const MIN_SAME_MOMENTS_CPU_US = 300_000;
 const MAX_CHAIN = 16;
 /** A culprit this much of whose time may be inlined code says so in its note. */
 const UNCERTAIN_NOTE_SHARE = 0.2;
@@ -167,7 +176,11 @@ function ownedBuiltins(builtins: string[]): string[] {
 export function analyzeSpike(
   burst: BurstProfile,
   baseline: Baseline,
-  context: { loopBlocked: boolean },
+  context: {
+    loopBlocked: boolean;
+    /** The rolling windows over the burst's moments, when the store has them (loadBurstWindows). */
+    sameMoments?: Baseline;
+  },
   settings: AnalysisSettings = DEFAULT_ANALYSIS_SETTINGS,
 ): SpikeAnalysis {
   const nodes = new Map<number, ProfileNode>();
@@ -285,10 +298,18 @@ export function analyzeSpike(
     })
     .sort((a, b) => b.excess - a.excess || b.share - a.share);
 
-  const grewAlone = (r: (typeof ranked)[number]): boolean =>
+  const grewAlone = (r: { share: number; normal: number; excess: number }): boolean =>
     r.share >= settings.minShare && r.excess >= settings.minExcess && (r.normal < 0.01 || r.share >= settings.minRatio * r.normal);
-  const chosen = ranked.filter((r) => grewAlone(r) && !r.moved).slice(0, settings.maxCulprits);
-  const moved = ranked.find((r) => grewAlone(r) && r.moved);
+  const windows = hasBaseline ? sameMomentsReading(context.sameMoments, baseline, grewAlone) : undefined;
+  /** Its share in the windows over the same moments, when they show no function grown and it under half its rise in the burst. */
+  const unconfirmed = (r: (typeof ranked)[number]): number | undefined => {
+    if (!windows || windows.anyGrew) return undefined;
+    const there = windows.shareOf(r.unit);
+    return there - r.normal < r.excess / 2 ? there : undefined;
+  };
+  const grown = ranked.filter(grewAlone).map((r) => ({ ...r, inWindows: unconfirmed(r) }));
+  const chosen: Array<(typeof ranked)[number]> = grown.filter((r) => !r.moved && r.inWindows === undefined).slice(0, settings.maxCulprits);
+  const moved = grown.find((r) => r.moved || r.inWindows !== undefined);
 
   let verdict: Verdict;
   let reason: string;
@@ -307,6 +328,12 @@ export function analyzeSpike(
     reason = "The event loop was blocked, though no function's share changed much: the usual work, but synchronous for too long.";
     // Replaces, not appends: without a baseline, functions already chosen would be listed twice.
     chosen.splice(0, chosen.length, ...ranked.filter((r) => r.share >= settings.minShare / 3).slice(0, settings.maxCulprits));
+  } else if (moved?.inWindows !== undefined) {
+    verdict = "ordinary";
+    reason =
+      `Same work as normal, charged differently: the spike's profile gave ${displayName(moved.unit.frame)} ${pct(moved.share)} of CPU in its own code (${pct(moved.normal)} normally), ` +
+      `the rolling windows over the same moments ${pct(moved.inWindows)}, and no function took a far larger share of them than normal. ` +
+      `(Seismo's reading: the spike's profiler, started after V8 had optimized the code, lacks what V8 inlined where, and charges a caller with its callees; the windows' profiler has it.)`;
   } else if (moved?.moved) {
     verdict = "ordinary";
     const shares = moved.moved;
@@ -363,6 +390,34 @@ function baselineShares(baseline: Baseline): (unit: Unit) => number {
     const moved = builtinLines.reduce((sum, line) => sum + lineSamples(line), 0);
     return (share * (total - moved)) / total;
   };
+}
+
+/**
+ * What the rolling windows over the burst's moments say, when they hold enough CPU: each unit's
+ * share there (as a baseline share is read), and whether any function took a far larger share of
+ * them than of the normal windows (`grewAlone`, the culprit test).
+ */
+function sameMomentsReading(
+  sameMoments: Baseline | undefined,
+  normal: Baseline,
+  grewAlone: (r: { share: number; normal: number; excess: number }) => boolean,
+): { shareOf: (unit: Unit) => number; anyGrew: boolean } | undefined {
+  if (!sameMoments || sameMoments.cpuUs < MIN_SAME_MOMENTS_CPU_US || normal.cpuUs <= 0) return undefined;
+  const selfUs = (baseline: Baseline): Map<string, number> => {
+    const byKey = new Map<string, number>();
+    for (const f of baseline.functions) {
+      const key = functionKey(f.scriptUrl, f.name, f.line);
+      byKey.set(key, (byKey.get(key) ?? 0) + f.selfUs);
+    }
+    return byKey;
+  };
+  const normalUs = selfUs(normal);
+  const anyGrew = [...selfUs(sameMoments)].some(([key, us]) => {
+    const share = us / sameMoments.cpuUs;
+    const usual = (normalUs.get(key) ?? 0) / normal.cpuUs;
+    return grewAlone({ share, normal: usual, excess: share - usual });
+  });
+  return { shareOf: baselineShares(sameMoments), anyGrew };
 }
 
 /** A function's normal share with everything it called, by function key; undefined where the baseline has no inclusive time for it. */

@@ -81,6 +81,28 @@ export function loadFollowing(db: Db, query: FollowingQuery): Baseline {
   return summed(db, windows);
 }
 
+/**
+ * The daemon ends the rolling window just before a burst starts and again just after it ends, so
+ * one or two windows cover the burst's moments exactly, within this of its bounds.
+ */
+const BURST_WINDOW_SLACK_MS = 250;
+
+/**
+ * The target's windows over the same moments as its burst, summed per function: the same time
+ * sampled by the rolling profiler, which has known where V8 inlined what since the daemon
+ * attached (the burst's profiler, started at the spike, has not). Windows that also hold time
+ * from before or after the burst are left out, and so is the sliver of one that ended as it began.
+ */
+export function loadBurstWindows(db: Db, targetId: string, burstStartMs: number, burstEndMs: number): Baseline {
+  const windows = db
+    .prepare(
+      `SELECT id, cpu_us FROM windows WHERE target_id = @targetId AND end_ms > @from + @slack AND end_ms <= @to + @slack
+       AND start_ms >= @from - @slack AND start_ms < @to - @slack ORDER BY start_ms`,
+    )
+    .all({ targetId, from: burstStartMs, to: burstEndMs, slack: BURST_WINDOW_SLACK_MS }) as Array<{ id: number; cpu_us: number }>;
+  return summed(db, windows);
+}
+
 /** How many windows of the service, busy or not, started at or after `afterMs`: has time gone on since? */
 export function countWindowsAfter(db: Db, service: string, afterMs: number): number {
   return (db.prepare("SELECT COUNT(*) AS n FROM windows WHERE service = ? AND start_ms >= ?").get(service, afterMs) as { n: number }).n;

@@ -6,7 +6,7 @@ import { incidentId } from "../incidents/incident-id.js";
 import { spikeSummary } from "../incidents/incident.js";
 import type { Db } from "../store/database.js";
 import type { Traffic } from "./spike-baseline.js";
-import { countWindowsAfter, loadBaseline, loadFollowing, loadTargetTraffic, loadTargetTrafficBefore, loadTargetTrafficStarting, loadWindowsTraffic, mergeBaselines, MIN_BASELINE_CPU_US } from "./spike-baseline.js";
+import { countWindowsAfter, loadBaseline, loadBurstWindows, loadFollowing, loadTargetTraffic, loadTargetTrafficBefore, loadTargetTrafficStarting, loadWindowsTraffic, mergeBaselines, MIN_BASELINE_CPU_US } from "./spike-baseline.js";
 import type { Baseline, SpikeAnalysis } from "./culprits.js";
 import { analyzeSpike, DEFAULT_ANALYSIS_SETTINGS } from "./culprits.js";
 import { judgeArrival, judgeLoad } from "./load-change.js";
@@ -246,7 +246,7 @@ export class SpikeStore {
       return { verdict: "incident", reason: text, analysis: { ...analyzeSpike(burst, counted, { loopBlocked: false }), verdict: "incident", reason: text } };
     }
     if (isEnough(lighter)) {
-      const shape = analyzeSpike(burst, lighter, { loopBlocked: false });
+      const shape = analyzeSpike(burst, lighter, { loopBlocked: false, sameMoments: this.sameMoments(spike) });
       // More requests at about the usual cost, but a function that was next to nothing now takes
       // a large share: not load (crafted inputs arriving with the traffic), whatever the load did.
       const top = shape.culprits[0];
@@ -269,7 +269,7 @@ export class SpikeStore {
    * and against the lighter windows before it, which hold no attack that carried on after it).
    */
   private withLoad(spike: Spike, burst: BurstProfile, normal: Baseline, side: "before" | "after" | "lighter", before: Baseline): Judgement {
-    const analysis = analyzeSpike(burst, normal, { loopBlocked: false });
+    const analysis = analyzeSpike(burst, normal, { loopBlocked: false, sameMoments: this.sameMoments(spike) });
     const reason = side === "after" ? analysis.reason.replace("than normal", "than in the windows after it") : analysis.reason;
     const during = this.duringTraffic(spike);
     const judgement = judgeLoad(during, loadWindowsTraffic(this.db, normal.windowIds ?? []));
@@ -300,6 +300,11 @@ export class SpikeStore {
       if (rise.kind === "load") return { verdict: "load", reason: rise.text, analysis };
     }
     return { verdict: analysis.verdict, reason, analysis };
+  }
+
+  /** The rolling windows over the burst's moments: what the burst's profile is checked against. */
+  private sameMoments(spike: Spike): Baseline {
+    return loadBurstWindows(this.db, spike.target.targetId, spike.burstStartMs, spike.burstEndMs);
   }
 
   /**

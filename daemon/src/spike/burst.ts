@@ -26,7 +26,9 @@ const STOP_GRACE_MS = 3_000;
  *
  * Known limit: code optimized before the burst profiler existed is charged
  * without its inlining details (an inlined helper counts in its caller), and
- * RegExp code compiled before it is charged to the function running it.
+ * RegExp code compiled before it is charged to the function running it. The
+ * rolling windows over the burst's moments keep those details; the analyzer
+ * reads the burst against them (analyzer/src/spike/culprits.ts).
  */
 export async function takeBurst(open: () => Promise<InspectorSession>, options: BurstOptions): Promise<CpuProfile> {
   const session = await open();
