@@ -284,7 +284,7 @@ export class Sensor {
     for (const instrument of INSTRUMENTS) {
       if (options[instrument.setting] === false) continue;
       try {
-        this.parts.push(await instrument.start({ session: this.session, windowMs: options.windowMs }));
+        this.parts.push(await instrument.start({ session: this.session, windowMs: options.windowMs, log: options.log }));
       } catch (error) {
         // A target without diagnostics_channel, say: only what the instrument times is lost.
         options.log.warn(`${instrument.unavailable}: ${describeError(error)}`);
@@ -310,7 +310,8 @@ export class Sensor {
 
   private async publishWindow(raw: RawWindow, versionOf: (root: string) => string | undefined): Promise<void> {
     const contributions: WindowContribution[] = [];
-    for (const part of this.parts) if (part.contribute) contributions.push(await part.contribute());
+    const seen = { scriptUrls: new Set(raw.profile.nodes.map((node) => node.callFrame.url).filter((url) => url !== "")) };
+    for (const part of this.parts) if (part.contribute) contributions.push(await part.contribute(seen));
     const aggregated = aggregateProfile(this.attributed(raw.profile), {
       versionOf,
       samplingIntervalUs: this.options.samplingIntervalUs,

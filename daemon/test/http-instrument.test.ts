@@ -1,10 +1,14 @@
 import { createServer, request as httpRequest } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
+import { pathToFileURL } from "node:url";
 import { runInThisContext } from "node:vm";
 import { latencyQuantile } from "@seismo/agent-proto";
 import { afterEach, describe, expect, it } from "vitest";
-import { DEFAULT_HTTP_INSTRUMENT_SETTINGS, HttpInstrument, httpInstrumentInstall, parseHttpReading, HTTP_INSTRUMENT_READ, HTTP_INSTRUMENT_REMOVE } from "../src/instruments/http-instrument.js";
+import { routeHonoModule } from "../src/in-target/http-instrument.js";
+import { IN_TARGET_KEYS } from "../src/in-target/keys.js";
+import { inTargetExpression } from "../src/in-target/script.js";
+import { DEFAULT_HTTP_INSTRUMENT_SETTINGS, honoContextModules, HttpInstrument, httpInstrumentInstall, parseHttpReading, HTTP_INSTRUMENT_READ, HTTP_INSTRUMENT_REMOVE } from "../src/instruments/http-instrument.js";
 import { BlockedTarget } from "./blocked-target.js";
 
 /** What the test uses of a Hono app. */
@@ -101,6 +105,49 @@ describe("the HTTP instrument's in-target script", () => {
       ]);
       inThisProcess(HTTP_INSTRUMENT_REMOVE);
       expect(contextModule.Context).toBe(ownContext);
+      expect(await get(port, "/api/items/10")).toBe(200);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("takes a Hono route when Hono is an ES module, once the daemon names its context module, and puts Context's accessors back on removal", async () => {
+    // As an app written in ESM gets them: Hono's dist/ build, not dist/cjs/.
+    const { Hono } = (await import("hono")) as unknown as { Hono: new () => HonoApp };
+    const { getRequestListener } = (await import("@hono/node-server")) as unknown as { getRequestListener(fetch: HonoApp["fetch"]): Parameters<typeof createServer>[1] };
+    const honoBase = import.meta.resolve("hono").replace(/\/index\.js$/, "/hono-base.js");
+    const [contextFile] = honoContextModules([honoBase, "node:internal/url", "file:///app/node_modules/hono/dist/cjs/hono-base.js"]);
+    expect(contextFile).toMatch(/\/node_modules\/hono\/dist\/context\.js$/);
+    const { Context } = (await import(pathToFileURL(contextFile as string).href)) as { Context: { prototype: object } };
+    const own = (name: string) => Object.getOwnPropertyDescriptor(Context.prototype, name)?.get;
+    const [ownReq, ownRes] = [own("req"), own("res")];
+    const app = new Hono();
+    app.use("*", async (_c, next) => next());
+    const items = new Hono();
+    items.get("/:id", (c) => c.text("item"));
+    app.route("/api/items", items);
+    const server = createServer(getRequestListener(app.fetch));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      expect(inThisProcess(httpInstrumentInstall(DEFAULT_HTTP_INSTRUMENT_SETTINGS))).toBe("installed");
+      // Before the daemon has seen Hono's files run: normalized paths.
+      expect(await get(port, "/api/items/6")).toBe(200);
+      expect(parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))?.endpoints.map((e) => [e.route, e.routeTemplate])).toEqual([["/api/items/:id", false]]);
+      const route = inTargetExpression(routeHonoModule, { key: IN_TARGET_KEYS.httpInstrument, file: contextFile as string });
+      expect(inThisProcess(route)).toBe("patched");
+      expect(inThisProcess(route)).toBe("present");
+      expect(own("req")).not.toBe(ownReq);
+      for (const id of [7, 8]) expect(await get(port, `/api/items/${id}`)).toBe(200);
+      // Only the middleware matched: the not-found handler's response is set through Context's res.
+      expect(await get(port, "/elsewhere/9")).toBe(404);
+      const stats = parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))?.endpoints ?? [];
+      expect(stats.map((e) => [e.route, e.status, e.count, e.routeTemplate]).sort()).toEqual([
+        ["(unmatched)", 404, 1, false],
+        ["/api/items/:id", 200, 2, true],
+      ]);
+      inThisProcess(HTTP_INSTRUMENT_REMOVE);
+      expect([own("req"), own("res")]).toEqual([ownReq, ownRes]);
       expect(await get(port, "/api/items/10")).toBe(200);
     } finally {
       server.close();

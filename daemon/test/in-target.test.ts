@@ -8,6 +8,7 @@ import { DEFAULT_HTTP_INSTRUMENT_SETTINGS, HTTP_INSTRUMENT_READ, HTTP_INSTRUMENT
 import { INSTALL_EXPRESSION, READ_EXPRESSION, REMOVE_EXPRESSION } from "../src/spike/loop-monitor.js";
 import { TARGET_FACTS_EXPRESSION } from "../src/target/identity.js";
 import { CALLS_EXPRESSION, drainExpression, installExpression, UNWATCH_ERRORS_EXPRESSION, watchErrorsExpression } from "../src/capture/capture-script.js";
+import { routeHonoModule } from "../src/in-target/http-instrument.js";
 import { IN_TARGET_KEYS } from "../src/in-target/keys.js";
 import { holdInspector, inspectorCloser, releaseInspector } from "../src/in-target/inspector-lease.js";
 import { inTargetCall, inTargetExpression } from "../src/in-target/script.js";
@@ -44,6 +45,18 @@ describe("in-target code is self-contained", () => {
     expect(reading.every((n) => typeof n === "number" && n >= 0)).toBe(true);
     expect(target(REMOVE_EXPRESSION)).toBe(true);
     expect(target(READ_EXPRESSION)).toBeNull();
+  });
+
+  it("handing the HTTP instrument a Hono context module needs nothing from outside, and a module that is not there is said so", () => {
+    const target = bareTarget();
+    const route = inTargetExpression(routeHonoModule, { key: IN_TARGET_KEYS.httpInstrument, file: "/nowhere/node_modules/hono/dist/context.js" });
+    expect(target(route)).toBe("no HTTP instrument");
+    expect(target(httpInstrumentInstall(DEFAULT_HTTP_INSTRUMENT_SETTINGS))).toBe("installed");
+    try {
+      expect(target(route)).toMatch(/^not loaded: Cannot find module '\/nowhere\/node_modules\/hono\/dist\/context\.js'/);
+    } finally {
+      target(HTTP_INSTRUMENT_REMOVE);
+    }
   });
 
   it("the HTTP probe times a real request with nothing from outside, and its read passes the daemon's checks", async () => {

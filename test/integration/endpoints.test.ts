@@ -125,12 +125,27 @@ describe("HTTP endpoints, timed inside an unmodified app", () => {
     expect(table.stdout).toMatch(/CALLS\s+RATE\s+ERR\s+P50\s+P95\s+P99\s+MAX\s+DATABASE\s+STATEMENT/);
   }, 60_000);
 
-  for (const framework of ["express", "express4", "fastify", "koa", "hono", "nest"] as const) {
+  for (const framework of ["express", "express4", "fastify", "koa", "hono", "hono-esm", "nest"] as const) {
     it(`${framework}: every request once under the template the app declared, nested routers and a router that hands back to its parent included`, async () => {
       const db = join(tempDir(), `routers-${framework}.db`);
       const run = seismo(["run", "--db", db, "--window", "1s", "--no-spikes", "--", process.execPath, join(FIXTURES, "routers-app.cjs")], { FRAMEWORK: framework });
       const port = Number((await run.waitFor(/listening (\d+)/, 20_000))[1]);
       await run.waitFor(/attached to pid \d+.*timing HTTP endpoints/, 20_000);
+      // Hono's ES modules are reached once its files show in a profile window: the health check
+      // runs until the daemon says it reads Hono's routes (the checks before that are left out below).
+      const esm = framework === "hono-esm";
+      if (esm) {
+        const seen = run.waitFor(/routes of Hono \(an ES module, .*hono\/dist\/context\.js\) read from its Context/, 20_000);
+        let warming = true;
+        void seen.finally(() => (warming = false)).catch(() => undefined);
+        // At 50 a second: flat out, they would pass the instrument's 1,000 timed a second, and the
+        // next window would time one request in N and count it N times.
+        while (warming) {
+          await call(port, "GET", "/health");
+          await sleep(20);
+        }
+        await seen;
+      }
       const sent: Array<[string, number]> = [];
       const send = async (path: string, times: number): Promise<void> => {
         for (let i = 0; i < times; i++) sent.push([path, await call(port, "GET", path.replaceAll("$i", () => String(i + 1)))]);
@@ -153,13 +168,16 @@ describe("HTTP endpoints, timed inside an unmodified app", () => {
       expect((await run.exited).code, run.stderr()).toBe(0);
       const result = await seismoRun(["endpoints", "--db", db, "--since", "10m", "--json"]);
       expect(result.code, result.stderr).toBe(0);
-      const endpoints = (JSON.parse(result.stdout) as EndpointJson[]).map((e) => [e.route, e.routeTemplate, e.statuses]);
+      const all = (JSON.parse(result.stdout) as EndpointJson[]).map((e) => [e.route, e.routeTemplate, e.statuses]);
+      // The warm-up's health checks: under the template once the routes were read.
+      const endpoints = esm ? all.filter(([route]) => route !== "/health") : all;
+      if (esm) expect(all.filter(([route, template]) => route === "/health" && template)).toHaveLength(1);
       const unmatched = framework === "fastify" ? ["/nowhere/:id", false, { 404: 2 }] : ["(unmatched)", false, { 404: 2 }];
       expect(endpoints.sort()).toEqual(
         [
           ["/api/products/:id", true, { 200: 5, 500: 3 }],
           ["/api/products/:id/reviews", true, { 200: 4 }],
-          ["/health", true, { 200: 2 }],
+          ...(esm ? [] : [["/health", true, { 200: 2 }]]),
           unmatched,
           ...(handsOn ? [["/db/posts/:id", true, { 200: 4 }]] : []),
           ...(rootRoute ? [["/api/products", true, { 200: 2 }]] : []),

@@ -142,7 +142,8 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
   // outgoing }. Its dispatch makes each request's Context from the context module's export, read
   // at every call, so that export, replaced by a subclass, notes the context on the request (given
   // back on detach); the route is read from it at the finish. An app that imports Hono as an ES
-  // module gets exports nothing can replace: its routes stay normalized paths.
+  // module gets exports nothing can replace; its Context class is reached once the daemon has seen
+  // Hono's ES files run (honoModule, below).
   const kHonoContext = Symbol("seismo.honoContext");
   const patchedHono: Wrapping[] = [];
   const patchHono = (): void => {
@@ -165,6 +166,61 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
     patchedHono.push(...made);
   };
   patchHono();
+  /**
+   * Hono imported as an ES module: its context module, loaded again through require (Node 20.19
+   * and 22.12 on: the module the app imported, not a copy), gives its Context class. Dispatch
+   * reads its `req` accessor for every handler it runs (`c.req.routeIndex = i`) and its `res`
+   * accessor when no route answered (the not-found handler's response): wrapped, they note the
+   * context on the request as the subclass does. They are put back on detach. Returns what
+   * happened, for the daemon's log.
+   */
+  const patchedHonoAccessors: Array<{ proto: object; name: string; descriptor: PropertyDescriptor; wrapped: PropertyDescriptor }> = [];
+  const honoModule = (file: string): string => {
+    let exported: unknown;
+    try {
+      exported = lib.load<{ createRequire(path: string): (id: string) => unknown }>("node:module").createRequire(file)(file);
+    } catch (error) {
+      // Not instanceof Error: the error may come from another realm.
+      const message = (error as { message?: unknown } | undefined)?.message;
+      return `not loaded: ${typeof message === "string" ? (message.split("\n")[0] ?? "") : String(error)}`;
+    }
+    const Context = (exported as { Context?: unknown } | undefined)?.Context;
+    const proto = typeof Context === "function" ? (Context.prototype as object | undefined) : undefined;
+    if (!proto) return "no Context class";
+    type Noted = { env?: { incoming?: unknown } } | undefined;
+    const note = (context: Noted): void => {
+      const incoming = context?.env?.incoming;
+      if (active && incoming && typeof incoming === "object") (incoming as RouteSlots)[kHonoContext] = context;
+    };
+    let found = 0;
+    let wrappedNow = 0;
+    for (const name of ["req", "res"]) {
+      const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+      const { get, set } = descriptor ?? {};
+      if (!descriptor || typeof get !== "function") continue;
+      found++;
+      if ((get as unknown as Record<symbol, unknown>)[kPatched]) continue;
+      wrappedNow++;
+      const wrapped: PropertyDescriptor = {
+        ...descriptor,
+        get(this: Noted): unknown {
+          note(this);
+          return get.call(this);
+        },
+      };
+      if (typeof set === "function") {
+        wrapped.set = function (this: Noted, value: unknown): void {
+          note(this);
+          set.call(this, value);
+        };
+      }
+      (wrapped.get as unknown as Record<symbol, unknown>)[kPatched] = true;
+      Object.defineProperty(proto, name, wrapped);
+      patchedHonoAccessors.push({ proto, name, descriptor, wrapped });
+    }
+    if (found === 0) return "no Context with req and res accessors";
+    return wrappedNow > 0 ? "patched" : "present";
+  };
   /**
    * The template of the last route Hono ran for the request that a method declared (a
    * middleware that ran after it, `use("/db/*")`, is not the route), "(unmatched)" when only
@@ -306,7 +362,8 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
     const status = typeof response.statusCode === "number" && response.statusCode >= 0 && response.statusCode < 1000 ? response.statusCode : 0;
     const declared = (request as RouteSlots)[kRoute];
     const template = request.route;
-    const routed = (patchedKoa.length > 0 ? koaRoute(request as RouteSlots) : undefined) ?? (patchedHono.length > 0 ? honoRoute(request as RouteSlots) : undefined);
+    const routed =
+      (patchedKoa.length > 0 ? koaRoute(request as RouteSlots) : undefined) ?? (patchedHono.length + patchedHonoAccessors.length > 0 ? honoRoute(request as RouteSlots) : undefined);
     let route: string;
     let isTemplate = false;
     if (typeof declared === "string") {
@@ -344,6 +401,10 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
     // Koa's own createContext and Hono's Context back, or, when something else wrapped them since, ours left as pass-throughs.
     lib.unwrap(patchedKoa);
     lib.unwrap(patchedHono);
+    for (const { proto, name, descriptor, wrapped } of patchedHonoAccessors.splice(0)) {
+      // Something that wrapped the accessor since keeps its own, and ours passes through.
+      if (Object.getOwnPropertyDescriptor(proto, name)?.get === wrapped.get) Object.defineProperty(proto, name, descriptor);
+    }
     delete slots[key];
   };
   for (const [name, handler] of CHANNELS) dc.subscribe(name, handler);
@@ -368,7 +429,17 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
       return reading;
     },
     remove,
+    honoModule,
   };
   Object.defineProperty(slots, key, { value: instrument, configurable: true, enumerable: false, writable: true });
   return "installed";
+}
+
+/**
+ * In the target: hands the installed HTTP instrument the context module of a Hono loaded as an ES
+ * module (the daemon saw its files run); what happened, or why nothing could.
+ */
+export function routeHonoModule(settings: { key: string; file: string }): string {
+  const installed = (globalThis as unknown as Record<symbol, { honoModule?: (file: string) => string } | undefined>)[Symbol.for(settings.key)];
+  return typeof installed?.honoModule === "function" ? installed.honoModule(settings.file) : "no HTTP instrument";
 }

@@ -1,8 +1,9 @@
+import { fileURLToPath } from "node:url";
 import type { EndpointStat } from "@seismo/agent-proto";
 import { mergeEndpointStats } from "@seismo/agent-proto";
 import type { InspectorSession } from "../inspector/session.js";
 import type { EntryTuple } from "../in-target/aggregates.js";
-import { installHttpInstrument } from "../in-target/http-instrument.js";
+import { installHttpInstrument, routeHonoModule } from "../in-target/http-instrument.js";
 import { readInstalled, removeInstalled } from "../in-target/installed.js";
 import { IN_TARGET_KEYS } from "../in-target/keys.js";
 import { inTargetExpression } from "../in-target/script.js";
@@ -39,6 +40,22 @@ export function httpInstrumentInstall(settings: HttpInstrumentSettings): string 
 
 export const HTTP_INSTRUMENT_READ = inTargetExpression(readInstalled, IN_TARGET_KEYS.httpInstrument);
 export const HTTP_INSTRUMENT_REMOVE = inTargetExpression(removeInstalled, IN_TARGET_KEYS.httpInstrument);
+
+/** A file of Hono's ES-module build (dist/, not dist/cjs/), by the URL V8 reports for it. */
+const HONO_ESM_FILE = /^(file:\/\/.*\/node_modules\/hono\/dist)\/(?!cjs\/)[\w./-]+\.js$/;
+
+/**
+ * Pure: the context modules (file paths) of the Hono ES-module builds among script URLs a
+ * profile holds: where their Context class is, once their code has run.
+ */
+export function honoContextModules(scriptUrls: Iterable<string>): string[] {
+  const files = new Set<string>();
+  for (const url of scriptUrls) {
+    const dist = HONO_ESM_FILE.exec(url)?.[1];
+    if (dist) files.add(fileURLToPath(`${dist}/context.js`));
+  }
+  return [...files];
+}
 
 /** What one read gives: requests the target served, and calls it made. */
 export interface HttpReading {
@@ -86,6 +103,7 @@ export function parseHttpReading(value: unknown): HttpReading | undefined {
  */
 export class HttpInstrument {
   private readonly scripts: InstrumentScripts;
+  private readonly honoModulesTried = new Set<string>();
 
   constructor(
     session: InspectorSession,
@@ -107,6 +125,26 @@ export class HttpInstrument {
       endpoints: mergeEndpointStats(readings.flatMap((r) => r.endpoints)),
       outgoing: mergeEndpointStats(readings.flatMap((r) => r.outgoing)),
     };
+  }
+
+  /**
+   * Hono imported as an ES module routes where nothing can be replaced; once its files show in a
+   * profile (`scriptUrls`, the scripts a window's samples ran in), its Context class is reached
+   * from its context module. Tried once per module; what happened, for the log.
+   */
+  async noticeScripts(scriptUrls: Iterable<string>): Promise<string[]> {
+    const said: string[] = [];
+    for (const file of honoContextModules(scriptUrls)) {
+      if (this.honoModulesTried.has(file)) continue;
+      this.honoModulesTried.add(file);
+      const outcome = await this.scripts.evaluate(inTargetExpression(routeHonoModule, { key: IN_TARGET_KEYS.httpInstrument, file })).catch((error: unknown) => `not answered: ${String(error)}`);
+      said.push(
+        outcome === "patched" || outcome === "present"
+          ? `routes of Hono (an ES module, ${file}) read from its Context`
+          : `routes of Hono loaded as an ES module stay normalized paths (${String(outcome)}): reading them needs require() of ES modules (Node 20.19 and 22.12 on)`,
+      );
+    }
+    return said;
   }
 
   remove(): Promise<void> {

@@ -41,6 +41,11 @@ export class InstrumentScripts {
     return [...values, answer?.result?.value];
   }
 
+  /** A one-off call into the installed instrument; its value. */
+  async evaluate(expression: string): Promise<unknown> {
+    return evaluateInTarget(this.session, expression, `the ${this.what}`, 2_000);
+  }
+
   async remove(expression: string): Promise<void> {
     if (this.session.closed) return;
     await evaluateInTarget(this.session, expression, `the ${this.what}'s removal`, 2_000).catch(() => undefined);

@@ -18,12 +18,13 @@ async function installed<P extends { install(): Promise<void>; read(): Promise<u
 const httpEndpoints: InstrumentKind<"endpoints"> = {
   setting: "endpoints",
   unavailable: "HTTP endpoints will not be timed",
-  async start({ session, windowMs }: InstrumentContext): Promise<SensorPart> {
+  async start({ session, windowMs, log }: InstrumentContext): Promise<SensorPart> {
     const instrument = await installed(new HttpInstrument(session, withWindow(DEFAULT_HTTP_INSTRUMENT_SETTINGS, windowMs)));
     return {
       doing: "timing HTTP endpoints and outgoing calls",
       // The endpoints since the last read: the window's requests, give or take the read's round trip.
-      contribute: async () => {
+      contribute: async ({ scriptUrls }) => {
+        for (const line of await instrument.noticeScripts(scriptUrls)) log.info(line);
         const reading = await instrument.read();
         return reading ? { endpoints: reading.endpoints, outgoing: reading.outgoing } : {};
       },

@@ -1,11 +1,17 @@
 import type { EndpointStat } from "@seismo/agent-proto";
 import type { InspectorSession } from "../inspector/session.js";
+import type { Logger } from "../logger.js";
 
 /** What parts add to a profile window: the requests, calls and queries since the last one. */
 export interface WindowContribution {
   endpoints?: EndpointStat[];
   outgoing?: EndpointStat[];
   queries?: EndpointStat[];
+}
+
+/** What a window's profile shows of the target's code: the URLs of the scripts its samples ran in. */
+export interface WindowScripts {
+  scriptUrls: ReadonlySet<string>;
 }
 
 /**
@@ -16,8 +22,8 @@ export interface WindowContribution {
 export interface SensorPart {
   /** What it does, for the line that says the sensor attached ("timing HTTP endpoints"). */
   readonly doing: string;
-  /** Its share of the window about to be published (read in the target: one round trip). */
-  contribute?(): Promise<WindowContribution>;
+  /** Its share of the window about to be published (read in the target: one round trip); `seen`: what the window's profile shows ran. */
+  contribute?(seen: WindowScripts): Promise<WindowContribution>;
   /** Before the last window: stop what runs on its own. `exiting`: the target is going; ask it nothing. */
   halt?(exiting: boolean): Promise<void>;
   /** After the last window, when the daemon detaches and the target stays: take out what was installed in it. */
@@ -27,6 +33,8 @@ export interface SensorPart {
 /** What an instrument part is started with. */
 export interface InstrumentContext {
   session: InspectorSession;
+  /** For what an instrument learns as it goes (e.g. that it now reads Hono's routes). */
+  log: Logger;
   /** The window length: an instrument unread for three windows belongs to a daemon that died. */
   windowMs: number;
 }
