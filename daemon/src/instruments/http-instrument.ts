@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import type { EndpointStat } from "@seismo/agent-proto";
-import { mergeEndpointStats } from "@seismo/agent-proto";
+import { describeError, mergeEndpointStats } from "@seismo/agent-proto";
 import type { InspectorSession } from "../inspector/session.js";
 import type { EntryTuple } from "../in-target/aggregates.js";
 import { installHttpInstrument, routeHonoModule } from "../in-target/http-instrument.js";
@@ -137,12 +137,15 @@ export class HttpInstrument {
     for (const file of honoContextModules(scriptUrls)) {
       if (this.honoModulesTried.has(file)) continue;
       this.honoModulesTried.add(file);
-      const outcome = await this.scripts.evaluate(inTargetExpression(routeHonoModule, { key: IN_TARGET_KEYS.httpInstrument, file })).catch((error: unknown) => `not answered: ${String(error)}`);
-      said.push(
-        outcome === "patched" || outcome === "present"
-          ? `routes of Hono (an ES module, ${file}) read from its Context`
-          : `routes of Hono loaded as an ES module stay normalized paths (${String(outcome)}): reading them needs require() of ES modules (Node 20.19 and 22.12 on)`,
+      const outcome = String(
+        await this.scripts.evaluate(inTargetExpression(routeHonoModule, { key: IN_TARGET_KEYS.httpInstrument, file })).catch((error: unknown) => `not answered: ${describeError(error)}`),
       );
+      if (outcome === "patched" || outcome === "present") said.push(`routes of Hono (an ES module, ${file}) read from its Context`);
+      else {
+        // A Node without require() of ES modules refuses to load it (ERR_REQUIRE_ESM).
+        const hint = /ERR_REQUIRE_ESM|ES Module/i.test(outcome) ? " (reading them needs require() of ES modules: Node 20.19 and 22.12 on)" : "";
+        said.push(`routes of Hono loaded as an ES module (${file}) stay normalized paths: ${outcome}${hint}`);
+      }
     }
     return said;
   }
