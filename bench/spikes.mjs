@@ -329,6 +329,8 @@ async function crafted() {
     if (!incident) await sleep(50);
   }
   const queryableMs = Date.now() - onset;
+  // Every spike the daemon saw since the change, as judged: which one was paged, and what came before it.
+  const seen = spikeRows(dbPath).spikes.filter((s) => s.onset_ms >= onset - 10_000);
   for (const l of [load, searches, craftedLoad]) l.stop();
   sensor.child.kill("SIGTERM");
   await new Promise((r) => sensor.child.on("exit", r));
@@ -339,6 +341,7 @@ async function crafted() {
       ? `\ncrafted-input spike with a traffic rise: incident queryable ${(queryableMs / 1000).toFixed(2)} s after the crafted requests began, first culprit ${culprit} (${culprit === "isSearchable" ? "right" : "WRONG"})`
       : "\ncrafted-input spike with a traffic rise: NO incident within 60 s",
   );
+  for (const s of seen) console.log(`  spike at onset ${s.onset_ms >= onset ? "+" : ""}${((s.onset_ms - onset) / 1000).toFixed(2)} s: ${s.verdict ?? "no profile"}: ${(s.verdict_reason ?? "").slice(0, 240)}`);
 }
 
 async function startStorefront(env = {}) {
