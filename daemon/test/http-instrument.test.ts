@@ -40,6 +40,17 @@ afterEach(() => {
   inThisProcess(HTTP_INSTRUMENT_REMOVE);
 });
 
+/** Two requests of /api/items/:id and one no route matched, then the read: each under its template, the miss as (unmatched). */
+async function expectItemsRouted(port: number): Promise<void> {
+  for (const id of [7, 8]) expect(await get(port, `/api/items/${id}`)).toBe(200);
+  expect(await get(port, "/elsewhere/9")).toBe(404);
+  const stats = parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))?.endpoints ?? [];
+  expect(stats.map((e) => [e.route, e.status, e.count, e.routeTemplate]).sort()).toEqual([
+    ["(unmatched)", 404, 1, false],
+    ["/api/items/:id", 200, 2, true],
+  ]);
+}
+
 describe("the HTTP instrument's in-target script", () => {
   it("takes a Koa route from @koa/router, prefix included, and gives Koa its own createContext back on removal", async () => {
     // Real Koa and @koa/router, loaded through this process's module cache as an app loads them.
@@ -59,13 +70,7 @@ describe("the HTTP instrument's in-target script", () => {
     try {
       expect(inThisProcess(httpInstrumentInstall(DEFAULT_HTTP_INSTRUMENT_SETTINGS))).toBe("installed");
       expect((Koa.prototype as { createContext: unknown }).createContext).not.toBe(ownCreateContext);
-      for (const id of [7, 8]) expect(await get(port, `/api/items/${id}`)).toBe(200);
-      expect(await get(port, "/elsewhere/9")).toBe(404);
-      const stats = parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))?.endpoints ?? [];
-      expect(stats.map((e) => [e.route, e.status, e.count, e.routeTemplate]).sort()).toEqual([
-        ["(unmatched)", 404, 1, false],
-        ["/api/items/:id", 200, 2, true],
-      ]);
+      await expectItemsRouted(port);
       inThisProcess(HTTP_INSTRUMENT_REMOVE);
       expect((Koa.prototype as { createContext: unknown }).createContext).toBe(ownCreateContext);
       expect(await get(port, "/api/items/10")).toBe(200);
@@ -138,14 +143,8 @@ describe("the HTTP instrument's in-target script", () => {
       expect(inThisProcess(route)).toBe("patched");
       expect(inThisProcess(route)).toBe("present");
       expect(own("req")).not.toBe(ownReq);
-      for (const id of [7, 8]) expect(await get(port, `/api/items/${id}`)).toBe(200);
-      // Only the middleware matched: the not-found handler's response is set through Context's res.
-      expect(await get(port, "/elsewhere/9")).toBe(404);
-      const stats = parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))?.endpoints ?? [];
-      expect(stats.map((e) => [e.route, e.status, e.count, e.routeTemplate]).sort()).toEqual([
-        ["(unmatched)", 404, 1, false],
-        ["/api/items/:id", 200, 2, true],
-      ]);
+      // (Its 404: only the middleware matched, and the not-found handler's response is set through Context's res.)
+      await expectItemsRouted(port);
       inThisProcess(HTTP_INSTRUMENT_REMOVE);
       expect([own("req"), own("res")]).toEqual([ownReq, ownRes]);
       expect(await get(port, "/api/items/10")).toBe(200);
