@@ -367,7 +367,8 @@ function pct(share: number): string {
 }
 
 /** A unit's normal share: its function's baseline self share, split by the baseline's hot lines when the unit is one line of it. */
-function baselineShares(baseline: Baseline): (unit: Unit) => number {
+/** A baseline's functions by function key, the same function from several windows or processes summed (self time and hot lines). */
+function functionsByKey(baseline: Baseline): Map<string, BaselineFunction> {
   const byKey = new Map<string, BaselineFunction>();
   for (const f of baseline.functions) {
     const key = functionKey(f.scriptUrl, f.name, f.line);
@@ -377,6 +378,11 @@ function baselineShares(baseline: Baseline): (unit: Unit) => number {
       known.hotLines = known.hotLines.concat(f.hotLines);
     } else byKey.set(key, { ...f, hotLines: [...f.hotLines] });
   }
+  return byKey;
+}
+
+function baselineShares(baseline: Baseline): (unit: Unit) => number {
+  const byKey = functionsByKey(baseline);
   return (unit) => {
     const f = byKey.get(functionKey(unit.frame.scriptUrl, displayName(unit.frame), unit.frame.line));
     if (!f || baseline.cpuUs <= 0) return 0;
@@ -403,19 +409,11 @@ function sameMomentsReading(
   grewAlone: (r: { share: number; normal: number; excess: number }) => boolean,
 ): { shareOf: (unit: Unit) => number; anyGrew: boolean } | undefined {
   if (!sameMoments || sameMoments.cpuUs < MIN_SAME_MOMENTS_CPU_US || normal.cpuUs <= 0) return undefined;
-  const selfUs = (baseline: Baseline): Map<string, number> => {
-    const byKey = new Map<string, number>();
-    for (const f of baseline.functions) {
-      const key = functionKey(f.scriptUrl, f.name, f.line);
-      byKey.set(key, (byKey.get(key) ?? 0) + f.selfUs);
-    }
-    return byKey;
-  };
-  const normalUs = selfUs(normal);
-  const anyGrew = [...selfUs(sameMoments)].some(([key, us]) => {
-    const share = us / sameMoments.cpuUs;
-    const usual = (normalUs.get(key) ?? 0) / normal.cpuUs;
-    return grewAlone({ share, normal: usual, excess: share - usual });
+  const usual = functionsByKey(normal);
+  const anyGrew = [...functionsByKey(sameMoments)].some(([key, f]) => {
+    const share = f.selfUs / sameMoments.cpuUs;
+    const usualShare = (usual.get(key)?.selfUs ?? 0) / normal.cpuUs;
+    return grewAlone({ share, normal: usualShare, excess: share - usualShare });
   });
   return { shareOf: baselineShares(sameMoments), anyGrew };
 }
