@@ -135,5 +135,6 @@ function missingField(kind: EventKind, body: Record<string, unknown>): string | 
   if (kind === "profile" && !body.windowId) return "a window id";
   if (kind === "snapshot" && !body.probeId) return "a probe id";
   if (kind === "spike" && !body.spikeId) return "a spike id";
+  if (kind === "request" && !body.requestId) return "a request id";
   return undefined;
 }

@@ -110,6 +110,8 @@ export interface ProfileWindow {
   outgoing?: EndpointStat[];
   /** Database queries (pg, mysql2): method = first keyword, route = statement digest, host = database, status 0 ok / 1 failed. */
   queries?: EndpointStat[];
+  /** Failed or slow requests not kept as exemplars during the window (over the rate limits); absent from older daemons. */
+  requestsNotKept?: number;
 }
 
 /** Requests of one method, route and status in one window, timed inside the target from request start to response finish. */
@@ -226,8 +228,57 @@ export interface Snapshot {
   error?: string;
 }
 
+/** One query or outgoing call of a kept request. */
+export interface RequestStep {
+  kind: "query" | "call";
+  offsetMs: number;
+  /** -1: still running as the response ended. */
+  durationMs: number;
+  statement: string;
+  database: string;
+  method: string;
+  host: string;
+  path: string;
+  status: number;
+  /** -1: the driver did not say. */
+  rows: number;
+  errorCode: string;
+  errorMessage: string;
+}
+
+export interface RequestError {
+  type: string;
+  message: string;
+  code: string;
+  stack: string[];
+  appFrame: string;
+  handledBy: string;
+}
+
+/** A served request that failed or was slow, with what it did (tail-based: the rest leave nothing). */
+export interface RequestExemplar {
+  requestId: string;
+  target: TargetRef;
+  startedAtMs: number;
+  method: string;
+  route: string;
+  routeTemplate: boolean;
+  status: number;
+  durationMs: number;
+  keptBecause: "error" | "status" | "slow";
+  slowThresholdMs: number;
+  /** Absent (null once decoded) when the request had none. */
+  params?: CapturedValue | null;
+  query?: CapturedValue | null;
+  headers?: CapturedValue | null;
+  body?: CapturedValue | null;
+  steps: RequestStep[];
+  stepsLeftOut: number;
+  error?: RequestError | null;
+}
+
 /** The kinds of event, as they appear in the subject and the oneof. */
-export const EventKinds = ["hello", "heartbeat", "goodbye", "profile", "spike", "snapshot"] as const;
+export const EventKinds = ["hello", "heartbeat", "goodbye", "profile", "spike", "snapshot", "request"] as const;
 export type EventKind = (typeof EventKinds)[number];
 
 interface EventBodies {
@@ -237,6 +288,7 @@ interface EventBodies {
   profile: ProfileWindow;
   spike: Spike;
   snapshot: Snapshot;
+  request: RequestExemplar;
 }
 
 /** A decoded event: exactly one body, named by `kind`. */

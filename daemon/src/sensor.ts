@@ -16,6 +16,8 @@ import type { InspectorSession } from "./inspector/session.js";
 import { connectInspector } from "./inspector/session.js";
 import type { Logger } from "./logger.js";
 import type { Outbox } from "./publish/outbox.js";
+import type { RawRequest } from "./in-target/request-forensics.js";
+import { toRequestExemplar } from "./instruments/request-exemplar.js";
 import type { SensorPart, WindowContribution } from "./parts/sensor-part.js";
 import { INSTRUMENTS } from "./instruments/instruments.js";
 import { InlineAttribution } from "./attribution/inline-attribution.js";
@@ -335,10 +337,24 @@ export class Sensor {
       endpoints: contributions.flatMap((c) => c.endpoints ?? []),
       outgoing: contributions.flatMap((c) => c.outgoing ?? []),
       queries: contributions.flatMap((c) => c.queries ?? []),
+      requestsNotKept: contributions.reduce((n, c) => n + (c.requests?.limited ?? 0), 0),
     };
     this.options.outbox.send(this.target.service, { kind: "profile", sentAtMs: Date.now(), body: window }, window.windowId);
     this.windowsPublished++;
     this.options.onWindow?.(window);
+    for (const raw of contributions.flatMap((c) => c.requests?.kept ?? [])) this.publishRequest(raw);
+  }
+
+  /** A failed or slow request the HTTP instrument kept: redacted, its error's stack at the original source. */
+  private publishRequest(raw: RawRequest): void {
+    const exemplar = toRequestExemplar(raw, this.target, (frame) => {
+      try {
+        return this.sourceMaps.originalFrame(frame);
+      } catch {
+        return frame;
+      }
+    });
+    this.options.outbox.send(this.target.service, { kind: "request", sentAtMs: Date.now(), body: exemplar }, exemplar.requestId);
   }
 
   /**

@@ -195,7 +195,7 @@ describe("the HTTP instrument's in-target script", () => {
       expect(latencyQuantile(histogram, 0.5)).toBeGreaterThan(36);
       expect(latencyQuantile(histogram, 0.5)).toBeLessThan(60);
       // A read starts the next window.
-      expect(parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))).toEqual({ endpoints: [], outgoing: [] });
+      expect(parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))).toEqual({ endpoints: [], outgoing: [], requests: { kept: [], limited: 0 } });
       // Removed, it stops counting.
       expect(inThisProcess(HTTP_INSTRUMENT_REMOVE)).toBe(true);
       await get(port, "/orders/1");

@@ -131,6 +131,22 @@ export class SourceMaps {
     return undefined;
   }
 
+  /**
+   * A stack frame as V8 prints it ("name (/app/dist/x.js:12:5)", "/app/dist/x.js:12:5") at the
+   * original source when the script's map places it: "name (/app/src/x.ts:10:3)". Unchanged
+   * otherwise (no map, Node's own code, a built-in).
+   */
+  originalFrame(frame: string): string {
+    const match = STACK_FRAME.exec(frame);
+    if (!match) return frame;
+    const [, name, location, line, column] = match as unknown as [string, string | undefined, string, string, string];
+    const map = this.mapOf(location.startsWith("file://") ? location : pathToFileURL(location).href);
+    const at = map ? lookup(map, Number(line), Number(column) - 1) : undefined;
+    if (!at) return frame;
+    const place = `${at.filePath || at.url}:${at.line}:${at.column}`;
+    return name ? `${name} (${place})` : place;
+  }
+
   private load(path: string): TraceMapType | undefined {
     const text = this.files.read(path);
     if (text === undefined) return undefined;
@@ -166,6 +182,9 @@ export class SourceMaps {
     }
   }
 }
+
+// "name (/abs/file.js:12:5)", "name (file:///abs/file.mjs:12:5)", "/abs/file.js:12:5".
+const STACK_FRAME = /^(?:(.*?) \()?((?:file:\/\/)?\/[^()]*?):(\d+):(\d+)\)?$/;
 
 function lookup(map: TraceMapType, line: number, column: number, bias: typeof GREATEST_LOWER_BOUND | typeof LEAST_UPPER_BOUND = GREATEST_LOWER_BOUND): OriginalLocation | undefined {
   let found = originalPositionFor(map, { line, column, bias });

@@ -2,7 +2,7 @@ import type { BreakpointSpec, CaptureTargetSettings, ProbeConfig } from "../in-t
 import { armProbe, captureCalls, disarmProbe, drainCapture, installCapture, unwatchErrors, watchErrors } from "../in-target/capture.js";
 import { IN_TARGET_KEYS } from "../in-target/keys.js";
 import { inTargetExpression } from "../in-target/script.js";
-import { CAPTURE_REDACTION_MARGIN, REDACTED, REDACTED_NAMES, SECRET_NAME_PARTS, SECRET_NAME_WORDS } from "./redaction.js";
+import { VALUES } from "./in-target-values.js";
 
 export type { BreakpointSpec, CaptureLimits, Drained, ProbeConfig, RawRemoval, RawSnapshot, RawThrown, RawValue } from "../in-target/capture.js";
 
@@ -74,11 +74,6 @@ export const THROWN_MAX_PER_SECOND = 10;
 
 const INSTALL_SETTINGS: CaptureTargetSettings = {
   key: KEY,
-  redactedNames: [...REDACTED_NAMES],
-  secretNameParts: [...SECRET_NAME_PARTS],
-  secretNameWords: [...SECRET_NAME_WORDS],
-  redactionMargin: CAPTURE_REDACTION_MARGIN,
-  redacted: REDACTED,
   abandonedAfterMs: CAPTURE_ABANDONED_AFTER_MS,
   errorFreshMs: ERROR_PROBE_FRESH_MS,
   errorMaxHitsPerSecond: ERROR_PROBE_MAX_HITS_PER_SECOND,
@@ -89,7 +84,7 @@ const INSTALL_SETTINGS: CaptureTargetSettings = {
 };
 
 export function installExpression(): string {
-  return inTargetExpression(installCapture, INSTALL_SETTINGS);
+  return inTargetExpression(installCapture, INSTALL_SETTINGS, [VALUES]);
 }
 
 /**

@@ -56,6 +56,8 @@ export interface Aggregates {
   /** weight: how many requests this one stands for (1, or N when one in N is timed). */
   addLatency(entry: AggregateEntry, ms: number, weight: number): void;
   toTuple(entry: AggregateEntry): EntryTuple;
+  /** The upper edge (ms) of the bucket the q-quantile of the entry's latencies falls in. */
+  quantileMs(entry: AggregateEntry, q: number): number;
 }
 
 export function inTargetAggregates(scale: LatencyScale): Aggregates {
@@ -94,6 +96,15 @@ export function inTargetAggregates(scale: LatencyScale): Aggregates {
       entry.totalMs += ms * weight;
       if (ms > entry.maxMs) entry.maxMs = ms;
       entry.buckets[ms > minMs ? Math.min(maxBucket, Math.ceil(Math.log2(ms / minMs) * bucketsPerDoubling)) : 0]! += weight;
+    },
+    quantileMs: (e, q) => {
+      const rank = q * e.count;
+      let seen = 0;
+      for (let bucket = 0; bucket < e.buckets.length; bucket++) {
+        seen += e.buckets[bucket] as number;
+        if (seen >= rank) return minMs * 2 ** (bucket / bucketsPerDoubling);
+      }
+      return e.maxMs;
     },
     toTuple: (e) => {
       const indexes: number[] = [];

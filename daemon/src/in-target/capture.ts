@@ -1,20 +1,11 @@
 import type * as Inspector from "node:inspector";
-import type * as BufferModule from "node:buffer";
-import type * as Util from "node:util";
+import type { RawValue, ValueLimits, Values } from "./values.js";
+
+export type { RawValue } from "./values.js";
 
 /** What the capture code is installed with (see capture/capture-script.ts for what it does). */
 export interface CaptureTargetSettings {
   key: string;
-  /** Names always redacted, normalized (lower case, no - _ $ @ . or spaces). */
-  redactedNames: readonly string[];
-  /** A name containing one of these is a secret's. */
-  secretNameParts: readonly string[];
-  /** A name with one of these as a word of its own is a secret's ("smtp.pass", "userSSN"). */
-  secretNameWords: readonly string[];
-  /** Characters of a long string sent past its cut, for the daemon's redaction only (then cut). */
-  redactionMargin: number;
-  /** What a redacted value reads as. */
-  redacted: string;
   /** The probes are removed when the daemon has not touched the capture code for this long. */
   abandonedAfterMs: number;
   /** An error probe's kept values count for an exception this long after they were taken. */
@@ -31,17 +22,9 @@ export interface CaptureTargetSettings {
   thrownMaxPerSecond: number;
 }
 
-export interface CaptureLimits {
-  maxDepth: number;
-  maxFields: number;
-  maxItems: number;
-  maxString: number;
-  /** Total characters of values in one snapshot. */
-  maxBytes: number;
+export interface CaptureLimits extends ValueLimits {
   /** Stack frames kept. */
   maxFrames: number;
-  /** Past this, what is left is marked "time" and not serialized. */
-  timeBudgetMs: number;
 }
 
 export interface ProbeConfig {
@@ -74,24 +57,6 @@ export interface BreakpointSpec {
   columnNumber: number;
   urlRegex: string;
   condition: string;
-}
-
-/** A serialized value, as the daemon fetches it (short keys: it is built on the target's time). */
-export interface RawValue {
-  /** name (field, variable, key or index) */
-  n?: string;
-  /** type: "string", "number", ..., or the class name of an object ("Object", "Map", "Order") */
-  t: string;
-  /** the value, as text, for primitives and a few objects (Date, RegExp, Error message) */
-  v?: string;
-  /** children */
-  c?: RawValue[];
-  /** why it was cut: depth, fields, items, length, bytes, time; "redacted" for a secret */
-  x?: string;
-  /** how much was left out (fields, items or characters) */
-  o?: number;
-  /** set when `v` runs past the cut: the characters to keep once the daemon has redacted it all */
-  k?: number;
 }
 
 export interface RawSnapshot {
@@ -169,25 +134,13 @@ export interface CaptureApi {
  * throws and returns false: the target never pauses. At the last hit it removes the probe's
  * breakpoint itself, synchronously, through an inspector session of its own inside the target.
  */
-export function installCapture(settings: CaptureTargetSettings): "installed" | "present" {
+export function installCapture(settings: CaptureTargetSettings, values: Values): "installed" | "present" {
   const slots = globalThis as unknown as Record<symbol | string, unknown>;
   const key = Symbol.for(settings.key);
   if (slots[key]) return "present";
-  const { redacted, abandonedAfterMs, errorFreshMs, errorMaxHitsPerSecond, errorMaxHits, redactionMargin, maxQueued, maxQueuedChars, thrownMaxPerSecond } = settings;
-  const names = new Set(settings.redactedNames);
-  const parts = settings.secretNameParts;
-  const words = new Set(settings.secretNameWords);
-  const { Buffer } = process.getBuiltinModule("node:buffer") as typeof BufferModule;
-  const isProxy = (process.getBuiltinModule("node:util") as typeof Util).types.isProxy;
+  const { abandonedAfterMs, errorFreshMs, errorMaxHitsPerSecond, errorMaxHits, maxQueued, maxQueuedChars, thrownMaxPerSecond } = settings;
+  const { serialize, className } = values;
   const clock = (): number => performance.now();
-  const secretName = (name: string, extra: Set<string>): boolean => {
-    const k = String(name).toLowerCase().replace(/[-_$@.\s]/g, "");
-    if (names.has(k) || extra.has(k)) return true;
-    for (const p of parts) if (k.includes(p)) return true;
-    for (const w of String(name).replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase().split(/[^a-z0-9]+/)) if (words.has(w)) return true;
-    return false;
-  };
-
   interface Kept {
     values: Array<[string, boolean, unknown?]>;
     self: unknown;
@@ -209,136 +162,8 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
     runs: number;
     kept: Kept | undefined;
   }
-  interface SerializeState {
-    limits: CaptureLimits;
-    bytes: number;
-    deadline: number;
-    seen: Set<object>;
-    extra: Set<string>;
-  }
   const probes = new Map<string, Probe>();
   let calls = 0;
-  const className = (value: object): string => {
-    try {
-      const proto = Object.getPrototypeOf(value) as object | null;
-      if (proto === null) return "Object";
-      const ctor = Object.getOwnPropertyDescriptor(proto, "constructor");
-      return ctor && typeof ctor.value === "function" && (ctor.value as { name?: string }).name ? (ctor.value as { name: string }).name : "Object";
-    } catch {
-      return "Object";
-    }
-  };
-  // A long string is cut, but the daemon sees `redactionMargin` characters more, so that a secret
-  // that starts before the cut is recognized whole before it is cut (then only the kept part is stored).
-  const text = (st: SerializeState, name: string | undefined, type: string, s: string, length = s.length): RawValue => {
-    const L = st.limits;
-    const cut = length > L.maxString;
-    const v = cut ? s.slice(0, L.maxString + redactionMargin) : s;
-    st.bytes += Math.min(v.length, L.maxString);
-    const node: RawValue = { t: type, v };
-    if (name !== undefined) node.n = name;
-    if (cut) {
-      node.x = "length";
-      node.o = length - L.maxString;
-      node.k = L.maxString;
-    }
-    return node;
-  };
-  const serialize = (name: string | undefined, value: unknown, depth: number, st: SerializeState): RawValue => {
-    const L = st.limits;
-    const named = (node: RawValue): RawValue => {
-      if (name !== undefined) node.n = name;
-      return node;
-    };
-    if (st.bytes >= L.maxBytes) return named({ t: "…", x: "bytes" });
-    if (clock() > st.deadline) return named({ t: "…", x: "time" });
-    if (name !== undefined && secretName(name, st.extra)) {
-      st.bytes += 10;
-      return named({ t: typeof value, v: redacted, x: "redacted" });
-    }
-    switch (typeof value) {
-      case "string":
-        return text(st, name, "string", value);
-      case "number":
-      case "boolean":
-      case "bigint":
-        st.bytes += 8;
-        return named({ t: typeof value, v: String(value) });
-      case "undefined":
-        return named({ t: "undefined" });
-      case "symbol":
-        return text(st, name, "symbol", value.description === undefined ? "Symbol()" : "Symbol(" + value.description + ")");
-      case "function":
-        return text(st, name, "function", value.name || "(anonymous)");
-    }
-    if (value === null) return named({ t: "null" });
-    const object = value as object;
-    if (isProxy(object)) return named({ t: "Proxy" });
-    const type = className(object);
-    if (object instanceof Date) return text(st, name, "Date", Number.isNaN(object.getTime()) ? "Invalid Date" : object.toISOString());
-    if (object instanceof RegExp) return text(st, name, "RegExp", "/" + object.source + "/" + object.flags);
-    if (object instanceof Error) return text(st, name, type, String((Object.getOwnPropertyDescriptor(object, "message")?.value as unknown) ?? ""));
-    if (object instanceof Promise || object instanceof WeakMap || object instanceof WeakSet) return named({ t: type });
-    if (depth >= L.maxDepth) return named({ t: type, x: "depth" });
-    if (st.seen.has(object)) return named({ t: type, v: "[circular]" });
-    st.seen.add(object);
-    const children: RawValue[] = [];
-    const node = named({ t: type, c: children });
-    const cut = (reason: string, left: number): void => {
-      node.x = reason;
-      node.o = left;
-    };
-    if (ArrayBuffer.isView(object) || object instanceof ArrayBuffer) {
-      // Bytes as text (UTF-8), so that a secret in a Buffer is read as the daemon reads strings.
-      const view = object instanceof ArrayBuffer ? { buffer: object, byteOffset: 0, byteLength: object.byteLength } : object;
-      const shown = Math.min(view.byteLength, L.maxString + redactionMargin);
-      return text(st, name, type, Buffer.from(view.buffer, view.byteOffset, shown).toString("utf8"), view.byteLength);
-    }
-    if (Array.isArray(object)) {
-      const n = Math.min(object.length, L.maxItems);
-      for (let i = 0; i < n; i++) {
-        // A header list (req.rawHeaders: name, value, name, value): a value goes with its name.
-        const before = i % 2 === 1 ? (object[i - 1] as unknown) : undefined;
-        if (typeof before === "string" && before.length < 100 && typeof object[i] === "string" && secretName(before, st.extra)) {
-          st.bytes += 10;
-          children.push({ n: String(i), t: "string", v: redacted, x: "redacted" });
-        } else children.push(serialize(String(i), object[i], depth + 1, st));
-      }
-      if (object.length > n) cut("items", object.length - n);
-      return node;
-    }
-    if (object instanceof Map) {
-      let i = 0;
-      for (const [k, v] of object as Map<unknown, unknown>) {
-        if (i++ >= L.maxItems) break;
-        children.push(serialize(typeof k === "string" ? k : String(typeof k === "object" && k !== null ? "[" + className(k) + "]" : k), v, depth + 1, st));
-      }
-      if (object.size > L.maxItems) cut("items", object.size - L.maxItems);
-      return node;
-    }
-    if (object instanceof Set) {
-      let i = 0;
-      for (const v of object as Set<unknown>) {
-        if (i >= L.maxItems) break;
-        children.push(serialize(String(i++), v, depth + 1, st));
-      }
-      if (object.size > L.maxItems) cut("items", object.size - L.maxItems);
-      return node;
-    }
-    const keys = Object.keys(object);
-    const n = Math.min(keys.length, L.maxFields);
-    for (let i = 0; i < n; i++) {
-      const k = keys[i] as string;
-      const d = Object.getOwnPropertyDescriptor(object, k);
-      if (d && !("value" in d)) {
-        children.push({ n: k, t: "accessor" });
-        continue;
-      }
-      children.push(serialize(k, d ? (d.value as unknown) : undefined, depth + 1, st));
-    }
-    if (keys.length > n) cut("fields", keys.length - n);
-    return node;
-  };
   // Breakpoints belong to an inspector session inside the target, so that the capture function can
   // remove a probe's breakpoint synchronously at its last hit: a round trip to the daemon takes 10 to
   // 20 ms, and every call of a hot function in between traps into the debugger (60 to 150 µs each).
@@ -520,11 +345,11 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
     }
     p.kept = { values, self, t };
   };
-  const stateFor = (p: Probe, t0: number): SerializeState => ({ limits: p.limits, bytes: 0, deadline: t0 + p.limits.timeBudgetMs, seen: new Set(), extra: p.extra });
+  const stateFor = (p: Probe): ReturnType<Values["state"]> => values.state(p.limits, p.extra);
   const snapshotOf = (id: string, p: Probe, values: Kept["values"], self: unknown, now: number, stack: string[]): RawSnapshot => {
     p.left--;
     const t0 = clock();
-    const st = stateFor(p, t0);
+    const st = stateFor(p);
     const locals = values.map(([name, ok, value]): RawValue => (ok ? serialize(name, value, 0, st) : { n: name, t: "unavailable" }));
     const snapshot: RawSnapshot = { id, hit: p.hits - p.left, at: now, costUs: 0, locals, stack: stack.slice(0, p.limits.maxFrames), last: p.left <= 0 };
     if (self !== undefined && self !== globalThis && typeof self === "object") snapshot.self = serialize("this", self, 0, st);
@@ -616,7 +441,7 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
       p.last = now;
       p.left--;
       const t0 = clock();
-      const st = stateFor(p, t0);
+      const st = stateFor(p);
       const locals: RawValue[] = [];
       for (let i = 0; i < getters.length; i++) {
         const [name, read] = getters[i] as Getter;
@@ -692,9 +517,6 @@ export function installCapture(settings: CaptureTargetSettings): "installed" | "
       return calls;
     },
   };
-  // Compile the serializer now, at install, not on the first hit (lazy compilation cost that hit ~1 ms).
-  const warm: SerializeState = { limits: { maxDepth: 3, maxFields: 20, maxItems: 100, maxString: 255, maxBytes: 4096, maxFrames: 10, timeBudgetMs: 5 }, bytes: 0, deadline: clock() + 5, seen: new Set(), extra: new Set() };
-  serialize("warm", { s: "x", n: 1, b: true, d: new Date(0), a: [1], m: new Map([["k", 1]]), t: new Set([1]), u: undefined, z: null, f() {}, e: new Error("x"), r: /x/ }, 0, warm);
   Object.defineProperty(slots, key, { value: api, configurable: true, enumerable: false, writable: true });
   return "installed";
 }

@@ -1,6 +1,7 @@
 import type * as DiagnosticsChannel from "node:diagnostics_channel";
 import type * as PerfHooks from "node:perf_hooks";
 import type { AggregateEntry, Aggregates, AnyMethod, EntryTuple, Wrapping } from "./aggregates.js";
+import type { RawStep, RequestSteps } from "./request-forensics.js";
 
 export interface DbInstrumentTargetSettings {
   key: string;
@@ -9,12 +10,15 @@ export interface DbInstrumentTargetSettings {
   /** Distinct database-and-statement pairs kept per window; past it, "(other)". */
   maxEntries: number;
   abandonedAfterMs: number;
+  /** Where the HTTP instrument publishes the steps of the request being served (request-forensics.ts). */
+  requestsKey: string;
 }
 
 /** What the instrument reads of mysql2's tracing context and of a pg client. */
 interface MysqlContext {
   query?: unknown;
   error?: unknown;
+  result?: unknown;
   serverAddress?: unknown;
   serverPort?: unknown;
   database?: unknown;
@@ -77,8 +81,28 @@ export function installDbInstrument(settings: DbInstrumentTargetSettings, lib: A
   };
   // Two levels, database then statement: no key string to build per query.
   let entries = 0;
-  const record = (host: string, sql: unknown, ok: boolean, ms: number): void => {
-    if (performance.now() - lastRead > abandonedAfterMs) return remove();
+  const requestsKey = Symbol.for(settings.requestsKey);
+  const kStep = Symbol("seismo.queryStep");
+  /** A step of the request being served (if any), begun where the app made the query: concurrent requests never mix. */
+  const beginStep = (host: string): RawStep | undefined => (slots[requestsKey] as RequestSteps | undefined)?.begin("query", "", host);
+  /** Rows returned or affected, as the drivers say: pg's rowCount, mysql2's rows or its result header. */
+  const rowsOf = (result: unknown): number | undefined => {
+    if (Array.isArray(result)) return result.length;
+    if (!result || typeof result !== "object") return undefined;
+    const { rowCount, affectedRows } = result as { rowCount?: unknown; affectedRows?: unknown };
+    return typeof rowCount === "number" ? rowCount : typeof affectedRows === "number" ? affectedRows : undefined;
+  };
+  const settleStep = (step: RawStep | undefined, statement: string, ms: number, result: unknown, error: unknown): void => {
+    if (step === undefined) return;
+    step.s = statement;
+    (slots[requestsKey] as RequestSteps | undefined)?.settle(step, ms, error ? undefined : rowsOf(result), error || undefined);
+  };
+  /** The statement's digest, once timed. */
+  const record = (host: string, sql: unknown, ok: boolean, ms: number): string => {
+    if (performance.now() - lastRead > abandonedAfterMs) {
+      remove();
+      return digest(sql);
+    }
     let route = digest(sql);
     let where = host;
     let byRoute = table.get(where);
@@ -107,6 +131,7 @@ export function installDbInstrument(settings: DbInstrumentTargetSettings, lib: A
       entry = byStatus[status] = newEntry(method, route, where, status, false);
     }
     addLatency(entry, ms, 1);
+    return route;
   };
 
   // "mysql://host:port/db", built once per server and database.
@@ -123,14 +148,20 @@ export function installDbInstrument(settings: DbInstrumentTargetSettings, lib: A
   // mysql2: its tracing channels; the result (or error) arrives at asyncStart.
   const mysql = {
     start(message: unknown): void {
-      (message as Record<symbol, number | undefined>)[kStart] = performance.now();
+      const ctx = message as MysqlContext & Record<symbol, unknown>;
+      ctx[kStart] = performance.now();
+      ctx[kStep] = beginStep("");
     },
     asyncStart(message: unknown): void {
-      const ctx = message as MysqlContext & Record<symbol, number | undefined>;
-      const start = ctx[kStart];
+      const ctx = message as MysqlContext & Record<symbol, unknown>;
+      const start = ctx[kStart] as number | undefined;
       if (start === undefined) return;
       ctx[kStart] = undefined;
-      record(mysqlHost(ctx.serverAddress, ctx.serverPort, ctx.database), ctx.query, !ctx.error, performance.now() - start);
+      const ms = performance.now() - start;
+      const host = mysqlHost(ctx.serverAddress, ctx.serverPort, ctx.database);
+      const step = ctx[kStep] as RawStep | undefined;
+      if (step) step.h = host;
+      settleStep(step, record(host, ctx.query, !ctx.error, ms), ms, ctx.result, ctx.error);
     },
   };
   // Node takes a partial set of subscribers; its types ask for all five.
@@ -150,14 +181,18 @@ export function installDbInstrument(settings: DbInstrumentTargetSettings, lib: A
         const start = performance.now();
         // Built once per client.
         const host = client[kHost] || (client[kHost] = "postgresql://" + String(client.host || "") + (client.port ? ":" + String(client.port) : "") + "/" + String(client.database || ""));
-        const done = (ok: boolean): void => record(host, text, ok, performance.now() - start);
+        const step = beginStep(host);
+        const done = (result: unknown, error: unknown): void => {
+          const ms = performance.now() - start;
+          settleStep(step, record(host, text, !error, ms), ms, result, error);
+        };
         // eslint-disable-next-line prefer-rest-params -- as above
         const args = Array.prototype.slice.call(arguments) as unknown[];
         const last = args.length - 1;
         const callback = args[last];
         if (last > 0 && typeof callback === "function") {
-          args[last] = function (this: unknown, error: unknown) {
-            done(!error);
+          args[last] = function (this: unknown, error: unknown, result: unknown) {
+            done(result, error);
             // eslint-disable-next-line prefer-rest-params -- as above
             return (callback as (...a: unknown[]) => unknown).apply(this, arguments as unknown as unknown[]);
           };
@@ -167,11 +202,11 @@ export function installDbInstrument(settings: DbInstrumentTargetSettings, lib: A
         if (!result || typeof result.then !== "function") return result;
         return (result as Promise<unknown>).then(
           (value) => {
-            done(true);
+            done(value, undefined);
             return value;
           },
           (error: unknown) => {
-            done(false);
+            done(undefined, error ?? new Error("rejected"));
             throw error;
           },
         );

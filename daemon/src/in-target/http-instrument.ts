@@ -1,6 +1,8 @@
 import type * as DiagnosticsChannel from "node:diagnostics_channel";
 import type * as PerfHooks from "node:perf_hooks";
 import type { AggregateEntry, Aggregates, AnyMethod, EntryTuple, Wrapping } from "./aggregates.js";
+import type { RawRequests, RawStep, RequestForensics, RequestRecord } from "./request-forensics.js";
+import type { Values } from "./values.js";
 
 export interface HttpInstrumentTargetSettings {
   key: string;
@@ -12,6 +14,8 @@ export interface HttpInstrumentTargetSettings {
   abandonedAfterMs: number;
   /** Served requests timed per second at most; past it, one in N counts N times. */
   maxTimedPerSecond: number;
+  /** Where the request forensics' steps are published for the database instrument; "" to keep no request. */
+  requestsKey: string;
 }
 
 /** What the instrument reads of a server request, a response and a client request: only these, defensively. */
@@ -45,8 +49,8 @@ interface ClientRequest {
   getHeader?: (name: string) => unknown;
 }
 
-/** [server entries, client entries, the window's largest N of "one in N timed"]. */
-export type HttpInstrumentReading = [EntryTuple[], EntryTuple[], number];
+/** [server entries, client entries, the window's largest N of "one in N timed", the requests kept]. */
+export type HttpInstrumentReading = [EntryTuple[], EntryTuple[], number, RawRequests];
 
 /**
  * In the target: subscribes to Node's own HTTP server channels (`http.server.request.start`,
@@ -57,12 +61,24 @@ export type HttpInstrumentReading = [EntryTuple[], EntryTuple[], number];
  * Nothing per request leaves the target; a read returns the aggregates and starts the next
  * window. Idempotent: a re-attach reuses the installed instrument. See instruments/http-instrument.ts.
  */
-export function installHttpInstrument(settings: HttpInstrumentTargetSettings, lib: Aggregates): "installed" | "present" {
+export function installHttpInstrument(
+  settings: HttpInstrumentTargetSettings,
+  lib: Aggregates,
+  values: Values,
+  makeForensics: (values: Values, load: Aggregates["load"]) => RequestForensics,
+): "installed" | "present" {
   const slots = globalThis as unknown as Record<symbol, unknown>;
   const key = Symbol.for(settings.key);
   if (slots[key]) return "present";
   const { maxEntries, abandonedAfterMs, maxTimedPerSecond } = settings;
   const { newEntry, addLatency, toTuple } = lib;
+  // Failed and slow requests' stories (request-forensics.ts); the database instrument adds its
+  // queries to them through the steps published under requestsKey.
+  const forensics = settings.requestsKey === "" ? undefined : makeForensics(values, lib.load);
+  const requestsKey = Symbol.for(settings.requestsKey);
+  if (forensics) Object.defineProperty(slots, requestsKey, { value: { begin: forensics.begin, settle: forensics.settle }, configurable: true, enumerable: false, writable: true });
+  const kRecord = Symbol("seismo.requestRecord");
+  const kStep = Symbol("seismo.callStep");
   const dc = lib.load<typeof DiagnosticsChannel>("node:diagnostics_channel");
   const { performance } = lib.load<typeof PerfHooks>("node:perf_hooks");
   // The start time rides on the response under a private symbol: a WeakMap costs more per request.
@@ -81,6 +97,36 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
   const joinRoute = (base: unknown, path: string): string => (typeof base === "string" && base !== "" ? (path === "/" ? base : base + path) : path);
   const kRoute = Symbol("seismo.route");
   const kRouteValue = Symbol("seismo.routeValue");
+  // The route's params the same way: Express assigns req.params right after req.route, and a
+  // sub-router that hands back puts its parent's back. Watched only once a route matched, and
+  // only while requests are kept.
+  const kParamsValue = Symbol("seismo.paramsValue");
+  const kParamsNext = Symbol("seismo.paramsNext");
+  const paramsAccessor: PropertyDescriptor = {
+    configurable: true,
+    enumerable: true,
+    get(this: RouteSlots) {
+      return this[kParamsValue];
+    },
+    set(this: RouteSlots, value: unknown) {
+      this[kParamsValue] = value;
+      if (this[kParamsNext] === true) {
+        this[kParamsNext] = false;
+        if (forensics) forensics.noteParsed(this, value, undefined);
+      }
+    },
+  };
+  const watchParams = (request: RouteSlots): void => {
+    request[kParamsNext] = true;
+    const own = Object.getOwnPropertyDescriptor(request, "params");
+    if (own && !("value" in own)) return;
+    try {
+      Object.defineProperty(request, "params", paramsAccessor);
+      request[kParamsValue] = own?.value;
+    } catch {
+      // A request that cannot take the property: its params are read at the end, as they are then.
+    }
+  };
   const routeAccessor: PropertyDescriptor = {
     configurable: true,
     enumerable: true,
@@ -88,9 +134,14 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
       return this[kRouteValue];
     },
     set(this: RouteSlots & ServerRequest, value: unknown) {
+      // (Route.dispatch assigns the route it runs again: only a new route's params count.)
+      const changed = value !== this[kRouteValue];
       this[kRouteValue] = value;
       const path = value && typeof value === "object" ? (value as { path?: unknown }).path : undefined;
-      if (typeof path === "string") this[kRoute] = joinRoute(this.baseUrl, path);
+      if (typeof path === "string") {
+        this[kRoute] = joinRoute(this.baseUrl, path);
+        if (forensics && changed) watchParams(this);
+      }
     },
   };
   const watchRoute = (request: object): void => {
@@ -248,9 +299,37 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
     return withoutTrailingSlash(route);
   };
   const onFastifyHandler = (message: unknown): void => {
-    const { request, route } = message as { request?: { raw?: unknown }; route?: { url?: unknown } };
+    const { request, route } = message as { request?: { raw?: unknown; params?: unknown; body?: unknown }; route?: { url?: unknown } };
     const raw = request?.raw;
-    if (raw && typeof raw === "object" && typeof route?.url === "string") (raw as RouteSlots)[kRoute] = route.url;
+    if (!raw || typeof raw !== "object") return;
+    if (typeof route?.url === "string") (raw as RouteSlots)[kRoute] = route.url;
+    if (forensics) forensics.noteParsed(raw, request.params, request.body);
+  };
+  // Errors the framework handled, for the request's story: Express 4's Layer.handle_error and
+  // Express 5's (the router package's) Layer.handleError run for each layer an error passes, Koa's
+  // ctx.onerror once, Fastify says it on its handler channel. The first error of a request counts.
+  // Only on the error path: nothing runs for a request that goes well.
+  const recordOn = (response: unknown): RequestRecord | undefined => (response && typeof response === "object" ? (response as Record<symbol, RequestRecord | undefined>)[kRecord] : undefined);
+  const patchedErrors: Wrapping[] = [];
+  const noteErrorOf = (by: string, responseOf: (self: unknown, args: IArguments) => unknown) => (original: AnyMethod) =>
+    function (this: unknown, error: unknown) {
+      // eslint-disable-next-line prefer-rest-params -- read, and passed through untouched
+      const args = arguments;
+      if (active && forensics) forensics.noteError(recordOn(responseOf(this, args)) ?? forensics.current(), error, by);
+      return original.apply(this, args as unknown as unknown[]);
+    } as AnyMethod;
+  const patchErrors = (): void => {
+    if (!forensics) return;
+    // (Error, req, res, next): Express 4 (any copy, "express" or an alias), and the router Express 5 uses.
+    const express = noteErrorOf("express", (_self, args) => args[2]);
+    patchedErrors.push(...lib.wrapLoaded("/lib/router/layer.js", "handle_error", kPatched, express));
+    patchedErrors.push(...lib.wrapLoaded("/router/lib/layer.js", "handleError", kPatched, express));
+    patchedErrors.push(...lib.wrapLoaded("/koa/lib/context.js", "onerror", kPatched, noteErrorOf("koa", (self) => (self as { res?: unknown } | undefined)?.res), "exports"));
+  };
+  patchErrors();
+  const onFastifyError = (message: unknown): void => {
+    const { error, reply } = message as { error?: unknown; reply?: { raw?: unknown } };
+    if (forensics) forensics.noteError(recordOn(reply?.raw) ?? forensics.current(), error, "fastify");
   };
   const METHOD_NAMES = ["OTHER", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
   const METHODS = new Map(METHOD_NAMES.map((name, i) => [name, i]));
@@ -320,10 +399,13 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
   };
   const onCallStart = (message: unknown): void => {
     const { request } = message as { request?: ClientRequest & Timed };
-    if (request) request[kStart] = performance.now();
+    if (!request) return;
+    request[kStart] = performance.now();
+    // A step of the request being served, if any: begun here, where the app made the call.
+    if (forensics) (request as unknown as Record<symbol, RawStep | undefined>)[kStep] = forensics.begin("call", typeof request.method === "string" ? request.method : "GET", "");
   };
   // A call ends once: at its response headers, or at its error when none came.
-  const onCallEnd = (request: (ClientRequest & Timed) | undefined, status: number): void => {
+  const onCallEnd = (request: (ClientRequest & Timed) | undefined, status: number, error?: unknown): void => {
     const start = request ? request[kStart] : undefined;
     if (start === undefined || !request) return;
     request[kStart] = undefined;
@@ -337,57 +419,71 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
     }
     const route = normalize(typeof request.path === "string" ? request.path : "/");
     record(calls, host + " " + route, route, false, host.slice(0, 253), METHODS.get(request.method ?? "") ?? 0, status, now - start, 1);
+    const step = (request as unknown as Record<symbol, RawStep | undefined>)[kStep];
+    if (step && forensics) {
+      step.h = host.slice(0, 253);
+      step.p = route;
+      step.st = status;
+      forensics.settle(step, now - start, undefined, error);
+    }
   };
   const onCallResponse = (message: unknown): void => {
     const { request, response } = message as { request?: ClientRequest & Timed; response?: { statusCode?: unknown } };
     onCallEnd(request, response && typeof response.statusCode === "number" ? response.statusCode : 0);
   };
-  const onCallError = (message: unknown): void => onCallEnd((message as { request?: ClientRequest & Timed }).request, 0);
+  const onCallError = (message: unknown): void => {
+    const { request, error } = message as { request?: ClientRequest & Timed; error?: unknown };
+    onCallEnd(request, 0, error);
+  };
   const onStart = (message: unknown): void => {
     const { request, response } = message as { request?: object; response?: Timed };
+    if (!response) return;
+    if (forensics) (response as unknown as Record<symbol, RequestRecord>)[kRecord] = forensics.start();
     if (++sinceAdjust >= 1024) adjust();
     if (sampleEvery > 1 && ++tick % sampleEvery !== 0) return;
-    if (!response) return;
     response[kStart] = performance.now();
     if (request) watchRoute(request);
   };
-  const onFinish = (message: unknown): void => {
-    const { request, response } = message as { request?: ServerRequest; response?: ServerResponse & Timed };
-    const start = response ? response[kStart] : undefined;
-    if (start === undefined || !request || !response) return;
-    const now = performance.now();
-    if (now - lastRead > abandonedAfterMs) return remove();
-    const ms = now - start;
-    const method = METHODS.get(request.method ?? "") ?? 0;
-    const status = typeof response.statusCode === "number" && response.statusCode >= 0 && response.statusCode < 1000 ? response.statusCode : 0;
+  /** The request's route and whether it is the framework's template, read as its response ends. */
+  const routeOf = (request: ServerRequest): [string, boolean] => {
     const declared = (request as RouteSlots)[kRoute];
-    const template = request.route;
+    if (typeof declared === "string") return [declared, true];
     const routed =
       (patchedKoa.length > 0 ? koaRoute(request as RouteSlots) : undefined) ?? (patchedHono.length + patchedHonoAccessors.length > 0 ? honoRoute(request as RouteSlots) : undefined);
-    let route: string;
-    let isTemplate = false;
-    if (typeof declared === "string") {
-      route = declared;
-      isTemplate = true;
-    } else if (routed !== undefined) {
-      route = routed;
-      isTemplate = routed !== "(unmatched)";
-    } else if (template && typeof template.path === "string") {
-      route = joinRoute(request.baseUrl, template.path);
-      isTemplate = true;
-    } else if (typeof request.baseUrl === "string" || typeof request.app === "function") {
-      // Express saw it and no route matched (a 404, a static file, a middleware's answer):
-      // said so, rather than a path that looks like a route.
-      route = "(unmatched)";
-    } else {
-      route = normalize(typeof request.url === "string" ? request.url : "/");
+    if (routed !== undefined) return [routed, routed !== "(unmatched)"];
+    const template = request.route;
+    if (template && typeof template.path === "string") return [joinRoute(request.baseUrl, template.path), true];
+    // Express saw it and no route matched (a 404, a static file, a middleware's answer):
+    // said so, rather than a path that looks like a route.
+    if (typeof request.baseUrl === "string" || typeof request.app === "function") return ["(unmatched)", false];
+    return [normalize(typeof request.url === "string" ? request.url : "/"), false];
+  };
+  const onFinish = (message: unknown): void => {
+    const { request, response } = message as { request?: ServerRequest; response?: ServerResponse & Timed };
+    if (!request || !response) return;
+    const start = response[kStart];
+    const story = forensics ? (response as unknown as Record<symbol, RequestRecord | undefined>)[kRecord] : undefined;
+    if (start === undefined && story === undefined) return;
+    const now = performance.now();
+    if (now - lastRead > abandonedAfterMs) return remove();
+    const method = METHODS.get(request.method ?? "") ?? 0;
+    const status = typeof response.statusCode === "number" && response.statusCode >= 0 && response.statusCode < 1000 ? response.statusCode : 0;
+    let route: [string, boolean] | undefined;
+    const routeOnce = (): [string, boolean] => (route ??= routeOf(request));
+    if (start !== undefined) {
+      const [name, isTemplate] = routeOnce();
+      record(table, name, name, isTemplate, "", method, status, now - start, sampleEvery);
     }
-    record(table, route, route, isTemplate, "", method, status, ms, sampleEvery);
+    if (story !== undefined && forensics) {
+      const url = (request as { originalUrl?: unknown }).originalUrl;
+      forensics.end(story, { request, method: METHOD_NAMES[method] ?? "OTHER", status, url: typeof url === "string" ? url : typeof request.url === "string" ? request.url : "/", route: routeOnce }, now - story.t0, false);
+    }
   };
   const CHANNELS: Array<[string, (message: unknown) => void]> = [
     ["http.server.request.start", onStart],
     ["http.server.response.finish", onFinish],
     ["tracing:fastify.request.handler:start", onFastifyHandler],
+    ["tracing:fastify.request.handler:error", onFastifyError],
     ["http.client.request.start", onCallStart],
     ["http.client.response.finish", onCallResponse],
     ["http.client.request.error", onCallError],
@@ -401,6 +497,11 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
     // Koa's own createContext and Hono's Context back, or, when something else wrapped them since, ours left as pass-throughs.
     lib.unwrap(patchedKoa);
     lib.unwrap(patchedHono);
+    lib.unwrap(patchedErrors);
+    if (forensics) {
+      forensics.stop();
+      delete slots[requestsKey];
+    }
     for (const { proto, name, descriptor, wrapped } of patchedHonoAccessors.splice(0)) {
       // Something that wrapped the accessor since keeps its own, and ours passes through.
       if (Object.getOwnPropertyDescriptor(proto, name)?.get === wrapped.get) Object.defineProperty(proto, name, descriptor);
@@ -411,9 +512,10 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
   const instrument = {
     read(): HttpInstrumentReading {
       lastRead = performance.now();
-      // A Koa or Hono loaded since.
+      // A Koa, Hono or Express loaded since.
       patchKoa();
       patchHono();
+      patchErrors();
       // The window's largest N, then the rate for the next one.
       const sampledEvery = largestEvery;
       adjust();
@@ -423,7 +525,16 @@ export function installHttpInstrument(settings: HttpInstrumentTargetSettings, li
         for (const byCode of from.values()) for (const e of byCode.values()) out.push(toTuple(e));
         return out;
       };
-      const reading: HttpInstrumentReading = [flat(table), flat(calls), sampledEvery];
+      // Each route's p99 in this window: what its next requests are slow against.
+      // (Its most frequent status under 500: the requests that went as they usually do.)
+      if (forensics) {
+        for (const [route, byCode] of table) {
+          let usual: AggregateEntry | undefined;
+          for (const e of byCode.values()) if (e.status < 500 && (usual === undefined || e.count > usual.count)) usual = e;
+          if (usual) forensics.learn(route, usual.count, lib.quantileMs(usual, 0.99));
+        }
+      }
+      const reading: HttpInstrumentReading = [flat(table), flat(calls), sampledEvery, forensics ? forensics.drain() : { kept: [], limited: 0 }];
       table = new Map();
       calls = new Map();
       return reading;

@@ -7,8 +7,10 @@
 // The HTTP and database instruments were first called probes: their keys keep those names, so that
 // a daemon still finds (and reuses) what an earlier one installed.
 export const IN_TARGET_KEYS = {
-  /** v2: reads return server and client entries. */
-  httpInstrument: "seismo.httpProbe.v2",
+  /** v2: reads return server and client entries. v3: and the requests kept (request-forensics.ts). */
+  httpInstrument: "seismo.httpProbe.v3",
+  /** The steps of the request being served, where the database instrument adds its queries. */
+  requestSteps: "seismo.requestSteps.v1",
   dbInstrument: "seismo.dbProbe.v1",
   /** Marks a pg Client.prototype.query wrapped by the database instrument. */
   dbInstrumentPatched: "seismo.dbProbe.patched",

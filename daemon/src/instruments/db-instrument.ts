@@ -28,7 +28,7 @@ export const DEFAULT_DB_INSTRUMENT_SETTINGS: DbInstrumentSettings = { maxEntries
  */
 export function dbInstrumentInstall(settings: DbInstrumentSettings): string {
   const { maxEntries, abandonedAfterMs } = settings;
-  return inTargetExpression(installDbInstrument, { key: IN_TARGET_KEYS.dbInstrument, patchedKey: IN_TARGET_KEYS.dbInstrumentPatched, maxEntries, abandonedAfterMs }, [AGGREGATES]);
+  return inTargetExpression(installDbInstrument, { key: IN_TARGET_KEYS.dbInstrument, patchedKey: IN_TARGET_KEYS.dbInstrumentPatched, maxEntries, abandonedAfterMs, requestsKey: IN_TARGET_KEYS.requestSteps }, [AGGREGATES]);
 }
 
 export const DB_INSTRUMENT_READ = inTargetExpression(readInstalled, IN_TARGET_KEYS.dbInstrument);

@@ -10,6 +10,11 @@ import { inTargetExpression } from "../in-target/script.js";
 import type { InstrumentSettings } from "./in-target-aggregates.js";
 import { AGGREGATES } from "./in-target-aggregates.js";
 import { InstrumentScripts } from "./instrument-scripts.js";
+import type { RequestForensicsSettings } from "../in-target/request-forensics.js";
+import { VALUES } from "../capture/in-target-values.js";
+import { DEFAULT_REQUEST_FORENSICS, requestForensicsLibrary } from "./request-forensics.js";
+import type { KeptRequests } from "./request-exemplar.js";
+import { parseKeptRequests } from "./request-exemplar.js";
 
 
 /** Distinct routes (endpoints) and host-and-route pairs (calls) kept per window; past it, "(other)". */
@@ -20,9 +25,11 @@ export interface HttpInstrumentSettings extends InstrumentSettings {
    * this many times its +4.8 µs a request (bench/RESULTS.md): about 0.5 % of a core at 1,000.
    */
   maxTimedPerSecond: number;
+  /** What is kept of failed and slow requests; undefined keeps none. */
+  requests: RequestForensicsSettings | undefined;
 }
 
-export const DEFAULT_HTTP_INSTRUMENT_SETTINGS: HttpInstrumentSettings = { maxEntries: 300, abandonedAfterMs: 60_000, maxTimedPerSecond: 1_000 };
+export const DEFAULT_HTTP_INSTRUMENT_SETTINGS: HttpInstrumentSettings = { maxEntries: 300, abandonedAfterMs: 60_000, maxTimedPerSecond: 1_000, requests: DEFAULT_REQUEST_FORENSICS };
 
 /**
  * The expression that installs the HTTP instrument in the target (in-target/http-instrument.ts): Node's
@@ -34,8 +41,13 @@ export const DEFAULT_HTTP_INSTRUMENT_SETTINGS: HttpInstrumentSettings = { maxEnt
  * cardinality, and no ids or tokens leave the process.
  */
 export function httpInstrumentInstall(settings: HttpInstrumentSettings): string {
-  const { maxEntries, abandonedAfterMs, maxTimedPerSecond } = settings;
-  return inTargetExpression(installHttpInstrument, { key: IN_TARGET_KEYS.httpInstrument, patchedKey: IN_TARGET_KEYS.httpInstrumentPatched, maxEntries, abandonedAfterMs, maxTimedPerSecond }, [AGGREGATES]);
+  const { maxEntries, abandonedAfterMs, maxTimedPerSecond, requests } = settings;
+  const requestsKey = requests ? requests.key : "";
+  return inTargetExpression(
+    installHttpInstrument,
+    { key: IN_TARGET_KEYS.httpInstrument, patchedKey: IN_TARGET_KEYS.httpInstrumentPatched, maxEntries, abandonedAfterMs, maxTimedPerSecond, requestsKey },
+    [AGGREGATES, VALUES, requestForensicsLibrary(requests)],
+  );
 }
 
 export const HTTP_INSTRUMENT_READ = inTargetExpression(readInstalled, IN_TARGET_KEYS.httpInstrument);
@@ -57,10 +69,11 @@ export function honoContextModules(scriptUrls: Iterable<string>): string[] {
   return [...files];
 }
 
-/** What one read gives: requests the target served, and calls it made. */
+/** What one read gives: requests the target served, calls it made, and the failed or slow requests it kept. */
 export interface HttpReading {
   endpoints: EndpointStat[];
   outgoing: EndpointStat[];
+  requests: KeptRequests;
 }
 
 /** Pure: the entries of one in-target read (HTTP or database instrument); malformed ones are skipped, never thrown. */
@@ -90,11 +103,11 @@ export function parseInstrumentEntries(value: unknown): EndpointStat[] {
 
 /** Pure: the in-target read's value; anything malformed is skipped, never thrown. Undefined when there was no instrument. */
 export function parseHttpReading(value: unknown): HttpReading | undefined {
-  if (!Array.isArray(value) || value.length !== 3) return undefined;
+  if (!Array.isArray(value) || value.length < 3) return undefined;
   const every = Number.isInteger(value[2]) && (value[2] as number) > 1 ? (value[2] as number) : 1;
   // Under heavy traffic one served request in N was timed, and counted N times in the target.
   const endpoints = parseInstrumentEntries(value[0]).map((e) => (every === 1 ? e : { ...e, sampledEvery: every }));
-  return { endpoints, outgoing: parseInstrumentEntries(value[1]) };
+  return { endpoints, outgoing: parseInstrumentEntries(value[1]), requests: parseKeptRequests(value[3]) };
 }
 
 /**
@@ -124,6 +137,7 @@ export class HttpInstrument {
     return {
       endpoints: mergeEndpointStats(readings.flatMap((r) => r.endpoints)),
       outgoing: mergeEndpointStats(readings.flatMap((r) => r.outgoing)),
+      requests: { kept: readings.flatMap((r) => r.requests.kept), limited: readings.reduce((n, r) => n + r.requests.limited, 0) },
     };
   }
 

@@ -26,7 +26,7 @@ const httpEndpoints: InstrumentKind<"endpoints"> = {
       contribute: async ({ scriptUrls }) => {
         for (const line of await instrument.noticeScripts(scriptUrls)) log.info(line);
         const reading = await instrument.read();
-        return reading ? { endpoints: reading.endpoints, outgoing: reading.outgoing } : {};
+        return reading ? { endpoints: reading.endpoints, outgoing: reading.outgoing, requests: reading.requests } : {};
       },
       remove: () => instrument.remove(),
     };

@@ -1,4 +1,5 @@
 import type { EndpointStat } from "@seismo/agent-proto";
+import type { KeptRequests } from "../instruments/request-exemplar.js";
 import type { InspectorSession } from "../inspector/session.js";
 import type { Logger } from "../logger.js";
 
@@ -7,6 +8,8 @@ export interface WindowContribution {
   endpoints?: EndpointStat[];
   outgoing?: EndpointStat[];
   queries?: EndpointStat[];
+  /** Failed and slow requests kept since the last window, published as events of their own. */
+  requests?: KeptRequests;
 }
 
 /** What a window's profile shows of the target's code: the URLs of the scripts its samples ran in. */
