@@ -11,6 +11,7 @@ import { headsUpCommand } from "./commands/heads-up.js";
 import { incidentsCommand } from "./commands/incidents.js";
 import { mcpCommand } from "./commands/mcp.js";
 import { profileCommand } from "./commands/profile.js";
+import { requestsCommand } from "./commands/requests.js";
 import { runCommand } from "./commands/run.js";
 import { showCommand } from "./commands/show.js";
 import { snapshotsCommand } from "./commands/snapshots.js";
@@ -31,6 +32,7 @@ On one machine (no broker):
   targets              the processes sensors watch: attached, silent or ended
   incidents            CPU spikes and regressions with their culprit functions, newest first
   show <incident-id>   one incident in full: culprit, app line, call chain, evidence
+  requests             failed and slow requests, each with its queries, calls and error (show <req-id>)
   profile <incident-id> -o FILE   the spike's high-resolution profile (.cpuprofile)
   deployments          the deployments each service ran
   diff --from A --to B function-level changes between two deployments, with confidence
@@ -58,6 +60,7 @@ const VERBS: Record<string, (args: string[], out: (text: string) => void) => Pro
   targets: targetsCommand,
   incidents: incidentsCommand,
   show: showCommand,
+  requests: requestsCommand,
   profile: profileCommand,
   deployments: deploymentsCommand,
   diff: diffCommand,

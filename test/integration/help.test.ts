@@ -7,7 +7,7 @@ describe("seismo --help", () => {
   it("lists the verbs, and every verb explains itself", async () => {
     const top = await seismoRun(["--help"]);
     expect(top.code).toBe(0);
-    for (const verb of ["run", "attach", "top", "targets", "incidents", "show", "profile", "deployments", "diff", "snapshots", "capture", "triage", "heads-up", "mcp", "daemon", "analyzer"]) {
+    for (const verb of ["run", "attach", "top", "targets", "incidents", "show", "profile", "deployments", "diff", "snapshots", "requests", "capture", "triage", "heads-up", "mcp", "daemon", "analyzer"]) {
       expect(top.stdout).toContain(verb);
       const help = await seismoRun([verb, "--help"]);
       expect(help.code, help.stderr).toBe(0);

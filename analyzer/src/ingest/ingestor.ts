@@ -10,6 +10,8 @@ export interface IngestStats {
   duplicates: number;
   spikesStored: number;
   snapshotsStored: number;
+  /** Failed and slow requests kept (RequestExemplar events). */
+  requestsStored: number;
   incidentsOpened: number;
   /** Messages that could never be read, or never stored (SEISMO_STORE_REFUSED), by error code. */
   rejected: Record<string, number>;
@@ -36,6 +38,7 @@ export class Ingestor {
     duplicates: 0,
     spikesStored: 0,
     snapshotsStored: 0,
+    requestsStored: 0,
     incidentsOpened: 0,
     rejected: {},
     retried: 0,
@@ -125,6 +128,10 @@ export class Ingestor {
         break;
       case "snapshot":
         if (this.store.recordSnapshot(event.body, receivedAt)) this.stats.snapshotsStored++;
+        else this.stats.duplicates++;
+        break;
+      case "request":
+        if (this.store.recordRequest(event.body, receivedAt)) this.stats.requestsStored++;
         else this.stats.duplicates++;
         break;
       case "spike": {

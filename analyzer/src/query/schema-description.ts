@@ -21,7 +21,14 @@ export const TABLE_NOTES: Readonly<Record<string, { about: string; columns?: Rea
       called_by: "for a native function: 'name (file:line)' of the JavaScript that called it; '' otherwise",
     },
   },
-  windows: { about: "one profile window of one target", columns: { cpu_us: "CPU time the process used in the window", sensor_us: "Seismo's own share, already out of cpu_us" } },
+  windows: {
+    about: "one profile window of one target",
+    columns: {
+      cpu_us: "CPU time the process used in the window",
+      sensor_us: "Seismo's own share, already out of cpu_us",
+      requests_not_kept: "failed or slow requests the rate limits left out of `requests` in the window",
+    },
+  },
   window_functions: {
     about: "a function's samples in one window",
     columns: {
@@ -56,6 +63,15 @@ export const TABLE_NOTES: Readonly<Record<string, { about: string; columns?: Rea
   snapshots: {
     about: "captured values of a function's calls",
     columns: { trigger: "an incident id, 'manual' or 'error:<fingerprint>'", locals: "JSON tree of captured values, secrets redacted", stack: "JSON array of frames" },
+  },
+  requests: {
+    about: "served requests that failed or were slow, one row each, with their queries, calls and error (a few a minute per route at most)",
+    columns: {
+      id: "'req-…': what `seismo show` and get_request take",
+      kept_because: "'error' (the framework handled an error), 'status' (a 5xx), 'slow' (over slow_threshold_ms)",
+      route: "the framework's template when route_template = 1, else the path with ids as ':id'",
+      detail: "JSON {params, query, headers, body (captured-value trees, redacted), steps [{kind 'query'|'call', offsetMs, durationMs (-1: unfinished), statement, database, method, host, path, status, rows (-1: unknown), errorCode, errorMessage}], error {type, message, code, stack, appFrame, handledBy} or null}",
+    },
   },
   rejected_messages: { about: "messages the analyzer could not use (bounded copy)" },
 };

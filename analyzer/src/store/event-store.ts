@@ -1,4 +1,5 @@
-import type { Goodbye, Heartbeat, Hello, ProfileWindow, Snapshot, Spike, TargetRef } from "@seismo/agent-proto";
+import type { Goodbye, Heartbeat, Hello, ProfileWindow, RequestExemplar, Snapshot, Spike, TargetRef } from "@seismo/agent-proto";
+import { pruneRequests, recordRequest } from "../requests/request-store.js";
 import { mergeEndpointStats } from "@seismo/agent-proto";
 import type Database from "better-sqlite3";
 import { pruneSnapshots, recordSnapshot } from "../capture/snapshot-store.js";
@@ -99,6 +100,7 @@ export class EventStore {
         programUs: window.programUs,
         truncated: window.truncatedFunctions,
         sensorUs: window.sensorUs,
+        requestsNotKept: window.requestsNotKept ?? 0,
         receivedAtMs,
       });
       if (inserted.changes === 0) return "duplicate";
@@ -148,6 +150,14 @@ export class EventStore {
     return recordSnapshot(this.db, snapshot, receivedAtMs);
   }
 
+  /** Stores a kept request once (with its target, when this is the first the analyzer hears of it); false for a redelivery. */
+  recordRequest(request: RequestExemplar, receivedAtMs: number): boolean {
+    return this.db.transaction(() => {
+      this.ensureTarget(request.target, receivedAtMs);
+      return recordRequest(this.db, request, receivedAtMs);
+    })();
+  }
+
   recordSpike(spike: Spike, receivedAtMs: number): SpikeOutcome {
     return this.db.transaction((): SpikeOutcome => {
       this.ensureTarget(spike.target, receivedAtMs);
@@ -179,6 +189,7 @@ export class EventStore {
       this.statements.pruneAlerts.run({ cutoffMs });
       this.spikes.prune(cutoffMs);
       pruneSnapshots(this.db, cutoffMs);
+      pruneRequests(this.db, cutoffMs);
       return deleted;
     })();
   }
@@ -252,9 +263,9 @@ function prepare(db: Db) {
     goodbye: p("UPDATE targets SET ended_at_ms = @at, end_reason = @reason, end_detail = @detail, inspector_warning = @warning WHERE target_id = @targetId"),
     insertWindow: p(`
       INSERT INTO windows (window_id, target_id, service, deployment, sequence, start_ms, end_ms, sampling_interval_us,
-        total_samples, cpu_us, idle_us, gc_us, program_us, truncated_functions, sensor_us, received_at_ms)
+        total_samples, cpu_us, idle_us, gc_us, program_us, truncated_functions, sensor_us, requests_not_kept, received_at_ms)
       VALUES (@windowId, @targetId, @service, @deployment, @sequence, @startMs, @endMs, @intervalUs,
-        @totalSamples, @cpuUs, @idleUs, @gcUs, @programUs, @truncated, @sensorUs, @receivedAtMs)
+        @totalSamples, @cpuUs, @idleUs, @gcUs, @programUs, @truncated, @sensorUs, @requestsNotKept, @receivedAtMs)
       ON CONFLICT(window_id) DO NOTHING`),
     insertFunction: p(`
       INSERT INTO functions (identity, name, script_url, file_path, line, col, package_name, package_version, called_by)

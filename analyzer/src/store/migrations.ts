@@ -323,6 +323,41 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE targets ADD COLUMN inspector_warning INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 12,
+    name: "kept requests",
+    sql: `
+      -- Served requests that failed or were slow, with what they did (RequestExemplar events).
+      -- id: "req-" and a hash of request_id (the daemon's "<target_id>:request:<start>-<n>").
+      CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        request_id TEXT NOT NULL UNIQUE,
+        target_id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        deployment TEXT NOT NULL,
+        started_at_ms INTEGER NOT NULL,
+        method TEXT NOT NULL,
+        route TEXT NOT NULL,
+        route_template INTEGER NOT NULL,
+        status INTEGER NOT NULL,
+        duration_ms REAL NOT NULL,
+        -- 'error' (the framework handled one), 'status' (a 5xx), 'slow'.
+        kept_because TEXT NOT NULL,
+        slow_threshold_ms REAL NOT NULL,
+        error_type TEXT NOT NULL,
+        error_message TEXT NOT NULL,
+        steps_left_out INTEGER NOT NULL,
+        -- JSON: params, query, headers, body (captured values or null), steps (queries and
+        -- calls), error (type, message, code, stack, appFrame, handledBy, or null).
+        detail TEXT NOT NULL,
+        received_at_ms INTEGER NOT NULL
+      );
+      CREATE INDEX requests_by_time ON requests(started_at_ms);
+      CREATE INDEX requests_by_route ON requests(service, route, started_at_ms);
+      -- Failed or slow requests a window's rate limits left out (not kept as exemplars).
+      ALTER TABLE windows ADD COLUMN requests_not_kept INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

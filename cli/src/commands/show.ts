@@ -1,20 +1,26 @@
 import { parseArgs } from "node:util";
-import { getIncident, listSnapshots, openDatabaseReadOnly } from "@seismo/analyzer";
+import { getIncident, getRequest, listSnapshots, openDatabaseReadOnly } from "@seismo/analyzer";
 import { usageError } from "../cli-error.js";
 import { DB_HELP, DB_OPTION, dbPath, HELP_OPTION } from "../options.js";
 import { renderIncident } from "../render/incident.js";
+import { renderRequest } from "../render/request.js";
 import { renderSnapshot } from "../render/snapshot.js";
 
-export const SHOW_HELP = `Usage: seismo show <incident-id> [--json] [--db PATH]
+export const SHOW_HELP = `Usage: seismo show <incident-id | request-id> [--json] [--db PATH]
 
 One incident in full: what happened, the peaks, the culprits with the line of
 the app that calls them, their call chains, the evidence, and the values the
 culprit was working on (captured on its next calls). A unique prefix of the id
 is enough.
 
+A kept request (req-…, from \`seismo requests\`): its parameters, then its
+timeline: its start, each query and outgoing call with when it began and how
+long it took, the response; and the error with its stack, the app's frame first.
+
 Options:
   --json               the incident as one JSON object (the shape of \`incidents --json\`,
-                       plus snapshots: the values captured for it, as \`snapshots --json\`)
+                       plus snapshots: the values captured for it, as \`snapshots --json\`);
+                       a request as \`requests --json\` gives each
 ${DB_HELP}
   -h, --help           this help`;
 
@@ -25,10 +31,15 @@ export async function showCommand(args: string[], out: (text: string) => void): 
     return 0;
   }
   const [id, extra] = positionals;
-  if (id === undefined) throw usageError("Give the incident id (see `seismo incidents`).", "show");
+  if (id === undefined) throw usageError("Give the incident id (see `seismo incidents`) or a request id (see `seismo requests`).", "show");
   if (extra !== undefined) throw usageError(`Unexpected "${extra}".`, "show");
   const db = openDatabaseReadOnly(dbPath(values.db));
   try {
+    if (id.startsWith("req-")) {
+      const request = getRequest(db, id);
+      out(values.json ? JSON.stringify(request, null, 2) : renderRequest(request).join("\n"));
+      return 0;
+    }
     const incident = getIncident(db, id);
     const snapshots = listSnapshots(db, { incidentId: incident.id });
     if (values.json) {

@@ -76,8 +76,8 @@ export function parseKeptRequests(value: unknown): KeptRequests {
   return { kept, limited: Math.max(0, Math.trunc(num(value.limited))) };
 }
 
-// "name (/abs/file.js:12:5)", "/abs/file.js:12:5", "name (file:///abs/file.mjs:12:5)".
-const FRAME_PLACE = /(?:^|\()((?:file:\/\/)?\/[^()\s]*):\d+:\d+\)?$/;
+// "name (/abs/file.js:12:5)", "/abs/file.js:12:5", "async /abs/file.js:12:5", "name (file:///abs/file.mjs:12:5)".
+const FRAME_PLACE = /(?:^|[(\s])((?:file:\/\/)?\/[^()\s]*):\d+:\d+\)?$/;
 
 /** The innermost frame in the app's own files: not a dependency's, not Node's, not a built-in's. */
 export function appFrameOf(stack: readonly string[]): string {

@@ -1,0 +1,94 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { CapturedValue, RequestExemplar } from "@seismo/agent-proto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sampleEvents } from "../../agent-proto/test/sample-events.js";
+import { plainValue } from "../src/requests/plain-value.js";
+import { getRequest, listRequests, requestViewId } from "../src/requests/request-store.js";
+import type { Db } from "../src/store/database.js";
+import { openDatabase } from "../src/store/database.js";
+import { EventStore } from "../src/store/event-store.js";
+
+const failed = sampleEvents.request.body as RequestExemplar;
+const slow: RequestExemplar = {
+  ...failed,
+  requestId: `${failed.target.targetId}:request:1763000031000-8`,
+  startedAtMs: failed.startedAtMs + 2_000,
+  route: "/api/orders",
+  status: 200,
+  durationMs: 812,
+  keptBecause: "slow",
+  steps: [{ ...(failed.steps[0] as RequestExemplar["steps"][number]), statement: "SELECT * FROM orders", durationMs: 790, rows: 12, errorCode: "", errorMessage: "" }],
+  error: null,
+  params: null,
+  query: null,
+};
+
+let dir: string;
+let db: Db;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "seismo-requests-"));
+  db = openDatabase(join(dir, "seismo.db"));
+});
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const value = (name: string, type: string, v: string, children: CapturedValue[] = [], truncated = "", omitted = 0): CapturedValue => ({ name, type, value: v, children, truncated, omitted });
+
+describe("kept requests", () => {
+  it("are stored once, listed newest first with their queries, calls and error, filtered, found by a prefix, and pruned", () => {
+    const store = new EventStore(db);
+    expect(store.recordRequest(failed, 1)).toBe(true);
+    expect(store.recordRequest(failed, 2)).toBe(false); // redelivered
+    expect(store.recordRequest(slow, 3)).toBe(true);
+    const all = listRequests(db);
+    expect(all.map((r) => [r.route, r.keptBecause])).toEqual([
+      ["/api/orders", "slow"],
+      ["/api/orders/:id", "error"],
+    ]);
+    const [, error] = all;
+    expect(error).toMatchObject({
+      id: requestViewId(failed.requestId),
+      service: "shop",
+      method: "GET",
+      status: 500,
+      params: { path: { id: "17" }, query: { token: "[redacted]" }, headers: null, body: null },
+      queries: [{ statement: "SELECT * FROM missing_table WHERE id = $1", rows: null, error: { code: "42P01", message: 'relation "missing_table" does not exist' } }],
+      calls: [{ method: "GET", host: "127.0.0.1:9000", route: "/stock/:id", status: 200 }],
+      error: { type: "DatabaseError", appFrame: "async order (/app/src/orders.ts:31:17)", handledBy: "express" },
+    });
+    expect(listRequests(db, { errors: true }).map((r) => r.keptBecause)).toEqual(["error"]);
+    expect(listRequests(db, { slow: true }).map((r) => r.durationMs)).toEqual([812]);
+    expect(listRequests(db, { route: "/api/orders/:id" })).toHaveLength(1);
+    expect(listRequests(db, { service: "elsewhere" })).toHaveLength(0);
+    expect(getRequest(db, (error?.id ?? "").slice(0, 8)).route).toBe("/api/orders/:id");
+    expect(() => getRequest(db, "req-ffffffffff")).toThrow(/No kept request "req-ffffffffff"/);
+    store.prune(failed.startedAtMs + 1);
+    expect(listRequests(db).map((r) => r.route)).toEqual(["/api/orders"]);
+  });
+
+  it("read as plain JSON: numbers as numbers, cuts and redactions said in place", () => {
+    const tree = value("body", "Object", "", [
+      value("sku", "string", "A-1"),
+      value("qty", "number", "3"),
+      value("gift", "boolean", "true"),
+      value("note", "string", "leave at", [], "length", 240),
+      value("password", "string", "[redacted]", [], "redacted"),
+      value("lines", "Array", "", [value("0", "Object", "", [], "depth")], "items", 4),
+      value("extra", "undefined", ""),
+    ], "fields", 2);
+    expect(plainValue(tree)).toEqual({
+      sku: "A-1",
+      qty: 3,
+      gift: true,
+      note: "leave at… (240 more characters)",
+      password: "[redacted]",
+      lines: ["[Object: not read, deeper than kept]", "… 4 more items"],
+      extra: null,
+      "…": "… 2 more fields",
+    });
+  });
+});
