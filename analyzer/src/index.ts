@@ -5,6 +5,7 @@ export { DEFAULT_WEBHOOK_SETTINGS, postJson, redactWebhookUrl } from "./alerts/w
 export type { WebhookSettings } from "./alerts/webhook-alerts.js";
 export { Analyzer } from "./analyzer.js";
 export { listSnapshots } from "./capture/snapshot-store.js";
+export { plainValue } from "./requests/plain-value.js";
 export { getRequest, listRequests } from "./requests/request-store.js";
 export type { RequestView, RequestsQuery } from "./requests/request-store.js";
 export type { SnapshotView } from "./capture/snapshot-store.js";

@@ -44,7 +44,7 @@ const ajv = new Ajv({ strict: false });
 /** Calls every tool, checking each structured result against the tool's own output schema. */
 async function exercise(client: Client): Promise<Record<string, Record<string, unknown>>> {
   const { tools } = await client.listTools();
-  expect(tools.map((t) => t.name).sort()).toEqual(["compare_deployments", "function_stats", "get_incident", "get_spike_profile", "hot_functions", "list_deployments", "list_endpoints", "list_incidents", "query"]);
+  expect(tools.map((t) => t.name).sort()).toEqual(["compare_deployments", "function_stats", "get_incident", "get_request", "get_spike_profile", "hot_functions", "list_deployments", "list_endpoints", "list_incidents", "list_requests", "query"]);
   for (const tool of tools) {
     expect(tool.description?.length ?? 0, tool.name).toBeGreaterThan(80);
     expect(tool.outputSchema, tool.name).toBeDefined();
@@ -73,6 +73,8 @@ async function exercise(client: Client): Promise<Record<string, Record<string, u
   expect(served.endpoints[0]?.calls).toBeGreaterThan(100);
   expect(served.endpoints[0]?.p95Ms).toBeGreaterThan(0);
   await call("compare_deployments", { from: "v1", to: "v2", service: "shop" });
+  // (Kept requests with content are read through MCP in requests.test.ts.)
+  await call("list_requests", { since: "1h" });
   await call("query", { sql: "SELECT deployment, COUNT(*) AS windows FROM windows GROUP BY deployment ORDER BY deployment" });
 
   // The same data as resources: the list, one incident, its triage brief.

@@ -1,11 +1,14 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { dirname, join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { RequestView } from "@seismo/analyzer";
+import { Ajv } from "ajv";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually } from "../eventually.js";
 import { requireDatabases } from "../databases.js";
-import { cleanup, FIXTURES, seismo, seismoRun, tempDir } from "./harness.js";
+import { cleanup, FIXTURES, SEISMO, seismo, seismoRun, tempDir } from "./harness.js";
 
 afterEach(cleanup);
 
@@ -38,6 +41,29 @@ function storedBytes(db: string): string {
     .filter((f) => f.startsWith("requests-"))
     .map((f) => readFileSync(join(dir, f)).toString("latin1"))
     .join("\n");
+}
+
+/** What an agent reads: list_requests and get_request answer with the same story, valid against their own schemas. */
+async function expectThroughMcp(db: string, failed: RequestView): Promise<void> {
+  const client = new Client({ name: "seismo-test", version: "1.0.0" });
+  await client.connect(new StdioClientTransport({ command: process.execPath, args: [SEISMO, "mcp", "--db", db], stderr: "pipe" }));
+  try {
+    const { tools } = await client.listTools();
+    const ajv = new Ajv({ strict: false });
+    const answer = async (name: string, args: Record<string, unknown>): Promise<Record<string, unknown>> => {
+      const reply = await client.callTool({ name, arguments: args });
+      expect(reply.isError ?? false, `${name}: ${JSON.stringify(reply.content)}`).toBe(false);
+      const validate = ajv.compile(tools.find((t) => t.name === name)?.outputSchema as object);
+      expect(validate(reply.structuredContent), `${name}: ${JSON.stringify(validate.errors)}`).toBe(true);
+      return reply.structuredContent as Record<string, unknown>;
+    };
+    const listed = (await answer("list_requests", { since: "1h", errors: true })) as { requests: RequestView[] };
+    expect(listed.requests.map((r) => r.route)).toContain("/api/orders/:id/notes");
+    const one = (await answer("get_request", { id: failed.id.slice(0, 9) })) as { request: RequestView };
+    expect(one.request).toEqual(failed);
+  } finally {
+    await client.close();
+  }
 }
 
 describe("request forensics: failed and slow requests kept with their queries, calls and error", () => {
@@ -131,6 +157,7 @@ describe("request forensics: failed and slow requests kept with their queries, c
       expect(shown.stdout).toMatch(/in the app at .*orders-app\.cjs:\d+/);
       const list = await seismoRun(["requests", "--db", db, "--since", "10m", "--slow"]);
       expect(list.stdout).toMatch(new RegExp(`${slow?.id ?? "-"}\\s+\\S+\\s+GET /api/orders/:id\\s+200\\s+\\d+ ms\\s+slow: over 500 ms`));
+      if (framework === "express") await expectThroughMcp(db, failed as RequestView);
     }, 90_000);
   }
 });

@@ -22,7 +22,12 @@ export function plainValue(value: CapturedValue): unknown {
       return null;
   }
   if (value.truncated === "depth") return `[${value.type}: not read, deeper than kept]`;
-  if (value.children.length === 0 && value.value !== "") return value.value;
+  if (value.children.length === 0) {
+    // Text the target gave for an object (a Date, an Error's message), or a value it does not open (a Promise).
+    if (value.value !== "") return value.value;
+    if (value.type === "Array") return [];
+    return value.type === "Object" ? {} : `[${value.type}]`;
+  }
   const arrayLike = value.type === "Array" || value.type === "Set" || value.children.every((c, i) => c.name === String(i));
   const more = value.omitted > 0 ? `… ${value.omitted} more ${value.truncated === "fields" ? "fields" : "items"}` : undefined;
   if (arrayLike && value.children.length > 0) {

@@ -1,5 +1,24 @@
 import type { Db, IncidentView, SnapshotView } from "@seismo/analyzer";
-import { AGENT_VOCABULARY, attributionShares, describeSchema, diffDeployments, endpointFigures, functionStats, getIncident, incidentHeadline, listDeployments, listIncidents, listLoadChanges, listSnapshots, parseDuration, topFunctions, triageFor } from "@seismo/analyzer";
+import {
+  AGENT_VOCABULARY,
+  attributionShares,
+  describeSchema,
+  diffDeployments,
+  endpointFigures,
+  functionStats,
+  getIncident,
+  getRequest,
+  incidentHeadline,
+  listDeployments,
+  listIncidents,
+  listLoadChanges,
+  listRequests,
+  listSnapshots,
+  parseDuration,
+  plainValue,
+  topFunctions,
+  triageFor,
+} from "@seismo/analyzer";
 import { describeError } from "@seismo/agent-proto";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
@@ -56,6 +75,33 @@ const snapshot = z.object({
   stack: z.array(z.string()),
 });
 
+const stepError = z.object({ code: z.string(), message: z.string() }).nullable().describe("When it failed: the error's code (SQLSTATE, ER_…, ECONNREFUSED) and message, redacted");
+const keptRequest = z.object({
+  id: z.string().describe("req-…: what get_request takes"),
+  service: z.string(),
+  deployment: z.string(),
+  targetId: z.string(),
+  startedAt: z.string(),
+  method: z.string(),
+  route: z.string(),
+  routeTemplate: z.boolean().describe("true: the framework's route template; false: the path with ids as ':id'"),
+  status: z.number(),
+  durationMs: z.number(),
+  keptBecause: z.string().describe("'error' (the framework handled an error), 'status' (a 5xx), 'slow' (over slowThresholdMs)"),
+  slowThresholdMs: z.number().describe("What slow meant for it: the larger of 500 ms and its route's recent p99"),
+  params: z
+    .object({ path: z.unknown(), query: z.unknown(), headers: z.unknown(), body: z.unknown() })
+    .describe("Path params, query string, the few request headers kept, the parsed JSON body: plain JSON, cut to limits (marked) and redacted; null when absent"),
+  queries: z
+    .array(z.object({ statement: z.string().describe("Digest: literals as ?"), database: z.string(), offsetMs: z.number(), durationMs: z.number().nullable().describe("null: still running at the response's end"), rows: z.number().nullable(), error: stepError }))
+    .describe("In the order they started, offsets from the request's start"),
+  calls: z.array(z.object({ method: z.string(), host: z.string(), route: z.string(), status: z.number(), offsetMs: z.number(), durationMs: z.number().nullable(), error: stepError })),
+  stepsLeftOut: z.number(),
+  error: z
+    .object({ type: z.string(), message: z.string(), code: z.string(), stack: z.array(z.string()), appFrame: z.string().describe("The innermost frame in the app's own code: open this"), handledBy: z.string() })
+    .nullable(),
+});
+
 /** The culprit as the schema has it (the type has no index signature; the value is the same). */
 function culpritOf(c: IncidentView["culprits"][number]): z.infer<typeof culprit> {
   return { ...c };
@@ -73,26 +119,10 @@ function summaryOf(incident: IncidentView): z.infer<typeof incidentSummary> {
   };
 }
 
-/** A captured value as plain JSON an agent reads at a glance: `{ qty: 777, order: { … } }`. */
-function plain(value: { type: string; value: string; children: Array<{ name: string }>; truncated: string }): unknown {
-  if (value.truncated === "redacted") return "[redacted]";
-  if (value.children.length > 0) {
-    const out: Record<string, unknown> = {};
-    for (const child of value.children as Array<typeof value & { name: string }>) out[child.name] = plain(child);
-    if (value.truncated) out["…"] = `cut: ${value.truncated}`;
-    return out;
-  }
-  if (value.type === "number") return Number(value.value);
-  if (value.type === "boolean") return value.value === "true";
-  if (value.type === "null") return null;
-  if (value.type === "undefined") return "undefined";
-  return value.value === "" ? value.type : value.value;
-}
-
 function snapshotOf(s: SnapshotView): z.infer<typeof snapshot> {
   const values: Record<string, unknown> = {};
-  for (const local of s.locals) values[local.name] = plain(local);
-  if (s.thisValue) values.this = plain(s.thisValue);
+  for (const local of s.locals) values[local.name] = plainValue(local);
+  if (s.thisValue) values.this = plainValue(s.thisValue);
   return { function: s.functionName, file: s.file, line: s.line, capturedAt: s.capturedAt, trigger: s.trigger, error: s.error, values, stack: s.stack };
 }
 
@@ -314,6 +344,44 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
         return result({ since: new Date(from).toISOString(), endpoints });
       }),
     ),
+  );
+
+  server.registerTool(
+    "list_requests",
+    {
+      title: "List failed and slow requests, each with its queries, calls and error",
+      description:
+        "Served requests that failed (an error the framework handled, or a 5xx) or were slow (over 500 ms, or over their route's p99), newest first, each with what an agent needs to fix it: the route and its parameters (path, query, a few headers, the parsed body; redacted), every database query (statement digest, duration, rows, the database's error) and outgoing call it made, in order, and the error with its stack and the app's own frame. A few a minute per route at most; healthy requests leave nothing. Use it after list_endpoints shows a route failing or slow, then get_request for one.",
+      inputSchema: {
+        since: z.string().optional().describe("How far back: 30m, 6h, 7d (default 24h)"),
+        errors: z.boolean().optional().describe("true: only failed requests"),
+        slow: z.boolean().optional().describe("true: only slow requests"),
+        route: z.string().optional().describe("Only this route, exactly as shown (e.g. /api/orders/:id)"),
+        service: z.string().optional(),
+        limit: z.number().int().min(1).max(100).optional().describe("At most this many (default 20)"),
+      },
+      outputSchema: { since: z.string(), requests: z.array(keptRequest) },
+      annotations: { readOnlyHint: true },
+    },
+    guarded(async (args) =>
+      withDb((db) => {
+        const from = sinceMs(args.since, "24h");
+        const requests = listRequests(db, { sinceMs: from, errors: args.errors === true, slow: args.slow === true, route: args.route, service: args.service, limit: args.limit ?? 20 });
+        return result({ since: new Date(from).toISOString(), requests });
+      }),
+    ),
+  );
+
+  server.registerTool(
+    "get_request",
+    {
+      title: "One failed or slow request in full",
+      description: "One kept request (an id from list_requests, or a unique prefix): its route, parameters, its queries and calls in order with their durations and errors, and the error the framework handled with its stack and app frame.",
+      inputSchema: { id: z.string().describe("req-…") },
+      outputSchema: { request: keptRequest },
+      annotations: { readOnlyHint: true },
+    },
+    guarded(async ({ id }) => withDb((db) => result({ request: getRequest(db, id) }))),
   );
 
   server.registerTool(
