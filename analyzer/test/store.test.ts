@@ -247,6 +247,7 @@ const SHIPPED_MIGRATIONS = [
   "9 6a6e6a7e897c75a3",
   "10 e3b0c44298fc1c14",
   "11 7184f3deb30131d5",
+  "12 af029322aa158ce2",
 ];
 
 /** Migration 8 as first written (bbf02fc), before outgoing calls, queries and sampling were added to it. */
