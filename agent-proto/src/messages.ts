@@ -253,6 +253,8 @@ export interface RequestError {
   stack: string[];
   appFrame: string;
   handledBy: string;
+  /** "error:<fingerprint>": its snapshots' trigger; "" when the daemon captures no errors. */
+  captureTrigger: string;
 }
 
 /** A served request that failed or was slow, with what it did (tail-based: the rest leave nothing). */

@@ -263,6 +263,7 @@ export const sampleEvents: Record<SeismoEvent["kind"], SeismoEvent> = {
         stack: ["Parser.parseErrorMessage (/app/node_modules/pg-protocol/dist/parser.js:285:98)", "async order (/app/src/orders.ts:31:17)"],
         appFrame: "async order (/app/src/orders.ts:31:17)",
         handledBy: "express",
+        captureTrigger: "error:5f1c2a9e7b30",
       },
     },
   },

@@ -345,15 +345,30 @@ export class Sensor {
     for (const raw of contributions.flatMap((c) => c.requests?.kept ?? [])) this.publishRequest(raw);
   }
 
-  /** A failed or slow request the HTTP instrument kept: redacted, its error's stack at the original source. */
+  /**
+   * A failed or slow request the HTTP instrument kept: redacted, its error's stack at the original
+   * source. Its error goes to the exception watch too: the first of its kind at the app's line is
+   * a snapshot of its own, and arms a capture there for the values of its next occurrence.
+   */
   private publishRequest(raw: RawRequest): void {
-    const exemplar = toRequestExemplar(raw, this.target, (frame) => {
-      try {
-        return this.sourceMaps.originalFrame(frame);
-      } catch {
-        return frame;
-      }
-    });
+    let trigger = "";
+    if (raw.error && this.errorWatch) {
+      const thrown = { name: raw.error.type, message: raw.error.message, stack: raw.error.stack, origin: "handled", at: Math.round(raw.at + raw.ms) };
+      trigger = this.errorWatch.triggerOf(thrown);
+      this.errorWatch.onThrown(thrown);
+    }
+    const exemplar = toRequestExemplar(
+      raw,
+      this.target,
+      (frame) => {
+        try {
+          return this.sourceMaps.originalFrame(frame);
+        } catch {
+          return frame;
+        }
+      },
+      trigger,
+    );
     this.options.outbox.send(this.target.service, { kind: "request", sentAtMs: Date.now(), body: exemplar }, exemplar.requestId);
   }
 

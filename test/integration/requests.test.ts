@@ -3,7 +3,7 @@ import { request as httpRequest } from "node:http";
 import { dirname, join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import type { RequestView } from "@seismo/analyzer";
+import type { RequestView, SnapshotView } from "@seismo/analyzer";
 import { Ajv } from "ajv";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually } from "../eventually.js";
@@ -79,11 +79,15 @@ describe("request forensics: failed and slow requests kept with their queries, c
       for (let i = 0; i < 10; i++) expect(await call(port, "GET", "/health")).toBe(200);
       for (let id = 1; id <= 5; id++) expect(await call(port, "GET", `/api/orders/${id}`)).toBe(200);
       // A query that fails (pg), its error handled by the framework.
-      const notes = await call(port, "POST", `/api/orders/42/notes?token=${SECRETS.queryToken}&source=app`, {
-        body: { note: "leave at the door", password: SECRETS.password, card: SECRETS.card },
-        headers: { authorization: SECRETS.bearer, "x-api-key": SECRETS.apiKey, "user-agent": "orders-test/1.0" },
-      });
-      expect(notes).toBe(500);
+      const postNote = () =>
+        call(port, "POST", `/api/orders/42/notes?token=${SECRETS.queryToken}&source=app`, {
+          body: { note: "leave at the door", password: SECRETS.password, card: SECRETS.card },
+          headers: { authorization: SECRETS.bearer, "x-api-key": SECRETS.apiKey, "user-agent": "orders-test/1.0" },
+        });
+      expect(await postNote()).toBe(500);
+      // Its error is new: the daemon arms a capture at the app's line, and the next occurrence brings its values.
+      const armedAt = await run.waitFor(/capture \S+ armed at (\S*orders-app\.cjs):(\d+)/, 20_000);
+      expect(await postNote()).toBe(500);
       // A query that fails (mysql2).
       expect(await call(port, "GET", "/api/stock/SKU-7")).toBe(500);
       // Slow: the query waits 0.8 s in the database.
@@ -98,7 +102,7 @@ describe("request forensics: failed and slow requests kept with their queries, c
           last = listed.stdout + listed.stderr;
           if (listed.code !== 0) return undefined;
           const all = JSON.parse(listed.stdout) as RequestView[];
-          return all.length >= 6 ? all : undefined;
+          return all.length >= 7 ? all : undefined;
         },
         { timeoutMs: 20_000, everyMs: 500, explain: () => `seismo requests said: ${last.slice(0, 2000)}` },
       );
@@ -107,7 +111,7 @@ describe("request forensics: failed and slow requests kept with their queries, c
 
       const byRoute = (route: string) => requests.filter((r) => r.route === route);
       // Nothing of the healthy ones; each kept one once.
-      expect(requests.map((r) => r.route).sort()).toEqual(["/api/mix/:id", "/api/mix/:id", "/api/mix/:id", "/api/orders/:id", "/api/orders/:id/notes", "/api/stock/:sku"]);
+      expect(requests.map((r) => r.route).sort()).toEqual(["/api/mix/:id", "/api/mix/:id", "/api/mix/:id", "/api/orders/:id", "/api/orders/:id/notes", "/api/orders/:id/notes", "/api/stock/:sku"]);
 
       const [failed] = byRoute("/api/orders/:id/notes");
       expect(failed).toMatchObject({ method: "POST", status: 500, keptBecause: "error", routeTemplate: true, params: { path: { id: "42" }, query: { token: "[redacted]", source: "app" } } });
@@ -142,6 +146,25 @@ describe("request forensics: failed and slow requests kept with their queries, c
         expect(r).toMatchObject({ status: 503, keptBecause: "status" });
         expect(r.queries.map((q) => q.statement)).toEqual([0, 1, 2].map(() => `SELECT ? AS request_${id}, pg_sleep(?)`));
       }
+
+      // The error's values at the app's line, from its second occurrence: the request the handler worked on.
+      const trigger = failed?.error?.captureTrigger ?? "";
+      expect(trigger).toMatch(/^error:[0-9a-f]{12}$/);
+      const snapshots = await eventually(
+        async () => {
+          const listed = await seismoRun(["snapshots", "--db", db, "--errors", "--since", "10m", "--json"]);
+          const mine = (JSON.parse(listed.stdout || "[]") as SnapshotView[]).filter((s) => s.trigger === trigger);
+          return mine.some((s) => s.hit > 0) ? mine : undefined;
+        },
+        { timeoutMs: 10_000, everyMs: 500 },
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}; daemon said:\n${run.stdout()}${run.stderr()}`);
+      });
+      const [first] = snapshots.filter((s) => s.hit === 0);
+      expect(first?.error).toBe('DatabaseError: relation "seismo_missing_notes" does not exist');
+      const [values] = snapshots.filter((s) => s.hit > 0);
+      expect(`${values?.file}:${values?.line}`).toBe(`${armedAt[1]}:${armedAt[2]}`);
+      expect(values?.locals.map((l) => l.name)).toContain(framework === "fastify" ? "request" : "req");
 
       // No secret anywhere the analyzer wrote.
       const bytes = storedBytes(db);

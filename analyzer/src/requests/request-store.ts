@@ -52,7 +52,8 @@ export interface RequestView {
   calls: RequestCallView[];
   /** Queries and calls past the per-request limit, not kept. */
   stepsLeftOut: number;
-  error: { type: string; message: string; code: string; stack: string[]; appFrame: string; handledBy: string } | null;
+  /** captureTrigger: "error:<fingerprint>", the trigger of this error's snapshots (`seismo snapshots --errors`); "" when none. */
+  error: { type: string; message: string; code: string; stack: string[]; appFrame: string; handledBy: string; captureTrigger: string } | null;
 }
 
 /** Short, stable, typeable. */
@@ -167,7 +168,7 @@ function toView(row: Row): RequestView {
       .filter((s) => s.kind === "call")
       .map((s) => ({ method: s.method, host: s.host, route: s.path, status: s.status, offsetMs: s.offsetMs, durationMs: s.durationMs < 0 ? null : s.durationMs, error: stepError(s) })),
     stepsLeftOut: row.steps_left_out,
-    error: detail.error,
+    error: detail.error ? { ...detail.error, captureTrigger: detail.error.captureTrigger ?? "" } : null,
   };
 }
 

@@ -20,7 +20,8 @@ long it took, the response; and the error with its stack, the app's frame first.
 Options:
   --json               the incident as one JSON object (the shape of \`incidents --json\`,
                        plus snapshots: the values captured for it, as \`snapshots --json\`);
-                       a request as \`requests --json\` gives each
+                       a request as \`requests --json\` gives each, plus snapshots: the
+                       values captured at the app's line when its error came again
 ${DB_HELP}
   -h, --help           this help`;
 
@@ -37,7 +38,20 @@ export async function showCommand(args: string[], out: (text: string) => void): 
   try {
     if (id.startsWith("req-")) {
       const request = getRequest(db, id);
-      out(values.json ? JSON.stringify(request, null, 2) : renderRequest(request).join("\n"));
+      // The values at the app's line when its error came again (an error probe's snapshots), newest first.
+      const trigger = request.error?.captureTrigger;
+      const captured = trigger ? listSnapshots(db, { incidentId: trigger }).filter((s) => s.hit > 0) : [];
+      if (values.json) {
+        out(JSON.stringify({ ...request, snapshots: captured }, null, 2));
+        return 0;
+      }
+      out(renderRequest(request).join("\n"));
+      const latest = captured[0];
+      if (latest) {
+        out("");
+        out(`  The values at ${latest.file}:${latest.line} when this error came again (${captured.length} snapshot(s); all: seismo snapshots --errors):`);
+        out(renderSnapshot(latest).map((line) => `  ${line}`).join("\n"));
+      } else if (trigger) out(`\n  A capture is armed at the app's line for this error's next occurrence (seismo snapshots --errors).`);
       return 0;
     }
     const incident = getIncident(db, id);

@@ -98,7 +98,15 @@ const keptRequest = z.object({
   calls: z.array(z.object({ method: z.string(), host: z.string(), route: z.string(), status: z.number(), offsetMs: z.number(), durationMs: z.number().nullable(), error: stepError })),
   stepsLeftOut: z.number(),
   error: z
-    .object({ type: z.string(), message: z.string(), code: z.string(), stack: z.array(z.string()), appFrame: z.string().describe("The innermost frame in the app's own code: open this"), handledBy: z.string() })
+    .object({
+      type: z.string(),
+      message: z.string(),
+      code: z.string(),
+      stack: z.array(z.string()),
+      appFrame: z.string().describe("The innermost frame in the app's own code: open this"),
+      handledBy: z.string(),
+      captureTrigger: z.string().describe("error:<fingerprint>: the trigger of this error's snapshots (the values at appFrame when it came again); '' when none"),
+    })
     .nullable(),
 });
 

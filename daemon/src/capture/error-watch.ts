@@ -5,7 +5,7 @@ import type { ArmRequest, ThrownReport } from "./captures.js";
 import { redactFrame } from "./captures.js";
 import { redactString } from "./redaction.js";
 import type { ThrowSite } from "./throw-site.js";
-import { errorFingerprint, throwSite } from "./throw-site.js";
+import { appThrowSite, errorFingerprint, throwSite } from "./throw-site.js";
 import { ErrorMemory, errorMemoryKey } from "./error-memory.js";
 
 export interface ErrorWatchSettings {
@@ -35,7 +35,9 @@ export interface ErrorWatchDeps {
 }
 
 /**
- * Uncaught exceptions, turned into captures at their throw site.
+ * Uncaught exceptions, turned into captures at their throw site; and the errors an app's framework
+ * handled for a request (Express, Fastify, Koa: they reach the daemon with the request they failed,
+ * kept by the HTTP instrument), at the app's own line in their stack.
  *
  * The first occurrence of an exception (its class and throw site) is
  * published at once as a snapshot without locals: the class, the message and
@@ -93,10 +95,15 @@ export class ErrorWatch {
     if (snapshot.hit > 0 && snapshot.trigger.startsWith("error:")) this.memory.captured(this.key, snapshot.trigger);
   }
 
-  /** One uncaught exception that no error probe captured. */
+  /** The trigger its snapshots carry ("error:<fingerprint>"): what links a kept request's error to them. */
+  triggerOf(thrown: Pick<ThrownReport, "name" | "stack" | "origin">): string {
+    return `error:${errorFingerprint(thrown.name, siteOf(thrown))}`;
+  }
+
+  /** One uncaught exception (or an error a request's framework handled) that no error probe captured. */
   onThrown(thrown: ThrownReport): void {
     const now = this.now();
-    const site = throwSite(thrown.stack);
+    const site = siteOf(thrown);
     const fingerprint = errorFingerprint(thrown.name, site);
     const key = this.key;
     if ((this.memory.get(key, fingerprint)?.quietUntilMs ?? 0) > now) return;
@@ -112,7 +119,8 @@ export class ErrorWatch {
       now,
     );
     this.deps.publish(this.firstOccurrence(thrown, site, trigger, text));
-    this.deps.log.info(`${thrown.origin === "unhandledRejection" ? "unhandled rejection" : "uncaught exception"} ${text.slice(0, 200)}${site ? ` at ${site.file}:${site.line}` : ""}`);
+    const what = thrown.origin === "handled" ? "error handled by the app's framework" : thrown.origin === "unhandledRejection" ? "unhandled rejection" : "uncaught exception";
+    this.deps.log.info(`${what} ${text.slice(0, 200)}${site ? ` at ${site.file}:${site.line}` : ""}`);
     if (site) void this.armAt(site, trigger, text, now);
   }
 
@@ -157,4 +165,9 @@ export class ErrorWatch {
       error: text,
     };
   }
+}
+
+/** Where an exception is placed: its throw site; for an error the app's framework handled, the app's own line. */
+function siteOf(thrown: Pick<ThrownReport, "stack" | "origin">): ThrowSite | undefined {
+  return thrown.origin === "handled" ? appThrowSite(thrown.stack) : throwSite(thrown.stack);
 }

@@ -11,8 +11,17 @@ export interface ThrowSite {
   functionName: string;
 }
 
-// "name (/abs/file.js:12:5)", "name (file:///abs/file.mjs:12:5)", "/abs/file.js:12:5", "async name (…)".
-const FRAME = /^(?:(.*?) \()?((?:file:\/\/)?\/[^()]*?):(\d+):(\d+)\)?$/;
+// "name (/abs/file.js:12:5)", "name (file:///abs/file.mjs:12:5)", "/abs/file.js:12:5", "async name (…)",
+// "async /abs/file.js:12:5" (an anonymous async function awaited).
+const FRAME = /^(?:(.*?) \(|async )?((?:file:\/\/)?\/[^()]*?):(\d+):(\d+)\)?$/;
+
+function siteOf(frame: string): ThrowSite | undefined {
+  const match = FRAME.exec(frame.trim());
+  if (!match) return undefined;
+  const [, name, location, line, column] = match as unknown as [string, string | undefined, string, string, string];
+  const file = location.startsWith("file://") ? decodeURIComponent(location.slice("file://".length)) : location;
+  return { file, line: Number(line), column: Number(column), functionName: functionNameOf(name) };
+}
 
 /**
  * The throw site of an exception, from its stack frames (innermost first, as
@@ -23,13 +32,24 @@ const FRAME = /^(?:(.*?) \()?((?:file:\/\/)?\/[^()]*?):(\d+):(\d+)\)?$/;
  */
 export function throwSite(stack: readonly string[]): ThrowSite | undefined {
   for (const frame of stack) {
-    const match = FRAME.exec(frame.trim());
-    if (!match) continue;
-    const [, name, location, line, column] = match as unknown as [string, string | undefined, string, string, string];
-    const file = location.startsWith("file://") ? decodeURIComponent(location.slice("file://".length)) : location;
-    return { file, line: Number(line), column: Number(column), functionName: functionNameOf(name) };
+    const site = siteOf(frame);
+    if (site) return site;
   }
   return undefined;
+}
+
+/**
+ * Where the app met an error its framework handled: the innermost frame in the app's own files
+ * (not node_modules). A database error is thrown inside its driver, the same few lines for every
+ * query; the app's line tells one failing query from another, and its values are the app's.
+ * The throw site when no frame is the app's.
+ */
+export function appThrowSite(stack: readonly string[]): ThrowSite | undefined {
+  for (const frame of stack) {
+    const site = siteOf(frame);
+    if (site && !site.file.includes("/node_modules/")) return site;
+  }
+  return throwSite(stack);
 }
 
 /** "async Foo.bar [as baz]" → "bar"; no name → "(anonymous)". */

@@ -78,7 +78,7 @@ export interface RawThrown {
     message: string;
     /** The stack's frames, innermost first, "name (file:line:column)" as V8 prints them. */
     stack: string[];
-    /** "uncaughtException" or "unhandledRejection", as Node says. */
+    /** "uncaughtException" or "unhandledRejection", as Node says; "handled": the app's framework handled it (a request's error). */
     origin: string;
     at: number;
   };
@@ -121,6 +121,8 @@ export interface CaptureApi {
   watchErrors(binding: string): void;
   unwatchErrors(): boolean;
   thrown(error: unknown, origin: string): void;
+  /** An error the app's framework handled (the HTTP instrument tells): reported only when an error probe at one of its frames has values. */
+  handled(error: unknown): void;
   armed(): string[];
   readonly calls: number;
 }
@@ -364,7 +366,13 @@ export function installCapture(settings: CaptureTargetSettings, values: Values):
   // Uncaught exceptions, seen through "uncaughtExceptionMonitor": it changes nothing in how the
   // app handles them (an "unhandledRejection" listener would stop Node's crash on one).
   let errorBinding: string | undefined;
-  const thrown = (error: unknown, origin: string): void => {
+  /**
+   * An exception's report: pushed with the values an error probe at one of its frames kept, or,
+   * for an uncaught one (`always`), without. An error the app's framework handled (`always`
+   * false) is pushed only with values: its first occurrence reaches the daemon with the request
+   * it failed (the HTTP instrument's kept requests), and only a probe's hit is news.
+   */
+  const report = (error: unknown, origin: string, always: boolean): void => {
     if (errorBinding === undefined) return;
     try {
       const isError = error instanceof Error;
@@ -396,10 +404,15 @@ export function installCapture(settings: CaptureTargetSettings, values: Values):
         if (captured.last) remove(id, "hits");
         return;
       }
-      push(errorBinding, report);
+      if (always) push(errorBinding, report);
     } catch {
       // never disturb the target, least of all while it handles an exception
     }
+  };
+  const thrown = (error: unknown, origin: string): void => report(error, origin, true);
+  const handled = (error: unknown): void => {
+    // Cheap when no error probe is armed: most handled errors never reach the loop above.
+    if (errorBinding !== undefined && probes.size > 0) report(error, "handled", false);
   };
   const watchErrors = (binding: string): void => {
     if (errorBinding === undefined) process.on("uncaughtExceptionMonitor", thrown);
@@ -512,6 +525,7 @@ export function installCapture(settings: CaptureTargetSettings, values: Values):
     unwatchErrors,
     /** What the "uncaughtExceptionMonitor" listener does; callable directly in tests. */
     thrown,
+    handled,
     armed: () => [...probes.keys()],
     get calls() {
       return calls;

@@ -16,6 +16,8 @@ export interface HttpInstrumentTargetSettings {
   maxTimedPerSecond: number;
   /** Where the request forensics' steps are published for the database instrument; "" to keep no request. */
   requestsKey: string;
+  /** Where the capture code is (keys.ts): told of each request's handled error, for error probes armed at its frames. */
+  captureKey: string;
 }
 
 /** What the instrument reads of a server request, a response and a client request: only these, defensively. */
@@ -311,11 +313,18 @@ export function installHttpInstrument(
   // Only on the error path: nothing runs for a request that goes well.
   const recordOn = (response: unknown): RequestRecord | undefined => (response && typeof response === "object" ? (response as Record<symbol, RequestRecord | undefined>)[kRecord] : undefined);
   const patchedErrors: Wrapping[] = [];
+  const captureKey = Symbol.for(settings.captureKey);
+  /** The request's first error: kept with its story, and handed to the capture code (an error probe may be armed on its frames). */
+  const noteError = (record: RequestRecord | undefined, error: unknown, by: string): void => {
+    if (!active || !forensics || !forensics.noteError(record, error, by)) return;
+    const capture = slots[captureKey] as { handled?: (error: unknown) => void } | undefined;
+    if (capture && typeof capture.handled === "function") capture.handled(error);
+  };
   const noteErrorOf = (by: string, responseOf: (self: unknown, args: IArguments) => unknown) => (original: AnyMethod) =>
     function (this: unknown, error: unknown) {
       // eslint-disable-next-line prefer-rest-params -- read, and passed through untouched
       const args = arguments;
-      if (active && forensics) forensics.noteError(recordOn(responseOf(this, args)) ?? forensics.current(), error, by);
+      if (active && forensics) noteError(recordOn(responseOf(this, args)) ?? forensics.current(), error, by);
       return original.apply(this, args as unknown as unknown[]);
     } as AnyMethod;
   const patchErrors = (): void => {
@@ -329,7 +338,7 @@ export function installHttpInstrument(
   patchErrors();
   const onFastifyError = (message: unknown): void => {
     const { error, reply } = message as { error?: unknown; reply?: { raw?: unknown } };
-    if (forensics) forensics.noteError(recordOn(reply?.raw) ?? forensics.current(), error, "fastify");
+    if (forensics) noteError(recordOn(reply?.raw) ?? forensics.current(), error, "fastify");
   };
   const METHOD_NAMES = ["OTHER", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
   const METHODS = new Map(METHOD_NAMES.map((name, i) => [name, i]));

@@ -123,8 +123,8 @@ export interface RequestEnd {
 export interface RequestForensics extends RequestSteps {
   /** At the request's start: the record that follows it (entered into the async context). */
   start(): RequestRecord;
-  /** An error the framework handled for the request (the first one counts). */
-  noteError(record: RequestRecord | undefined, error: unknown, by: string): void;
+  /** An error the framework handled for the request: true for its first one (the one that counts). */
+  noteError(record: RequestRecord | undefined, error: unknown, by: string): boolean;
   /** Fastify's parsed params and body, noted on its raw request by its handler channel. */
   noteParsed(request: object, params: unknown, body: unknown): void;
   /** The record of the request the current code runs for. */
@@ -292,9 +292,10 @@ export function inTargetRequestForensics(settings: RequestForensicsSettings): (v
       },
       current: () => (active ? storage.getStore() : undefined),
       noteError(record, error, by) {
-        if (!record || record.error !== undefined || error === undefined) return;
+        if (!record || record.error !== undefined || error === undefined) return false;
         record.error = error;
         record.by = by;
+        return true;
       },
       begin(k, s, h) {
         const record = active ? storage.getStore() : undefined;

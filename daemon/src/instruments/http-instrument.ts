@@ -45,7 +45,7 @@ export function httpInstrumentInstall(settings: HttpInstrumentSettings): string 
   const requestsKey = requests ? requests.key : "";
   return inTargetExpression(
     installHttpInstrument,
-    { key: IN_TARGET_KEYS.httpInstrument, patchedKey: IN_TARGET_KEYS.httpInstrumentPatched, maxEntries, abandonedAfterMs, maxTimedPerSecond, requestsKey },
+    { key: IN_TARGET_KEYS.httpInstrument, patchedKey: IN_TARGET_KEYS.httpInstrumentPatched, maxEntries, abandonedAfterMs, maxTimedPerSecond, requestsKey, captureKey: IN_TARGET_KEYS.capture },
     [AGGREGATES, VALUES, requestForensicsLibrary(requests)],
   );
 }

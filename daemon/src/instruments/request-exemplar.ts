@@ -109,14 +109,15 @@ function step(raw: RawStep): RequestStep {
 /**
  * Pure: a kept request as published: every name and string checked again by shape (a secret the
  * target did not know by its name), the error's frames at the original source (`originalFrame`,
- * through the target's source maps) with the app's own frame picked out.
+ * through the target's source maps) with the app's own frame picked out; `captureTrigger`, the
+ * trigger of the snapshots the exception watch takes of its error.
  */
-export function toRequestExemplar(raw: RawRequest, target: TargetRef, originalFrame: (frame: string) => string = (f) => f): RequestExemplar {
+export function toRequestExemplar(raw: RawRequest, target: TargetRef, originalFrame: (frame: string) => string = (f) => f, captureTrigger = ""): RequestExemplar {
   const valueOf = (v: RawValue | undefined) => (v ? toCapturedValue(v) : null);
   let error: RequestError | null = null;
   if (raw.error) {
     const stack = raw.error.stack.map((frame) => redactFrame(originalFrame(frame)));
-    error = { type: raw.error.type, message: redactString(raw.error.message), code: raw.error.code ?? "", stack, appFrame: appFrameOf(stack), handledBy: raw.error.by };
+    error = { type: raw.error.type, message: redactString(raw.error.message), code: raw.error.code ?? "", stack, appFrame: appFrameOf(stack), handledBy: raw.error.by, captureTrigger };
   }
   return {
     // (The start joins the number: an instrument installed again after a daemon died counts from 1 again.)
