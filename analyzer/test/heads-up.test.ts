@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { FunctionStat, ProfileWindow } from "@seismo/agent-proto";
+import type { FunctionStat, ProfileWindow, RequestExemplar } from "@seismo/agent-proto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
 import type { Db } from "../src/store/database.js";
@@ -54,5 +54,15 @@ describe("the daily heads-up", () => {
     const store = new EventStore(db);
     for (let h = 23; h >= 1; h -= 2) store.recordWindow(windowAt(h, 300_000), 0);
     expect(headsUp(db, { sinceMs: NOW - 24 * HOUR, nowMs: NOW }).newHotFunctions).toEqual([]);
+  });
+
+  it("lists the routes whose failed requests were kept, with the latest one's story, and none from before the period", () => {
+    const store = new EventStore(db);
+    const failed = sampleEvents.request.body as RequestExemplar;
+    store.recordRequest({ ...failed, startedAtMs: NOW - 2 * HOUR }, 0);
+    store.recordRequest({ ...failed, requestId: `${failed.requestId}-old`, startedAtMs: NOW - 30 * HOUR }, 0);
+    const report = headsUp(db, { sinceMs: NOW - 24 * HOUR, nowMs: NOW });
+    expect(report.failingRoutes).toMatchObject([{ service: "shop", method: "GET", route: "/api/orders/:id", failed: 1, slow: 0 }]);
+    expect(headsUpMarkdown(report)).toMatch(/## Failed and slow requests\n\n- \*\*shop\*\* `GET \/api\/orders\/:id`: 1 failed kept\. Latest: .*relation "missing_table" does not exist; DatabaseError at \/app\/src\/orders\.ts:31 \(`seismo show req-[0-9a-f]{10}`\)/);
   });
 });

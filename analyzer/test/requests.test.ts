@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
 import { plainValue } from "../src/requests/plain-value.js";
 import { getRequest, listRequests, requestViewId } from "../src/requests/request-store.js";
+import { describeRequest, routeRequests } from "../src/requests/request-summary.js";
 import type { Db } from "../src/store/database.js";
 import { openDatabase } from "../src/store/database.js";
 import { EventStore } from "../src/store/event-store.js";
@@ -90,5 +91,25 @@ describe("kept requests", () => {
       extra: null,
       "…": "… 2 more fields",
     });
+  });
+
+  it("are told in a sentence: what failed and where in the app, or what took a slow one's time; counted per route", () => {
+    const store = new EventStore(db);
+    store.recordRequest(failed, 1);
+    store.recordRequest(slow, 2);
+    store.recordRequest({ ...failed, requestId: `${failed.requestId}-again`, startedAtMs: failed.startedAtMs + 500 }, 3);
+    const [error] = listRequests(db, { errors: true });
+    expect(describeRequest(error as never)).toBe(
+      '`GET /api/orders/:id` 500 in 42 ms: query `SELECT * FROM missing_table WHERE id = $1` failed with 42P01 relation "missing_table" does not exist; DatabaseError at /app/src/orders.ts:31',
+    );
+    expect(describeRequest(listRequests(db, { slow: true })[0] as never)).toBe("`GET /api/orders` 200 in 812 ms (slow, over 500 ms): query `SELECT * FROM orders` took 790 ms (97 %)");
+    const routes = routeRequests(db, { sinceMs: 0 });
+    expect(routes.map((r) => [r.method, r.route, r.failed, r.slow])).toEqual([
+      ["GET", "/api/orders/:id", 2, 0],
+      ["GET", "/api/orders", 0, 1],
+    ]);
+    // The latest of the route's two.
+    expect(routes[0]?.latest.id).toBe(requestViewId(`${failed.requestId}-again`));
+    expect(routeRequests(db, { sinceMs: 0, routes: ["GET /api/orders"] }).map((r) => r.route)).toEqual(["/api/orders"]);
   });
 });

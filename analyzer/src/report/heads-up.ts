@@ -4,6 +4,8 @@ import { attributionMarks, INLINED_LEGEND } from "../query/attribution-marks.js"
 import { listIncidents } from "../query/incidents.js";
 import { topFunctions } from "../query/top-functions.js";
 import { lineToOpen } from "../incidents/incident.js";
+import type { RouteRequests } from "../requests/request-summary.js";
+import { routeRequests } from "../requests/request-summary.js";
 
 export const HEADS_UP_SCHEMA = "seismo.heads-up.v1";
 
@@ -42,6 +44,8 @@ export interface HeadsUp {
   regressions: HeadsUpItem[];
   /** Functions now among a service's hottest that used far less CPU the period before. */
   newHotFunctions: NewHotFunction[];
+  /** Routes with failed or slow requests kept this period, most failures first, each with its latest story. */
+  failingRoutes: RouteRequests[];
 }
 
 export interface HeadsUpQuery {
@@ -108,6 +112,7 @@ export function headsUp(db: Db, query: HeadsUpQuery): HeadsUp {
     quickWins: incidents.filter((i) => i.kind === "cpu_spike" && i.culprits.length > 0).map(itemOf),
     regressions: incidents.filter((i) => i.kind === "regression").map(itemOf),
     newHotFunctions: newHotFunctions.sort((a, b) => b.share - a.share),
+    failingRoutes: routeRequests(db, { sinceMs: query.sinceMs, untilMs: now + 1, limit: 10 }),
   };
 }
 
@@ -129,6 +134,20 @@ export function headsUpMarkdown(report: HeadsUp): string {
           ),
           ...(report.newHotFunctions.some((f) => f.marks.includes("*")) ? ["", INLINED_LEGEND] : []),
           ...(report.newHotFunctions.some((f) => f.marks.includes("?")) ? ["", "? part of its time may be inlined code of other functions: its lines cannot tell (`seismo top` names them)"] : []),
+        ]
+      : ["None."]),
+  );
+  lines.push(
+    "",
+    "## Failed and slow requests",
+    "",
+    ...(report.failingRoutes.length > 0
+      ? [
+          ...report.failingRoutes.map(
+            (r) => `- **${r.service}** \`${r.method} ${r.route}\`: ${[r.failed > 0 ? `${r.failed} failed` : "", r.slow > 0 ? `${r.slow} slow` : ""].filter(Boolean).join(", ")} kept. Latest: ${r.latest.summary} (\`seismo show ${r.latest.id}\`)`,
+          ),
+          "",
+          "Kept requests are a few a minute per route at most: counts of stories, not of every failure (`seismo endpoints` has those).",
         ]
       : ["None."]),
   );

@@ -9,6 +9,8 @@ import type { LoadChangeView } from "../query/load-changes.js";
 import { listLoadChanges } from "../query/load-changes.js";
 import type { Db } from "../store/database.js";
 import { renderValue } from "./captured-value-text.js";
+import type { RouteRequests } from "../requests/request-summary.js";
+import { routeRequests } from "../requests/request-summary.js";
 
 /**
  * How a brief names the next things to run: the CLI's commands for people, the MCP tools for
@@ -23,6 +25,8 @@ export interface TriageVocabulary {
   compare(from: string, to: string, service: string): string;
   /** Where the captured values are, when there are some. */
   capturedValues: string;
+  /** How to read one kept request in full. */
+  request(id: string): string;
 }
 
 export const CLI_VOCABULARY: TriageVocabulary = {
@@ -30,6 +34,7 @@ export const CLI_VOCABULARY: TriageVocabulary = {
   spikeProfile: (id) => `\`seismo profile ${id} -o spike.cpuprofile\` (or \`.pb.gz\` for pprof)`,
   compare: (from, to, service) => `\`seismo diff --from ${from} --to ${to} --service ${service}\``,
   capturedValues: "the captured values",
+  request: (id) => `\`seismo show ${id}\``,
 };
 
 export const AGENT_VOCABULARY: TriageVocabulary = {
@@ -37,6 +42,7 @@ export const AGENT_VOCABULARY: TriageVocabulary = {
   spikeProfile: (id) => `call get_spike_profile with id ${id} for the heaviest stacks`,
   compare: (from, to, service) => `call compare_deployments with from ${from}, to ${to}, service ${service}`,
   capturedValues: "the captured values (`snapshots`)",
+  request: (id) => `call get_request with id ${id}`,
 };
 
 export interface TriageInput {
@@ -46,6 +52,11 @@ export interface TriageInput {
   changes: { from: string; to: string; comparison: Comparison } | null;
   /** Load changes of the service in the hour before the incident and while it lasted: context. */
   loadChanges?: LoadChangeView[];
+  /**
+   * Failed and slow requests kept while it lasted: for a regression, those of its endpoints in its
+   * deployment; for a spike, any of the service's.
+   */
+  requests?: RouteRequests[];
 }
 
 export interface Triage {
@@ -58,6 +69,8 @@ export interface Triage {
   culprit: IncidentView["culprits"][number] | null;
   changed: Array<Pick<FunctionChange, "name" | "file" | "line" | "kind" | "ratio" | "ciLow" | "ciHigh">>;
   next: string[];
+  /** Kept requests of the incident's routes (or, for a spike, of its service while it lasted), with the latest of each. */
+  requests: RouteRequests[];
   markdown: string;
 }
 
@@ -70,7 +83,7 @@ const change = (c: { ratio: number; ciLow: number; ciHigh: number; kind: string 
  * with its caller chain and the app line to open, the captured values, what changed since the
  * last deployment, and what to check next. Pure.
  */
-export function triage({ incident, snapshots, changes, loadChanges = [] }: TriageInput, words: TriageVocabulary = CLI_VOCABULARY): Triage {
+export function triage({ incident, snapshots, changes, loadChanges = [], requests = [] }: TriageInput, words: TriageVocabulary = CLI_VOCABULARY): Triage {
   const culprit = incident.culprits[0] ?? null;
   const openFrame = lineToOpen(culprit ?? undefined);
   const open = openFrame?.text ?? null;
@@ -116,6 +129,13 @@ export function triage({ incident, snapshots, changes, loadChanges = [] }: Triag
     md.push("```");
   }
 
+  md.push("", "## Requests that failed or were slow", "");
+  if (requests.length === 0) md.push(incident.kind === "cpu_spike" ? "None kept while it lasted." : "None kept for its endpoints in this deployment.");
+  for (const r of requests.slice(0, 5)) {
+    const counts = [r.failed > 0 ? `${r.failed} failed` : "", r.slow > 0 ? `${r.slow} slow` : ""].filter(Boolean).join(", ");
+    md.push(`- **${r.method} ${r.route}** (${r.service}), ${counts} kept: ${r.latest.summary} (${words.request(r.latest.id)})`);
+  }
+
   md.push("", "## What changed since the last deployment", "");
   const changed = (changes?.comparison.changes ?? []).filter((c) => c.kind !== "unchanged").slice(0, 5);
   if (!changes) md.push("No earlier deployment of this service to compare with.");
@@ -128,6 +148,8 @@ export function triage({ incident, snapshots, changes, loadChanges = [] }: Triag
   if (culprit?.builtin) next.push(`The time is inside the built-in ${culprit.name}: check the size of what the app hands it.`);
   if (!culprit && incident.kind === "regression" && (incident.details.endpoints?.length ?? 0) > 0) next.push(`An endpoint got slower or started failing while no function's CPU share changed: check ${words.waitsOn}.`);
   if (first) next.push(`Compare ${words.capturedValues} with what the code expects (sizes, lengths, unusual inputs).`);
+  const failing = requests.find((r) => r.failed > 0) ?? requests[0];
+  if (failing) next.push(`Read a ${failing.failed > 0 ? "failed" : "slow"} request of ${failing.method} ${failing.route} in full, its queries, calls and error: ${words.request(failing.latest.id)}.`);
   if (incident.kind === "cpu_spike") next.push(`Load the spike's profile: ${words.spikeProfile(incident.id)}.`);
   if (changes && changed.length > 0) next.push(`Functions that changed with the deployment: ${words.compare(changes.from, changes.to, incident.service)}.`);
   md.push("", "## What to check next", "", ...next.map((n) => `- ${n}`));
@@ -141,6 +163,7 @@ export function triage({ incident, snapshots, changes, loadChanges = [] }: Triag
     culprit,
     changed: changed.map((c) => ({ name: c.name, file: c.file, line: c.line, kind: c.kind, ratio: c.ratio, ciLow: c.ciLow, ciHigh: c.ciHigh })),
     next,
+    requests,
     markdown: `${md.join("\n")}\n`,
   };
 }
@@ -156,6 +179,19 @@ function changesFor(db: Db, incident: IncidentView): TriageInput["changes"] {
   }
 }
 
+/** The kept requests that tell the incident's story: a regression's endpoints in its deployment since it began; a spike's service while it lasted. */
+function requestsFor(db: Db, incident: IncidentView): RouteRequests[] {
+  const startedMs = Date.parse(incident.startedAt);
+  if (incident.kind === "cpu_spike") {
+    return routeRequests(db, { sinceMs: startedMs - 1_000, untilMs: (incident.endedAt ? Date.parse(incident.endedAt) : Date.now()) + 5_000, service: incident.service, limit: 5 });
+  }
+  const routes = (incident.details.endpoints ?? []).filter((e) => e.direction === "in").map((e) => `${e.method} ${e.route}`);
+  if (routes.length === 0) return [];
+  // A regression is found windows after its deployment began: its requests from the deployment's first window.
+  const first = db.prepare("SELECT MIN(start_ms) AS at FROM windows WHERE service = ? AND deployment = ?").get(incident.service, incident.deployment) as { at: number | null };
+  return routeRequests(db, { sinceMs: first.at ?? startedMs, service: incident.service, deployment: incident.deployment, routes, limit: 5 });
+}
+
 /** The triage brief of one incident, from the database: its snapshots and its deployment's changes. */
 export function triageFor(db: Db, incident: IncidentView, words: TriageVocabulary = CLI_VOCABULARY): Triage {
   const startedMs = Date.parse(incident.startedAt);
@@ -165,5 +201,5 @@ export function triageFor(db: Db, incident: IncidentView, words: TriageVocabular
     service: incident.service,
     limit: 3,
   });
-  return triage({ incident, snapshots: listSnapshots(db, { incidentId: incident.id, limit: 5 }), changes: changesFor(db, incident), loadChanges }, words);
+  return triage({ incident, snapshots: listSnapshots(db, { incidentId: incident.id, limit: 5 }), changes: changesFor(db, incident), loadChanges, requests: requestsFor(db, incident) }, words);
 }

@@ -447,25 +447,41 @@ export function installHttpInstrument(
   const onStart = (message: unknown): void => {
     const { request, response } = message as { request?: object; response?: Timed };
     if (!response) return;
-    if (forensics) (response as unknown as Record<symbol, RequestRecord>)[kRecord] = forensics.start();
+    const story = forensics ? forensics.start() : undefined;
+    if (story) (response as unknown as Record<symbol, RequestRecord>)[kRecord] = story;
     if (++sinceAdjust >= 1024) adjust();
     if (sampleEvery > 1 && ++tick % sampleEvery !== 0) return;
-    response[kStart] = performance.now();
+    response[kStart] = story ? story.t0 : performance.now();
     if (request) watchRoute(request);
   };
-  /** The request's route and whether it is the framework's template, read as its response ends. */
-  const routeOf = (request: ServerRequest): [string, boolean] => {
+  // The route of the request being finished, read into these two (no tuple made per request).
+  let routeName = "";
+  let routeIsTemplate = false;
+  /** Reads the request's route, and whether it is the framework's template, as its response ends. */
+  const readRoute = (request: ServerRequest): void => {
     const declared = (request as RouteSlots)[kRoute];
-    if (typeof declared === "string") return [declared, true];
+    routeIsTemplate = true;
+    if (typeof declared === "string") {
+      routeName = declared;
+      return;
+    }
     const routed =
       (patchedKoa.length > 0 ? koaRoute(request as RouteSlots) : undefined) ?? (patchedHono.length + patchedHonoAccessors.length > 0 ? honoRoute(request as RouteSlots) : undefined);
-    if (routed !== undefined) return [routed, routed !== "(unmatched)"];
+    if (routed !== undefined) {
+      routeName = routed;
+      routeIsTemplate = routed !== "(unmatched)";
+      return;
+    }
     const template = request.route;
-    if (template && typeof template.path === "string") return [joinRoute(request.baseUrl, template.path), true];
+    if (template && typeof template.path === "string") {
+      routeName = joinRoute(request.baseUrl, template.path);
+      return;
+    }
+    routeIsTemplate = false;
     // Express saw it and no route matched (a 404, a static file, a middleware's answer):
     // said so, rather than a path that looks like a route.
-    if (typeof request.baseUrl === "string" || typeof request.app === "function") return ["(unmatched)", false];
-    return [normalize(typeof request.url === "string" ? request.url : "/"), false];
+    if (typeof request.baseUrl === "string" || typeof request.app === "function") routeName = "(unmatched)";
+    else routeName = normalize(typeof request.url === "string" ? request.url : "/");
   };
   const onFinish = (message: unknown): void => {
     const { request, response } = message as { request?: ServerRequest; response?: ServerResponse & Timed };
@@ -477,16 +493,18 @@ export function installHttpInstrument(
     if (now - lastRead > abandonedAfterMs) return remove();
     const method = METHODS.get(request.method ?? "") ?? 0;
     const status = typeof response.statusCode === "number" && response.statusCode >= 0 && response.statusCode < 1000 ? response.statusCode : 0;
-    let route: [string, boolean] | undefined;
-    const routeOnce = (): [string, boolean] => (route ??= routeOf(request));
     if (start !== undefined) {
-      const [name, isTemplate] = routeOnce();
-      record(table, name, name, isTemplate, "", method, status, now - start, sampleEvery);
+      readRoute(request);
+      record(table, routeName, routeName, routeIsTemplate, "", method, status, now - start, sampleEvery);
     }
-    if (story !== undefined && forensics) {
-      const url = (request as { originalUrl?: unknown }).originalUrl;
-      forensics.end(story, { request, method: METHOD_NAMES[method] ?? "OTHER", status, url: typeof url === "string" ? url : typeof request.url === "string" ? request.url : "/", route: routeOnce }, now - story.t0, false);
-    }
+    // Most requests end here: well and fast, nothing to keep, nothing made for them.
+    if (story === undefined || !forensics || !forensics.mayKeep(story, status, now - story.t0)) return;
+    const url = (request as { originalUrl?: unknown }).originalUrl;
+    const route = (): [string, boolean] => {
+      readRoute(request);
+      return [routeName, routeIsTemplate];
+    };
+    forensics.end(story, { request, method: METHOD_NAMES[method] ?? "OTHER", status, url: typeof url === "string" ? url : typeof request.url === "string" ? request.url : "/", route }, now - story.t0);
   };
   const CHANNELS: Array<[string, (message: unknown) => void]> = [
     ["http.server.request.start", onStart],

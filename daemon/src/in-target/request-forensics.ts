@@ -73,7 +73,7 @@ export interface RawRequest {
   route: string;
   template: boolean;
   status: number;
-  /** why it was kept: "error" (an error handled), "status" (5xx), "slow", "aborted" (the client went away first) */
+  /** why it was kept: "error" (an error handled), "status" (5xx), "slow" */
   why: string;
   /** the slow threshold it was held to, ms */
   over: number;
@@ -129,8 +129,10 @@ export interface RequestForensics extends RequestSteps {
   noteParsed(request: object, params: unknown, body: unknown): void;
   /** The record of the request the current code runs for. */
   current(): RequestRecord | undefined;
-  /** At the response's end (or the client's going away): kept when it failed or was slow, within the limits. */
-  end(record: RequestRecord, end: RequestEnd, ms: number, aborted: boolean): void;
+  /** At the response's end, cheaply: false when the request ended well and under the slow floor (most do). */
+  mayKeep(record: RequestRecord, status: number, ms: number): boolean;
+  /** At the response's end: kept when it failed or was slow, within the limits. */
+  end(record: RequestRecord, end: RequestEnd, ms: number): void;
   /** After a window: each route's p99, from its aggregates, for the next one's slow threshold. */
   learn(route: string, requests: number, p99Ms: number): void;
   drain(): RawRequests;
@@ -318,11 +320,11 @@ export function inTargetRequestForensics(settings: RequestForensicsSettings): (v
           if (e.code !== undefined) step.c = e.code;
         }
       },
-      end(record, end, ms, aborted) {
+      mayKeep: (record, status, ms) => active && (record.error !== undefined || status >= 500 || ms > slowFloorMs),
+      end(record, end, ms) {
         if (!active) return;
-        // The fast path: a request that ended well under the floor is done with here.
-        if (!aborted && record.error === undefined && end.status < 500 && ms <= slowFloorMs) return;
-        let why = aborted ? "aborted" : record.error !== undefined ? "error" : end.status >= 500 ? "status" : "";
+        if (record.error === undefined && end.status < 500 && ms <= slowFloorMs) return;
+        let why = record.error !== undefined ? "error" : end.status >= 500 ? "status" : "";
         let over = slowFloorMs;
         if (why === "") {
           over = Math.max(slowFloorMs, slowOver.get(end.route()[0]) ?? 0);
