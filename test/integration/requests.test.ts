@@ -67,7 +67,7 @@ async function expectThroughMcp(db: string, failed: RequestView): Promise<void> 
 }
 
 describe("request forensics: failed and slow requests kept with their queries, calls and error", () => {
-  for (const framework of ["express", "express4", "fastify"] as const) {
+  for (const framework of ["express", "express4", "fastify", "koa"] as const) {
     it(`${framework} with pg and mysql2: the failing query and its error, the slow query's timeline, concurrent requests apart, no secret stored, nothing of healthy requests`, async () => {
       await requireDatabases();
       const db = join(tempDir(), `requests-${framework}.db`);
@@ -121,7 +121,7 @@ describe("request forensics: failed and slow requests kept with their queries, c
       expect(failed?.queries).toMatchObject([
         { statement: "INSERT INTO seismo_missing_notes (order_id, note) VALUES ($1, $2)", database: "postgresql://127.0.0.1:5432/test", error: { code: "42P01", message: 'relation "seismo_missing_notes" does not exist' } },
       ]);
-      expect(failed?.error).toMatchObject({ type: "DatabaseError", code: "42P01", message: 'relation "seismo_missing_notes" does not exist', handledBy: framework === "fastify" ? "fastify" : "express" });
+      expect(failed?.error).toMatchObject({ type: "DatabaseError", code: "42P01", message: 'relation "seismo_missing_notes" does not exist', handledBy: framework === "express4" ? "express" : framework });
       // The app's own frame: the data layer's line that ran the query, not pg's.
       expect(failed?.error?.appFrame).toMatch(/orders-app\.cjs:\d+:\d+\)?$/);
 
@@ -164,7 +164,7 @@ describe("request forensics: failed and slow requests kept with their queries, c
       expect(first?.error).toBe('DatabaseError: relation "seismo_missing_notes" does not exist');
       const [values] = snapshots.filter((s) => s.hit > 0);
       expect(`${values?.file}:${values?.line}`).toBe(`${armedAt[1]}:${armedAt[2]}`);
-      expect(values?.locals.map((l) => l.name)).toContain(framework === "fastify" ? "request" : "req");
+      expect(values?.locals.map((l) => l.name)).toContain({ express: "req", express4: "req", fastify: "request", koa: "ctx" }[framework]);
 
       // No secret anywhere the analyzer wrote.
       const bytes = storedBytes(db);

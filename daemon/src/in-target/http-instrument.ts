@@ -156,6 +156,11 @@ export function installHttpInstrument(
   };
   // A router's root route under a prefix, as Koa and Hono give it ("/api/products/"): the prefix.
   const withoutTrailingSlash = (route: string): string => (route.length > 1 && route.endsWith("/") ? route.slice(0, -1) : route);
+  /** An own data property's value: no getter of the app's runs. */
+  const ownValue = (object: object, name: string): unknown => {
+    const d = Object.getOwnPropertyDescriptor(object, name);
+    return d && "value" in d ? (d.value as unknown) : undefined;
+  };
   // Koa keeps the route on its own context, which the request does not point back to: every
   // copy of Koa the process loaded (found in the module cache at install and at each read) has
   // its createContext wrapped to note the context on the request; @koa/router's template
@@ -499,6 +504,12 @@ export function installHttpInstrument(
     }
     // Most requests end here: well and fast, nothing to keep, nothing made for them.
     if (story === undefined || !forensics || !forensics.mayKeep(story, status, now - story.t0)) return;
+    // Koa keeps its params and parsed body on its context (@koa/router, a body parser), not the request.
+    const koa = (request as RouteSlots)[kKoaContext];
+    if (koa && typeof koa === "object") {
+      const koaRequest = ownValue(koa, "request");
+      forensics.noteParsed(request, ownValue(koa, "params"), koaRequest && typeof koaRequest === "object" ? ownValue(koaRequest, "body") : undefined);
+    }
     const url = (request as { originalUrl?: unknown }).originalUrl;
     const route = (): [string, boolean] => {
       readRoute(request);
