@@ -198,4 +198,29 @@ describe("request forensics in the target (Express 5 and pg, in this process)", 
       server.close();
     }
   });
+
+  for (const name of ["express", "express4"] as const) {
+    it(`${name}: an error no error handler took (the final handler's 500) is still the request's error`, async () => {
+      const express = load(name) as ExpressModule;
+      const quiet = process.env.NODE_ENV;
+      process.env.NODE_ENV = "test"; // (the app's final handler prints the stack otherwise)
+      const app = express();
+      const items = express.Router();
+      // Express 5 passes an async handler's rejection on; Express 4 only a synchronous throw.
+      items.get("/:id", name === "express" ? async () => Promise.reject(new RangeError("no item 9")) : () => {
+        throw new RangeError("no item 9");
+      });
+      app.use("/items", items);
+      const { server, port } = await listening(app);
+      try {
+        inThisProcess(httpInstrumentInstall(DEFAULT_HTTP_INSTRUMENT_SETTINGS));
+        expect(await send(port, "/items/9")).toBe(500);
+        const [request] = kept();
+        expect(request).toMatchObject({ route: "/items/:id", status: 500, why: "error", error: { type: "RangeError", message: "no item 9", by: "express" } });
+      } finally {
+        process.env.NODE_ENV = quiet;
+        server.close();
+      }
+    });
+  }
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { errorFingerprint, throwSite } from "../src/capture/throw-site.js";
+import { appThrowSite, errorFingerprint, throwSite } from "../src/capture/throw-site.js";
 
 describe("the throw site of an exception", () => {
   it("is the innermost frame in a file, skipping built-ins and Node's own code", () => {
@@ -15,6 +15,13 @@ describe("the throw site of an exception", () => {
     expect(throwSite(["new Order (file:///app/src/my%20order.mjs:7:11)"])).toEqual({ file: "/app/src/my order.mjs", line: 7, column: 11, functionName: "Order" });
     expect(throwSite(["Array.map (<anonymous>)", "process.processTicksAndRejections (node:internal/process/task_queues:95:5)"])).toBeUndefined();
     expect(throwSite([])).toBeUndefined();
+  });
+
+  it("reads an anonymous async function's frame, and for a handled error places it on the app's own line, not its driver's", () => {
+    const stack = ["/app/node_modules/pg-pool/index.js:45:11", "process.processTicksAndRejections (node:internal/process/task_queues:95:5)", "async /app/src/orders.js:65:7"];
+    expect(throwSite(stack)).toEqual({ file: "/app/node_modules/pg-pool/index.js", line: 45, column: 11, functionName: "(anonymous)" });
+    expect(appThrowSite(stack)).toEqual({ file: "/app/src/orders.js", line: 65, column: 7, functionName: "(anonymous)" });
+    expect(appThrowSite(["/app/node_modules/pg-pool/index.js:45:11"])).toEqual({ file: "/app/node_modules/pg-pool/index.js", line: 45, column: 11, functionName: "(anonymous)" });
   });
 
   it("has a fingerprint from its class and line: the message and the column do not count", () => {

@@ -139,12 +139,12 @@ export class SourceMaps {
   originalFrame(frame: string): string {
     const match = STACK_FRAME.exec(frame);
     if (!match) return frame;
-    const [, name, location, line, column] = match as unknown as [string, string | undefined, string, string, string];
+    const [, name, bare, location, line, column] = match as unknown as [string, string | undefined, string | undefined, string, string, string];
     const map = this.mapOf(location.startsWith("file://") ? location : pathToFileURL(location).href);
     const at = map ? lookup(map, Number(line), Number(column) - 1) : undefined;
     if (!at) return frame;
     const place = `${at.filePath || at.url}:${at.line}:${at.column}`;
-    return name ? `${name} (${place})` : place;
+    return name ? `${name} (${place})` : `${bare ?? ""}${place}`;
   }
 
   private load(path: string): TraceMapType | undefined {
@@ -183,8 +183,8 @@ export class SourceMaps {
   }
 }
 
-// "name (/abs/file.js:12:5)", "name (file:///abs/file.mjs:12:5)", "/abs/file.js:12:5".
-const STACK_FRAME = /^(?:(.*?) \()?((?:file:\/\/)?\/[^()]*?):(\d+):(\d+)\)?$/;
+// "name (/abs/file.js:12:5)", "name (file:///abs/file.mjs:12:5)", "/abs/file.js:12:5", "async /abs/file.js:12:5".
+const STACK_FRAME = /^(?:(.*?) \(|(async ))?((?:file:\/\/)?\/[^()]*?):(\d+):(\d+)\)?$/;
 
 function lookup(map: TraceMapType, line: number, column: number, bias: typeof GREATEST_LOWER_BOUND | typeof LEAST_UPPER_BOUND = GREATEST_LOWER_BOUND): OriginalLocation | undefined {
   let found = originalPositionFor(map, { line, column, bias });

@@ -46,7 +46,7 @@ export interface Aggregates {
   /**
    * Wraps `method` of the class every loaded module whose path ends with `fileSuffix` exports
    * (pg's Client, Koa's Application), or with `on: "exports"` the module's export of that name
-   * (Hono's Context class), once each (`marker` tells a wrapper of ours, this install's or an
+   * (Hono's Context class; a method of an exported function, as Express 4's router has), once each (`marker` tells a wrapper of ours, this install's or an
    * earlier one's): the wrappings made now.
    */
   wrapLoaded(fileSuffix: string, method: string, marker: symbol, wrap: (original: AnyMethod) => AnyMethod, on?: "prototype" | "exports"): Wrapping[];
@@ -76,7 +76,7 @@ export function inTargetAggregates(scale: LatencyScale): Aggregates {
         const exported = cache[file]?.exports;
         // What holds the wrapped function: the module's exports object, or its exported class's prototype.
         let proto: Record<string, unknown> | undefined;
-        if (on === "exports") proto = exported && typeof exported === "object" ? (exported as Record<string, unknown>) : undefined;
+        if (on === "exports") proto = exported && (typeof exported === "object" || typeof exported === "function") ? (exported as Record<string, unknown>) : undefined;
         else proto = typeof exported === "function" ? (exported.prototype as Record<string, unknown> | undefined) : undefined;
         const original = proto?.[method];
         if (!proto || typeof original !== "function" || (original as AnyMethod)[marker]) continue;

@@ -332,12 +332,28 @@ export function installHttpInstrument(
       if (active && forensics) noteError(recordOn(responseOf(this, args)) ?? forensics.current(), error, by);
       return original.apply(this, args as unknown as unknown[]);
     } as AnyMethod;
+  // An error no error handler took reaches the router's own callback (the app's final handler
+  // answers 500): Router.handle(req, res, done) gets a done that notes it. One small function per
+  // router a request passes through; nothing else runs unless an error comes.
+  const noteUnhandled = (original: AnyMethod): AnyMethod =>
+    function (this: unknown, req: unknown, res: unknown, done: unknown) {
+      // eslint-disable-next-line prefer-rest-params -- passed through untouched
+      if (!active || !forensics || typeof done !== "function") return original.apply(this, arguments as unknown as unknown[]);
+      return original.call(this, req, res, function (this: unknown, error: unknown) {
+        if (error && error !== "route" && error !== "router" && forensics) noteError(recordOn(res) ?? forensics.current(), error, "express");
+        // eslint-disable-next-line prefer-rest-params -- as above
+        return (done as AnyMethod).apply(this, arguments as unknown as unknown[]);
+      });
+    } as AnyMethod;
   const patchErrors = (): void => {
     if (!forensics) return;
     // (Error, req, res, next): Express 4 (any copy, "express" or an alias), and the router Express 5 uses.
     const express = noteErrorOf("express", (_self, args) => args[2]);
     patchedErrors.push(...lib.wrapLoaded("/lib/router/layer.js", "handle_error", kPatched, express));
     patchedErrors.push(...lib.wrapLoaded("/router/lib/layer.js", "handleError", kPatched, express));
+    // The routers' own handle: the router package's Router.prototype (Express 5), Express 4's on its exported function.
+    patchedErrors.push(...lib.wrapLoaded("/router/index.js", "handle", kPatched, noteUnhandled));
+    patchedErrors.push(...lib.wrapLoaded("/lib/router/index.js", "handle", kPatched, noteUnhandled, "exports"));
     patchedErrors.push(...lib.wrapLoaded("/koa/lib/context.js", "onerror", kPatched, noteErrorOf("koa", (self) => (self as { res?: unknown } | undefined)?.res), "exports"));
   };
   patchErrors();
