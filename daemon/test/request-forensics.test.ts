@@ -75,9 +75,10 @@ function shop(express: ExpressModule): ExpressApp {
   });
   app.use("/api/orders", orders);
   app.get("/health", (_req: Req, res: Res) => res.json({ ok: true }));
-  app.use((error: Error, _req: Req, res: Res, _next: unknown) => {
+  // As services do: the error's own status (body-parser's 400 for malformed JSON), else 500.
+  app.use((error: Error & { status?: number }, _req: Req, res: Res, _next: unknown) => {
     void _next;
-    res.status(500).json({ error: error.message });
+    res.status(error.status ?? 500).json({ error: error.message });
   });
   return app;
 }
@@ -134,6 +135,8 @@ describe("request forensics in the target (Express 5 and pg, in this process)", 
       inThisProcess(dbInstrumentInstall(DEFAULT_DB_INSTRUMENT_SETTINGS));
       for (let i = 0; i < 5; i++) expect(await send(port, `/api/orders/${i}`)).toBe(200);
       expect(await send(port, "/health")).toBe(200);
+      // A client's mistake is not a failure: malformed JSON, answered 400 through the error handler.
+      expect(await send(port, "/api/orders/3/notes", { method: "POST", body: "{not json", headers: { "content-type": "application/json" } })).toBe(400);
       expect(kept()).toEqual([]);
       expect(await send(port, "/api/orders/7")).toBe(200);
       const [slow] = kept();

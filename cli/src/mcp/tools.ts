@@ -359,7 +359,7 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
     {
       title: "List failed and slow requests, each with its queries, calls and error",
       description:
-        "Served requests that failed (an error the framework handled, or a 5xx) or were slow (over 500 ms, or over their route's p99), newest first, each with what an agent needs to fix it: the route and its parameters (path, query, a few headers, the parsed body; redacted), every database query (statement digest, duration, rows, the database's error) and outgoing call it made, in order, and the error with its stack and the app's own frame. A few a minute per route at most; healthy requests leave nothing. Use it after list_endpoints shows a route failing or slow, then get_request for one.",
+        "Served requests that failed (a 5xx, with the error the framework handled when there was one) or were slow (over 500 ms, or over their route's p99), newest first, each with what an agent needs to fix it: the route and its parameters (path, query, a few headers, the parsed body; redacted), every database query (statement digest, duration, rows, the database's error) and outgoing call it made, in order, and the error with its stack and the app's own frame. A few a minute per route at most; healthy requests leave nothing. Use it after list_endpoints shows a route failing or slow, then get_request for one.",
       inputSchema: {
         since: z.string().optional().describe("How far back: 30m, 6h, 7d (default 24h)"),
         errors: z.boolean().optional().describe("true: only failed requests"),

@@ -519,7 +519,7 @@ export function installHttpInstrument(
       record(table, routeName, routeName, routeIsTemplate, "", method, status, now - start, sampleEvery);
     }
     // Most requests end here: well and fast, nothing to keep, nothing made for them.
-    if (story === undefined || !forensics || !forensics.mayKeep(story, status, now - story.t0)) return;
+    if (story === undefined || !forensics || !forensics.mayKeep(status, now - story.t0)) return;
     // Koa keeps its params and parsed body on its context (@koa/router, a body parser), not the request.
     const koa = (request as RouteSlots)[kKoaContext];
     if (koa && typeof koa === "object") {

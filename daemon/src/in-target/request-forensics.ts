@@ -130,7 +130,7 @@ export interface RequestForensics extends RequestSteps {
   /** The record of the request the current code runs for. */
   current(): RequestRecord | undefined;
   /** At the response's end, cheaply: false when the request ended well and under the slow floor (most do). */
-  mayKeep(record: RequestRecord, status: number, ms: number): boolean;
+  mayKeep(status: number, ms: number): boolean;
   /** At the response's end: kept when it failed or was slow, within the limits. */
   end(record: RequestRecord, end: RequestEnd, ms: number): void;
   /** After a window: each route's p99, from its aggregates, for the next one's slow threshold. */
@@ -144,8 +144,8 @@ export interface RequestForensics extends RequestSteps {
  * context at the request's start (an AsyncLocalStorage entered from the server's request channel:
  * +0.2 to +1.2 µs a request, bench/request-context.mjs); the database instrument and the client
  * channels add each query and call to it, begun where the app made it, so concurrent requests
- * never mix. At the end, a request that failed (an error the framework handled, a 5xx, the client
- * gone first) or was slow (over max(floor, its route's p99)) is serialized (parameters, query,
+ * never mix. At the end, a request that failed (a 5xx, with the error the framework handled when
+ * there was one) or was slow (over max(floor, its route's p99)) is serialized (parameters, query,
  * a few headers and the parsed body, names redacted before reading) and queued for the daemon's
  * next read, within a per-route token bucket and a per-minute cap. A request that ends well and
  * fast costs the record and nothing more.
@@ -320,11 +320,12 @@ export function inTargetRequestForensics(settings: RequestForensicsSettings): (v
           if (e.code !== undefined) step.c = e.code;
         }
       },
-      mayKeep: (record, status, ms) => active && (record.error !== undefined || status >= 500 || ms > slowFloorMs),
+      // A 4xx the framework answered for an error (malformed JSON, a validation error, a 404 thrown)
+      // is the client's mistake, not a failure: kept only when slow.
+      mayKeep: (status, ms) => active && (status >= 500 || ms > slowFloorMs),
       end(record, end, ms) {
-        if (!active) return;
-        if (record.error === undefined && end.status < 500 && ms <= slowFloorMs) return;
-        let why = record.error !== undefined ? "error" : end.status >= 500 ? "status" : "";
+        if (!active || (end.status < 500 && ms <= slowFloorMs)) return;
+        let why = end.status < 500 ? "" : record.error !== undefined ? "error" : "status";
         let over = slowFloorMs;
         if (why === "") {
           over = Math.max(slowFloorMs, slowOver.get(end.route()[0]) ?? 0);
