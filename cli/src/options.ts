@@ -24,6 +24,7 @@ export const SAMPLING_OPTIONS = {
   "no-error-capture": { type: "boolean" },
   "no-endpoints": { type: "boolean" },
   "no-queries": { type: "boolean" },
+  "no-requests": { type: "boolean" },
   redact: { type: "string" },
 } as const;
 export const NATS_OPTIONS = {
@@ -63,6 +64,9 @@ export const SAMPLING_HELP = `  --interval MS        CPU sampling interval in mi
                        the app count requests per method, route and status, with their latency)
   --no-queries         do not time database queries (by default mysql2's tracing channels are
                        subscribed to and pg's Client.prototype.query is wrapped while attached)
+  --no-requests        keep no failed or slow request (by default each request's queries and calls
+                       are followed through its async work, and a 5xx or slow one is kept: about
+                       a microsecond a request; see seismo requests --help)
   --redact NAMES       more names whose values captures must redact, comma-separated, besides the
                        built-in list (default: $SEISMO_REDACT)`;
 export const NATS_HELP = `  --nats URL           NATS server(s), comma-separated (default: $SEISMO_NATS_URL)
@@ -127,6 +131,7 @@ export function samplingSettings(
     "no-error-capture"?: boolean;
     "no-endpoints"?: boolean;
     "no-queries"?: boolean;
+    "no-requests"?: boolean;
     redact?: string;
   },
   verb: string,
@@ -149,6 +154,7 @@ export function samplingSettings(
     errorCapture: !values["no-error-capture"],
     endpoints: !values["no-endpoints"],
     queries: !values["no-queries"],
+    requests: !values["no-requests"],
   };
 }
 

@@ -32,6 +32,8 @@ export interface SensorSettings {
   endpoints: boolean;
   /** Time database queries (pg, mysql2) in the target. */
   queries: boolean;
+  /** Keep failed and slow requests with their queries, calls and error (with endpoints). */
+  requests: boolean;
 }
 
 /** How often a sensor says it is alive (the analyzer calls a target silent after 60 s without a message). */
@@ -140,6 +142,7 @@ export class Daemon {
       errorCapture: settings.errorCapture,
       endpoints: settings.endpoints,
       queries: settings.queries,
+      requests: settings.requests,
       heartbeatMs: HEARTBEAT_MS,
       errorMemory: this.errorMemory,
       outbox: this.outbox,

@@ -82,6 +82,8 @@ export interface SensorOptions {
   endpoints?: boolean;
   /** Database queries (pg, mysql2) timed in the target per statement digest (default on). */
   queries?: boolean;
+  /** Failed and slow requests kept with their queries, calls and error (default on, with endpoints). */
+  requests?: boolean;
   /**
    * Give inlined functions their own time back (default on; see attribution/deinline.ts).
    * false publishes the figures exactly as V8's profiler charged them.
@@ -286,7 +288,7 @@ export class Sensor {
     for (const instrument of INSTRUMENTS) {
       if (options[instrument.setting] === false) continue;
       try {
-        this.parts.push(await instrument.start({ session: this.session, windowMs: options.windowMs, log: options.log }));
+        this.parts.push(await instrument.start({ session: this.session, windowMs: options.windowMs, log: options.log, keepRequests: options.requests !== false }));
       } catch (error) {
         // A target without diagnostics_channel, say: only what the instrument times is lost.
         options.log.warn(`${instrument.unavailable}: ${describeError(error)}`);

@@ -19,6 +19,7 @@ const settings: SensorSettings = {
   errorCapture: false,
   endpoints: false,
   queries: false,
+  requests: false,
 };
 
 function started(publisher = new FlakyPublisher()) {

@@ -202,6 +202,26 @@ describe("request forensics in the target (Express 5 and pg, in this process)", 
     }
   });
 
+  it("keeps nothing and follows nothing when turned off (--no-requests): the steps' entry point is not even there", async () => {
+    const express = load("express") as ExpressModule;
+    const app = express();
+    app.get("/broken", async (_req: Req, res: Res) => {
+      await pool.query("SELECT 1");
+      res.status(500).json({});
+    });
+    const { server, port } = await listening(app);
+    try {
+      inThisProcess(httpInstrumentInstall({ ...DEFAULT_HTTP_INSTRUMENT_SETTINGS, requests: undefined }));
+      inThisProcess(dbInstrumentInstall(DEFAULT_DB_INSTRUMENT_SETTINGS));
+      expect((globalThis as unknown as Record<symbol, unknown>)[Symbol.for(DEFAULT_REQUEST_FORENSICS.key)]).toBeUndefined();
+      expect(await send(port, "/broken")).toBe(500);
+      expect(parseHttpReading(inThisProcess(HTTP_INSTRUMENT_READ))).toMatchObject({ endpoints: [{ route: "/broken", status: 500, count: 1 }], requests: { kept: [], limited: 0 } });
+    } finally {
+      server.close();
+      inThisProcess(DB_INSTRUMENT_READ);
+    }
+  });
+
   for (const name of ["express", "express4"] as const) {
     it(`${name}: an error no error handler took (the final handler's 500) is still the request's error`, async () => {
       const express = load(name) as ExpressModule;

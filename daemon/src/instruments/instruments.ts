@@ -18,10 +18,11 @@ async function installed<P extends { install(): Promise<void>; read(): Promise<u
 const httpEndpoints: InstrumentKind<"endpoints"> = {
   setting: "endpoints",
   unavailable: "HTTP endpoints will not be timed",
-  async start({ session, windowMs, log }: InstrumentContext): Promise<SensorPart> {
-    const instrument = await installed(new HttpInstrument(session, withWindow(DEFAULT_HTTP_INSTRUMENT_SETTINGS, windowMs)));
+  async start({ session, windowMs, log, keepRequests }: InstrumentContext): Promise<SensorPart> {
+    const settings = withWindow(DEFAULT_HTTP_INSTRUMENT_SETTINGS, windowMs);
+    const instrument = await installed(new HttpInstrument(session, keepRequests ? settings : { ...settings, requests: undefined }));
     return {
-      doing: "timing HTTP endpoints and outgoing calls",
+      doing: `timing HTTP endpoints and outgoing calls${keepRequests ? ", keeping failed and slow requests" : ""}`,
       // The endpoints since the last read: the window's requests, give or take the read's round trip.
       contribute: async ({ scriptUrls }) => {
         for (const line of await instrument.noticeScripts(scriptUrls)) log.info(line);

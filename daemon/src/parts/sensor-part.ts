@@ -40,6 +40,8 @@ export interface InstrumentContext {
   log: Logger;
   /** The window length: an instrument unread for three windows belongs to a daemon that died. */
   windowMs: number;
+  /** Whether failed and slow requests are kept (the HTTP instrument's request forensics). */
+  keepRequests: boolean;
 }
 
 /**
