@@ -1,12 +1,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CapturedValue, RequestExemplar } from "@seismo/agent-proto";
+import type { CapturedValue, ProfileWindow, RequestExemplar } from "@seismo/agent-proto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sampleEvents } from "../../agent-proto/test/sample-events.js";
 import { plainValue } from "../src/requests/plain-value.js";
 import { getRequest, listRequests, requestViewId } from "../src/requests/request-store.js";
 import { describeRequest, routeRequests } from "../src/requests/request-summary.js";
+import type { IncidentView } from "../src/incidents/incident.js";
+import { AGENT_VOCABULARY, triageFor } from "../src/report/triage.js";
 import type { Db } from "../src/store/database.js";
 import { openDatabase } from "../src/store/database.js";
 import { EventStore } from "../src/store/event-store.js";
@@ -111,5 +113,31 @@ describe("kept requests", () => {
     // The latest of the route's two.
     expect(routes[0]?.latest.id).toBe(requestViewId(`${failed.requestId}-again`));
     expect(routeRequests(db, { sinceMs: 0, routes: ["GET /api/orders"] }).map((r) => r.route)).toEqual(["/api/orders"]);
+  });
+
+  it("are in the triage brief of their endpoint's regression, from its deployment only, with the command (or MCP call) that shows one", () => {
+    const store = new EventStore(db);
+    store.recordWindow({ ...(sampleEvents.profile.body as ProfileWindow), startMs: failed.startedAtMs - 60_000, endMs: failed.startedAtMs - 50_000 }, 1);
+    store.recordRequest(failed, 1);
+    // The same route in another deployment: not this regression's.
+    store.recordRequest({ ...failed, requestId: `${failed.requestId}-v41`, target: { ...failed.target, deployment: "v41" } }, 1);
+    const endpoint = { direction: "in", method: "GET", host: "", route: "/api/orders/:id", kind: "errors", callsA: 900, callsB: 880, meanMsA: 12, meanMsB: 13, ratio: 1.08, ciLow: 0.9, ciHigh: 1.2, errorRateA: 0, errorRateB: 0.05, trafficRatio: 1 };
+    const incident = {
+      id: "reg-0123456789",
+      kind: "regression",
+      service: "shop",
+      deployment: "v42",
+      previousDeployment: "v41",
+      summary: "`GET /api/orders/:id` 5xx 0.0 % → 5.0 % since v42",
+      startedAt: new Date(failed.startedAtMs + 30_000).toISOString(),
+      endedAt: null,
+      culprits: [],
+      details: { windowsA: 30, windowsB: 30, previousDeployment: "v41", checkedAt: new Date(failed.startedAtMs + 30_000).toISOString(), endpoints: [endpoint] },
+    } as unknown as IncidentView;
+    const brief = triageFor(db, incident);
+    expect(brief.requests.map((r) => [r.route, r.failed])).toEqual([["/api/orders/:id", 1]]);
+    expect(brief.markdown).toMatch(/## Requests that failed or were slow\n\n- \*\*GET \/api\/orders\/:id\*\* \(shop\), 1 failed kept: `GET \/api\/orders\/:id` 500 in 42 ms: query `SELECT \* FROM missing_table WHERE id = \$1` failed with 42P01 .* \(`seismo show req-[0-9a-f]{10}`\)/);
+    expect(brief.next.join("\n")).toMatch(/Read a failed request of GET \/api\/orders\/:id in full, its queries, calls and error: `seismo show req-/);
+    expect(triageFor(db, incident, AGENT_VOCABULARY).next.join("\n")).toMatch(/call get_request with id req-[0-9a-f]{10}/);
   });
 });

@@ -202,6 +202,41 @@ describe("request forensics in the target (Express 5 and pg, in this process)", 
     }
   });
 
+  it("keeps the outgoing calls of a failed request in order: node:http's answer and fetch's refused connection, with their errors", async () => {
+    const stock = await listening((_req, res) => {
+      res.statusCode = 503;
+      res.end();
+    });
+    // A port nothing listens on: the call is refused.
+    const closed = await listening(() => undefined);
+    closed.server.close();
+    const express = load("express") as ExpressModule;
+    const app = express();
+    app.get("/checkout/:id", async (_req: Req, res: Res) => {
+      const status = await new Promise<number>((resolve, reject) => httpRequest({ host: "127.0.0.1", port: stock.port, path: "/stock/12345" }, (r) => resolve(r.resume().statusCode ?? 0)).on("error", reject).end());
+      const refused = await fetch(`http://127.0.0.1:${closed.port}/payments`).then(() => "answered", (error: Error) => error.message);
+      res.status(502).json({ status, refused });
+    });
+    const { server, port } = await listening(app);
+    try {
+      inThisProcess(httpInstrumentInstall(DEFAULT_HTTP_INSTRUMENT_SETTINGS));
+      expect(await send(port, "/checkout/7")).toBe(502);
+      // (The stock service's 503 is a request served in this process too, kept apart.)
+      const all = kept();
+      expect(all.map((r) => r.route).sort()).toEqual(["/checkout/:id", "/stock/:id"]);
+      const request = all.find((r) => r.route === "/checkout/:id");
+      expect(request).toMatchObject({ status: 502, why: "status" });
+      expect(request?.steps).toMatchObject([
+        { k: "call", s: "GET", h: `127.0.0.1:${stock.port}`, p: "/stock/:id", st: 503 },
+        { k: "call", s: "GET", h: `127.0.0.1:${closed.port}`, p: "/payments", st: 0, c: "ECONNREFUSED" },
+      ]);
+      expect(request?.steps[1]?.o ?? 0).toBeGreaterThanOrEqual((request?.steps[0]?.o ?? 0) + (request?.steps[0]?.d ?? 0));
+    } finally {
+      server.close();
+      stock.server.close();
+    }
+  });
+
   it("keeps nothing and follows nothing when turned off (--no-requests): the steps' entry point is not even there", async () => {
     const express = load("express") as ExpressModule;
     const app = express();
