@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { connectInspector } from "@seismo/daemon";
 import { cleanup, cpuMsOf, expectCpuAppSplit, httpGet, nodeBinary, seismo, seismoRun, sleep, startFixture, tempDir, track } from "./harness.js";
+import { IN_TARGET_KEYS } from "../../daemon/src/in-target/keys.js";
 
 afterEach(cleanup);
 
@@ -84,7 +85,7 @@ describe("attach works on every LTS line", () => {
       const session = await connectInspector(url);
       try {
         const answer = await session.send<{ result: { value: unknown } }>("Runtime.evaluate", {
-          expression: '["loopMonitor.v1", "httpProbe.v2", "dbProbe.v1"].map((name) => typeof globalThis[Symbol.for("seismo." + name)]).join()',
+          expression: `${JSON.stringify([IN_TARGET_KEYS.loopMonitor, IN_TARGET_KEYS.httpInstrument, IN_TARGET_KEYS.dbInstrument])}.map((key) => typeof globalThis[Symbol.for(key)]).join()`,
           returnByValue: true,
         });
         return answer.result.value;

@@ -11,7 +11,8 @@ export const IN_TARGET_KEYS = {
   httpInstrument: "seismo.httpProbe.v3",
   /** The steps of the request being served, where the database instrument adds its queries. */
   requestSteps: "seismo.requestSteps.v1",
-  dbInstrument: "seismo.dbProbe.v1",
+  /** v2: adds each query to the steps of the request being served. */
+  dbInstrument: "seismo.dbProbe.v2",
   /** Marks a pg Client.prototype.query wrapped by the database instrument. */
   dbInstrumentPatched: "seismo.dbProbe.patched",
   /** Marks a Koa Application.prototype.createContext wrapped by the HTTP instrument. */
