@@ -4,6 +4,7 @@ import type PgModule from "pg";
 import type MysqlPromise from "mysql2/promise";
 import type MysqlCallbacks from "mysql2";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { IN_TARGET_KEYS } from "../src/in-target/keys.js";
 import { DB_INSTRUMENT_READ, DB_INSTRUMENT_REMOVE, dbInstrumentInstall, DEFAULT_DB_INSTRUMENT_SETTINGS } from "../src/instruments/db-instrument.js";
 import { parseInstrumentEntries } from "../src/instruments/http-instrument.js";
 import { requireDatabases } from "../../test/databases.js";
@@ -80,7 +81,7 @@ describe("the database instrument's in-target script", () => {
 
   it("digests statements: comments, strings with quotes, numbers, hex, IN lists and multi-row VALUES; placeholders kept", () => {
     inThisProcess(dbInstrumentInstall(DEFAULT_DB_INSTRUMENT_SETTINGS));
-    const digest = (sql: string): string => (globalThis as unknown as Record<symbol, { digest(s: string): string }>)[Symbol.for("seismo.dbProbe.v1")]!.digest(sql);
+    const digest = (sql: string): string => (globalThis as unknown as Record<symbol, { digest(s: string): string }>)[Symbol.for(IN_TARGET_KEYS.dbInstrument)]!.digest(sql);
     expect(digest("SELECT /* hint */ * FROM t WHERE a = 'it''s' AND b = 3.5e2 -- trailing\n AND c = x'ff' AND d = 0x1F")).toBe("SELECT * FROM t WHERE a = ? AND b = ? AND c = ? AND d = ?");
     expect(digest("SELECT * FROM t2 WHERE id IN (1, 2, 3, 4) AND t2.col3 = $3")).toBe("SELECT * FROM t2 WHERE id IN (?) AND t2.col3 = $3");
     expect(digest("INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y'), (3, 'z')")).toBe("INSERT INTO t (a, b) VALUES (?)");
