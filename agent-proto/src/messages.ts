@@ -267,7 +267,8 @@ export interface RequestExemplar {
   routeTemplate: boolean;
   status: number;
   durationMs: number;
-  keptBecause: "error" | "status" | "slow";
+  /** "aborted": its connection closed before its response ended (the client gave up, or a reset); status 0 when no headers were sent. */
+  keptBecause: "error" | "status" | "slow" | "aborted";
   slowThresholdMs: number;
   /** Absent (null once decoded) when the request had none. */
   params?: CapturedValue | null;

@@ -10,6 +10,7 @@ import { DB_INSTRUMENT_READ, DB_INSTRUMENT_REMOVE, dbInstrumentInstall, DEFAULT_
 import { DEFAULT_HTTP_INSTRUMENT_SETTINGS, HTTP_INSTRUMENT_READ, HTTP_INSTRUMENT_REMOVE, httpInstrumentInstall, parseHttpReading } from "../src/instruments/http-instrument.js";
 import { toRequestExemplar } from "../src/instruments/request-exemplar.js";
 import { DEFAULT_REQUEST_FORENSICS } from "../src/instruments/request-forensics.js";
+import { eventually } from "../../test/eventually.js";
 
 /** The in-target scripts run here, in this process: real node:http, real Express and pg, real diagnostics_channel. */
 const inThisProcess = (expression: string): unknown => runInThisContext(expression);
@@ -234,6 +235,41 @@ describe("request forensics in the target (Express 5 and pg, in this process)", 
     } finally {
       server.close();
       stock.server.close();
+    }
+  });
+
+  it("keeps a request its client gave up on, with the query still running then marked unfinished", async () => {
+    const express = load("express") as ExpressModule;
+    const app = express();
+    app.get("/report/:id", async (_req: Req, res: Res) => {
+      const { rows } = await pool.query("SELECT pg_sleep(0.4) AS waited");
+      res.json(rows);
+    });
+    const { server, port } = await listening(app);
+    try {
+      inThisProcess(httpInstrumentInstall(DEFAULT_HTTP_INSTRUMENT_SETTINGS));
+      inThisProcess(dbInstrumentInstall(DEFAULT_DB_INSTRUMENT_SETTINGS));
+      // The client's timeout: it closes the connection 100 ms in.
+      await new Promise<void>((resolve) => {
+        const req = httpRequest({ host: "127.0.0.1", port, path: "/report/3", agent: false });
+        req.on("error", () => resolve());
+        req.end();
+        setTimeout(() => req.destroy(), 100);
+      });
+      const [request] = await eventually(() => {
+        const found = kept();
+        return found.length > 0 ? found : undefined;
+      });
+      expect(request).toMatchObject({ route: "/report/:id", template: true, status: 0, why: "aborted" });
+      expect(request?.ms).toBeGreaterThan(90);
+      expect(request?.ms).toBeLessThan(400);
+      expect(request?.steps).toMatchObject([{ k: "query", s: "SELECT pg_sleep(?) AS waited", d: -1 }]);
+      // The query ends later, the story as it was when the client left.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(kept()).toEqual([]);
+    } finally {
+      server.close();
+      inThisProcess(DB_INSTRUMENT_READ);
     }
   });
 

@@ -68,7 +68,7 @@ export const TABLE_NOTES: Readonly<Record<string, { about: string; columns?: Rea
     about: "served requests that failed or were slow, one row each, with their queries, calls and error (a few a minute per route at most)",
     columns: {
       id: "'req-…': what `seismo show` and get_request take",
-      kept_because: "'error' (the framework handled an error), 'status' (a 5xx), 'slow' (over slow_threshold_ms)",
+      kept_because: "'error' (the framework handled an error), 'status' (a 5xx), 'slow' (over slow_threshold_ms), 'aborted' (its connection closed before its response ended; status 0: no headers sent)",
       route: "the framework's template when route_template = 1, else the path with ids as ':id'",
       detail: "JSON {params, query, headers, body (captured-value trees, redacted), steps [{kind 'query'|'call', offsetMs, durationMs (-1: unfinished), statement, database, method, host, path, status, rows (-1: unknown), errorCode, errorMessage}], error {type, message, code, stack, appFrame, handledBy} or null}",
     },

@@ -43,7 +43,7 @@ export interface RequestView {
   routeTemplate: boolean;
   status: number;
   durationMs: number;
-  /** "error" (the framework handled one), "status" (a 5xx), "slow" (over slowThresholdMs). */
+  /** "error" (the framework handled one), "status" (a 5xx), "slow" (over slowThresholdMs), "aborted" (its connection closed first; status 0: no headers sent). */
   keptBecause: string;
   slowThresholdMs: number;
   /** Path params, query string, the request headers kept, the parsed body: plain JSON, redacted and cut (marked). */
@@ -132,7 +132,7 @@ export function pruneRequests(db: Db, cutoffMs: number): void {
 }
 
 export interface RequestsQuery {
-  /** Only failed ones (an error handled or a 5xx)... */
+  /** Only failed ones (a 5xx, or given up on before its response ended)... */
   errors?: boolean;
   /** ...or only slow ones. */
   slow?: boolean;
@@ -178,7 +178,7 @@ export function listRequests(db: Db, query: RequestsQuery = {}): RequestView[] {
     .prepare(
       `SELECT * FROM requests
        WHERE started_at_ms >= @since AND (@route IS NULL OR route = @route) AND (@service IS NULL OR service = @service)
-         AND (@errors = 0 OR kept_because IN ('error', 'status')) AND (@slow = 0 OR kept_because = 'slow')
+         AND (@errors = 0 OR kept_because IN ('error', 'status', 'aborted')) AND (@slow = 0 OR kept_because = 'slow')
        ORDER BY started_at_ms DESC, id LIMIT @limit`,
     )
     .all({ since: query.sinceMs ?? 0, route: query.route ?? null, service: query.service ?? null, errors: query.errors ? 1 : 0, slow: query.slow ? 1 : 0, limit: query.limit ?? 100 }) as Row[];

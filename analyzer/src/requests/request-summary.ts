@@ -18,6 +18,10 @@ export function describeRequest(r: RequestView): string {
   if (failedQuery?.error) parts.push(`query \`${short(failedQuery.statement)}\` failed with ${failedQuery.error.code ? `${failedQuery.error.code} ` : ""}${short(failedQuery.error.message, 160)}`);
   else if (failedCall) parts.push(`call ${failedCall.method} ${failedCall.host}${failedCall.route} ${failedCall.error ? `failed with ${short(failedCall.error.message, 160)}` : `answered ${failedCall.status || "nothing"}`}`);
   if (r.error) parts.push(`${r.error.type}${failedQuery ? "" : `: ${short(r.error.message, 160)}`}${r.error.appFrame ? ` at ${r.error.appFrame.replace(/^.*?\(?((?:file:\/\/)?\/[^()\s]*:\d+):\d+\)?$/, "$1")}` : ""}`);
+  if (r.keptBecause === "aborted") {
+    const running = [...r.queries.map((q) => ({ what: `query \`${short(q.statement)}\``, d: q.durationMs })), ...r.calls.map((c) => ({ what: `call ${c.method} ${c.host}${c.route}`, d: c.durationMs }))].find((s) => s.d === null);
+    return `\`${r.method} ${r.route}\` given up on after ${ms(r.durationMs)} (its connection closed before the response ended)${running ? `, while ${running.what} was still running` : ""}`;
+  }
   if (r.keptBecause === "slow") {
     const steps = [...r.queries.map((q) => ({ what: `query \`${short(q.statement)}\``, d: q.durationMs })), ...r.calls.map((c) => ({ what: `call ${c.method} ${c.host}${c.route}`, d: c.durationMs }))];
     const longest = steps.sort((a, b) => (b.d ?? Infinity) - (a.d ?? Infinity))[0];
@@ -33,7 +37,7 @@ export interface RouteRequests {
   service: string;
   method: string;
   route: string;
-  /** Kept as failed (an error handled, or a 5xx)... */
+  /** Kept as failed (a 5xx, or given up on)... */
   failed: number;
   /** ...and as slow. Counts of kept requests: a few a minute per route at most, not every one. */
   slow: number;

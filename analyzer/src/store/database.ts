@@ -37,7 +37,7 @@ export function openDatabase(path: string): Db {
     // First, so that a second process opening the same new file (two `seismo run` beside each
     // other) waits for the first one's lock rather than failing.
     db.pragma("busy_timeout = 5000");
-    db.pragma("journal_mode = WAL");
+    useWal(db);
     db.pragma("synchronous = NORMAL");
     db.pragma("foreign_keys = ON");
     migrate(db);
@@ -46,6 +46,28 @@ export function openDatabase(path: string): Db {
     throw databaseError(full, cause);
   }
   return db;
+}
+
+/**
+ * Switches a database to WAL. The switch takes an exclusive lock, and SQLite answers "database is
+ * locked" at once, without the busy timeout, when another process holds one just then (six
+ * processes opening one new file: 2 of 30 rounds here). So it is tried again, 20 ms apart, for as
+ * long as the busy timeout would have waited. Nothing to do once the file is WAL already.
+ */
+function useWal(db: Db, waitMs = 5_000): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      if (String(db.pragma("journal_mode", { simple: true })).toLowerCase() === "wal") return;
+      // (It answers the mode it is in after: not "wal" when it could not switch.)
+      if (String(db.pragma("journal_mode = WAL", { simple: true })).toLowerCase() === "wal") return;
+      if (Date.now() > deadline) throw new Error("the database could not be switched to WAL: another process keeps it in use");
+    } catch (error) {
+      if ((error as { code?: string }).code !== "SQLITE_BUSY" || Date.now() > deadline) throw error;
+    }
+    Atomics.wait(pause, 0, 0, 20);
+  }
 }
 
 /** Opens an existing database for queries only: `seismo top` never writes, and never creates a file. */

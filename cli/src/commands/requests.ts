@@ -13,7 +13,8 @@ duration, rows, the database's error), and the error the framework handled with
 its stack and the app's own frame. \`seismo show <id>\` prints one as a timeline.
 
 A request is kept when it failed (a 5xx answer, with the error Express, Fastify
-or Koa handled when there was one; a 4xx is the client's mistake) or was slow
+or Koa handled when there was one; a 4xx is the client's mistake), was given up
+on (its connection closed before its response ended) or was slow
 (over 500 ms, or over its route's p99 when that is higher), a few a minute per
 route at most: a route failing a thousand times a
 second sends a handful. A request that ends well and fast leaves nothing.
@@ -22,7 +23,7 @@ app's host, by name and by shape; only a few request headers are kept (never
 authorization or cookies).
 
 Options:
-  --errors             only failed requests (5xx)
+  --errors             only failed requests (5xx, or given up on)
   --slow               only slow ones
   --route TEXT         only this route (as shown: GET's /api/orders/:id is "/api/orders/:id")
   --service NAME       only this service

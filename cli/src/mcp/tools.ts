@@ -87,7 +87,7 @@ const keptRequest = z.object({
   routeTemplate: z.boolean().describe("true: the framework's route template; false: the path with ids as ':id'"),
   status: z.number(),
   durationMs: z.number(),
-  keptBecause: z.string().describe("'error' (the framework handled an error), 'status' (a 5xx), 'slow' (over slowThresholdMs)"),
+  keptBecause: z.string().describe("'error' (the framework handled an error), 'status' (a 5xx), 'slow' (over slowThresholdMs), 'aborted' (its connection closed before its response ended; status 0 when no headers were sent)"),
   slowThresholdMs: z.number().describe("What slow meant for it: the larger of 500 ms and its route's recent p99"),
   params: z
     .object({ path: z.unknown(), query: z.unknown(), headers: z.unknown(), body: z.unknown() })
@@ -359,7 +359,7 @@ export function registerSeismoTools(server: McpServer, dbPath: string): void {
     {
       title: "List failed and slow requests, each with its queries, calls and error",
       description:
-        "Served requests that failed (a 5xx, with the error the framework handled when there was one) or were slow (over 500 ms, or over their route's p99), newest first, each with what an agent needs to fix it: the route and its parameters (path, query, a few headers, the parsed body; redacted), every database query (statement digest, duration, rows, the database's error) and outgoing call it made, in order, and the error with its stack and the app's own frame. A few a minute per route at most; healthy requests leave nothing. Use it after list_endpoints shows a route failing or slow, then get_request for one.",
+        "Served requests that failed (a 5xx, with the error the framework handled when there was one; or given up on by the client before their response ended) or were slow (over 500 ms, or over their route's p99), newest first, each with what an agent needs to fix it: the route and its parameters (path, query, a few headers, the parsed body; redacted), every database query (statement digest, duration, rows, the database's error) and outgoing call it made, in order, and the error with its stack and the app's own frame. A few a minute per route at most; healthy requests leave nothing. Use it after list_endpoints shows a route failing or slow, then get_request for one.",
       inputSchema: {
         since: z.string().optional().describe("How far back: 30m, 6h, 7d (default 24h)"),
         errors: z.boolean().optional().describe("true: only failed requests"),

@@ -4,6 +4,7 @@ const ms = (value: number | null): string => (value === null ? "unfinished" : va
 
 function why(r: RequestView): string {
   if (r.keptBecause === "slow") return `slow: over ${Math.round(r.slowThresholdMs)} ms`;
+  if (r.keptBecause === "aborted") return "given up on: its connection closed before the response ended";
   if (r.keptBecause === "error") return `failed: ${r.error ? `${r.error.type} handled by ${r.error.handledBy || "the framework"}` : "an error handled"}`;
   return `failed: ${r.status}`;
 }

@@ -84,7 +84,13 @@ export function installDbInstrument(settings: DbInstrumentTargetSettings, lib: A
   const requestsKey = Symbol.for(settings.requestsKey);
   const kStep = Symbol("seismo.queryStep");
   /** A step of the request being served (if any), begun where the app made the query: concurrent requests never mix. */
-  const beginStep = (host: string): RawStep | undefined => (slots[requestsKey] as RequestSteps | undefined)?.begin("query", "", host);
+  // Its statement's digest at once (a query still running when the response ends is named too);
+  // only for a query some request made.
+  const beginStep = (host: string, sql: unknown): RawStep | undefined => {
+    const step = (slots[requestsKey] as RequestSteps | undefined)?.begin("query", "", host);
+    if (step) step.s = digest(sql);
+    return step;
+  };
   /** Rows returned or affected, as the drivers say: pg's rowCount, mysql2's rows or its result header. */
   const rowsOf = (result: unknown): number | undefined => {
     if (Array.isArray(result)) return result.length;
@@ -150,7 +156,7 @@ export function installDbInstrument(settings: DbInstrumentTargetSettings, lib: A
     start(message: unknown): void {
       const ctx = message as MysqlContext & Record<symbol, unknown>;
       ctx[kStart] = performance.now();
-      ctx[kStep] = beginStep("");
+      ctx[kStep] = beginStep("", ctx.query);
     },
     asyncStart(message: unknown): void {
       const ctx = message as MysqlContext & Record<symbol, unknown>;
@@ -181,7 +187,7 @@ export function installDbInstrument(settings: DbInstrumentTargetSettings, lib: A
         const start = performance.now();
         // Built once per client.
         const host = client[kHost] || (client[kHost] = "postgresql://" + String(client.host || "") + (client.port ? ":" + String(client.port) : "") + "/" + String(client.database || ""));
-        const step = beginStep(host);
+        const step = beginStep(host, text);
         const done = (result: unknown, error: unknown): void => {
           const ms = performance.now() - start;
           settleStep(step, record(host, text, !error, ms), ms, result, error);

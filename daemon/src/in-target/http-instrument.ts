@@ -531,9 +531,35 @@ export function installHttpInstrument(
       readRoute(request);
       return [routeName, routeIsTemplate];
     };
-    forensics.end(story, { request, method: METHOD_NAMES[method] ?? "OTHER", status, url: typeof url === "string" ? url : typeof request.url === "string" ? request.url : "/", route }, now - story.t0);
+    forensics.end(story, { request, method: METHOD_NAMES[method] ?? "OTHER", status, url: typeof url === "string" ? url : typeof request.url === "string" ? request.url : "/", route }, now - story.t0, false);
+  };
+  // A request the client gave up on (a timeout, a reset) never finishes: its connection closes
+  // while its response is the socket's current one. One listener per connection, not per
+  // request: a keep-alive connection carries many.
+  interface ServerSocket {
+    _httpMessage?: (ServerResponse & { req?: ServerRequest; writableFinished?: boolean; headersSent?: boolean }) | null;
+    once?: (event: string, listener: () => void) => void;
+  }
+  const onSocketClose = function (this: ServerSocket): void {
+    const response = this._httpMessage;
+    if (!active || !forensics || !response || response.writableFinished) return;
+    const story = (response as unknown as Record<symbol, RequestRecord | undefined>)[kRecord];
+    const request = response.req;
+    if (!story || !request) return;
+    const url = (request as { originalUrl?: unknown }).originalUrl;
+    const route = (): [string, boolean] => {
+      readRoute(request);
+      return [routeName, routeIsTemplate];
+    };
+    const status = response.headersSent && typeof response.statusCode === "number" ? response.statusCode : 0;
+    forensics.end(story, { request, method: METHOD_NAMES[METHODS.get(request.method ?? "") ?? 0] ?? "OTHER", status, url: typeof url === "string" ? url : typeof request.url === "string" ? request.url : "/", route }, performance.now() - story.t0, true);
+  };
+  const onConnection = (message: unknown): void => {
+    const socket = (message as { socket?: ServerSocket }).socket;
+    if (forensics && socket && typeof socket.once === "function") socket.once("close", onSocketClose);
   };
   const CHANNELS: Array<[string, (message: unknown) => void]> = [
+    ["net.server.socket", onConnection],
     ["http.server.request.start", onStart],
     ["http.server.response.finish", onFinish],
     ["tracing:fastify.request.handler:start", onFastifyHandler],

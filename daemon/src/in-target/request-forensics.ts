@@ -73,7 +73,7 @@ export interface RawRequest {
   route: string;
   template: boolean;
   status: number;
-  /** why it was kept: "error" (an error handled), "status" (5xx), "slow" */
+  /** why it was kept: "error" (an error handled), "status" (5xx), "slow", "aborted" (its connection closed before its response ended) */
   why: string;
   /** the slow threshold it was held to, ms */
   over: number;
@@ -131,8 +131,8 @@ export interface RequestForensics extends RequestSteps {
   current(): RequestRecord | undefined;
   /** At the response's end, cheaply: false when the request ended well and under the slow floor (most do). */
   mayKeep(status: number, ms: number): boolean;
-  /** At the response's end: kept when it failed or was slow, within the limits. */
-  end(record: RequestRecord, end: RequestEnd, ms: number): void;
+  /** At the response's end (or its connection's close before it: `aborted`): kept when it failed, was slow or was given up on, within the limits. */
+  end(record: RequestRecord, end: RequestEnd, ms: number, aborted: boolean): void;
   /** After a window: each route's p99, from its aggregates, for the next one's slow threshold. */
   learn(route: string, requests: number, p99Ms: number): void;
   drain(): RawRequests;
@@ -145,7 +145,7 @@ export interface RequestForensics extends RequestSteps {
  * +0.2 to +1.2 µs a request, bench/request-context.mjs); the database instrument and the client
  * channels add each query and call to it, begun where the app made it, so concurrent requests
  * never mix. At the end, a request that failed (a 5xx, with the error the framework handled when
- * there was one) or was slow (over max(floor, its route's p99)) is serialized (parameters, query,
+ * there was one; its connection closed before its response ended) or was slow (over max(floor, its route's p99)) is serialized (parameters, query,
  * a few headers and the parsed body, names redacted before reading) and queued for the daemon's
  * next read, within a per-route token bucket and a per-minute cap. A request that ends well and
  * fast costs the record and nothing more.
@@ -270,7 +270,8 @@ export function inTargetRequestForensics(settings: RequestForensicsSettings): (v
         status: end.status,
         why,
         over,
-        steps: (record.steps ?? []).slice().sort((a, b) => a.o - b.o),
+        // Copies: a step still running goes on in its record, and stays "unfinished" here.
+        steps: (record.steps ?? []).map((step) => ({ ...step })).sort((a, b) => a.o - b.o),
         stepsLeft: record.stepsLeft,
       };
       try {
@@ -323,9 +324,9 @@ export function inTargetRequestForensics(settings: RequestForensicsSettings): (v
       // A 4xx the framework answered for an error (malformed JSON, a validation error, a 404 thrown)
       // is the client's mistake, not a failure: kept only when slow.
       mayKeep: (status, ms) => active && (status >= 500 || ms > slowFloorMs),
-      end(record, end, ms) {
-        if (!active || (end.status < 500 && ms <= slowFloorMs)) return;
-        let why = end.status < 500 ? "" : record.error !== undefined ? "error" : "status";
+      end(record, end, ms, aborted) {
+        if (!active || (!aborted && end.status < 500 && ms <= slowFloorMs)) return;
+        let why = aborted ? "aborted" : end.status < 500 ? "" : record.error !== undefined ? "error" : "status";
         let over = slowFloorMs;
         if (why === "") {
           over = Math.max(slowFloorMs, slowOver.get(end.route()[0]) ?? 0);

@@ -129,7 +129,7 @@ export function toRequestExemplar(raw: RawRequest, target: TargetRef, originalFr
     routeTemplate: raw.template,
     status: raw.status,
     durationMs: raw.ms,
-    keptBecause: raw.why === "error" || raw.why === "status" ? raw.why : "slow",
+    keptBecause: raw.why === "error" || raw.why === "status" || raw.why === "aborted" ? raw.why : "slow",
     slowThresholdMs: raw.over,
     params: valueOf(raw.params),
     query: valueOf(raw.query),
