@@ -82,6 +82,7 @@ describe("kept requests", () => {
       value("password", "string", "[redacted]", [], "redacted"),
       value("lines", "Array", "", [value("0", "Object", "", [], "depth")], "items", 4),
       value("extra", "undefined", ""),
+      value("late", "…", "", [], "time"),
     ], "fields", 2);
     expect(plainValue(tree)).toEqual({
       sku: "A-1",
@@ -91,6 +92,7 @@ describe("kept requests", () => {
       password: "[redacted]",
       lines: ["[Object: not read, deeper than kept]", "… 4 more items"],
       extra: null,
+      late: "[not read: out of time]",
       "…": "… 2 more fields",
     });
   });

@@ -22,6 +22,7 @@ export function plainValue(value: CapturedValue): unknown {
       return null;
   }
   if (value.truncated === "depth") return `[${value.type}: not read, deeper than kept]`;
+  if (value.truncated === "time" || value.truncated === "bytes") return `[not read: ${value.truncated === "time" ? "out of time" : "the size limit was reached"}]`;
   if (value.children.length === 0) {
     // Text the target gave for an object (a Date, an Error's message), or a value it does not open (a Promise).
     if (value.value !== "") return value.value;
