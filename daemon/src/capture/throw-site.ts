@@ -15,7 +15,8 @@ export interface ThrowSite {
 // "async /abs/file.js:12:5" (an anonymous async function awaited).
 const FRAME = /^(?:(.*?) \(|async )?((?:file:\/\/)?\/[^()]*?):(\d+):(\d+)\)?$/;
 
-function siteOf(frame: string): ThrowSite | undefined {
+/** The place one stack frame names, when it is in a file (not a built-in's, not Node's own). */
+export function frameSite(frame: string): ThrowSite | undefined {
   const match = FRAME.exec(frame.trim());
   if (!match) return undefined;
   const [, name, location, line, column] = match as unknown as [string, string | undefined, string, string, string];
@@ -32,7 +33,7 @@ function siteOf(frame: string): ThrowSite | undefined {
  */
 export function throwSite(stack: readonly string[]): ThrowSite | undefined {
   for (const frame of stack) {
-    const site = siteOf(frame);
+    const site = frameSite(frame);
     if (site) return site;
   }
   return undefined;
@@ -46,7 +47,7 @@ export function throwSite(stack: readonly string[]): ThrowSite | undefined {
  */
 export function appThrowSite(stack: readonly string[]): ThrowSite | undefined {
   for (const frame of stack) {
-    const site = siteOf(frame);
+    const site = frameSite(frame);
     if (site && !site.file.includes("/node_modules/")) return site;
   }
   return throwSite(stack);

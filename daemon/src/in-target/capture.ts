@@ -141,7 +141,7 @@ export function installCapture(settings: CaptureTargetSettings, values: Values):
   const key = Symbol.for(settings.key);
   if (slots[key]) return "present";
   const { abandonedAfterMs, errorFreshMs, errorMaxHitsPerSecond, errorMaxHits, maxQueued, maxQueuedChars, thrownMaxPerSecond } = settings;
-  const { serialize, className } = values;
+  const { serialize, className, framesOf } = values;
   const clock = (): number => performance.now();
   interface Kept {
     values: Array<[string, boolean, unknown?]>;
@@ -358,11 +358,6 @@ export function installCapture(settings: CaptureTargetSettings, values: Values):
     snapshot.costUs = Math.round((clock() - t0) * 1000);
     return snapshot;
   };
-  const framesOf = (stack: unknown): string[] =>
-    String(stack)
-      .split("\n")
-      .filter((l) => /^\s+at /.test(l))
-      .map((l) => l.trim().replace(/^at /, ""));
   // Uncaught exceptions, seen through "uncaughtExceptionMonitor": it changes nothing in how the
   // app handles them (an "unhandledRejection" listener would stop Node's crash on one).
   let errorBinding: string | undefined;

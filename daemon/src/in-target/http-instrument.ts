@@ -156,11 +156,6 @@ export function installHttpInstrument(
   };
   // A router's root route under a prefix, as Koa and Hono give it ("/api/products/"): the prefix.
   const withoutTrailingSlash = (route: string): string => (route.length > 1 && route.endsWith("/") ? route.slice(0, -1) : route);
-  /** An own data property's value: no getter of the app's runs. */
-  const ownValue = (object: object, name: string): unknown => {
-    const d = Object.getOwnPropertyDescriptor(object, name);
-    return d && "value" in d ? (d.value as unknown) : undefined;
-  };
   // Koa keeps the route on its own context, which the request does not point back to: every
   // copy of Koa the process loaded (found in the module cache at install and at each read) has
   // its createContext wrapped to note the context on the request; @koa/router's template
@@ -520,18 +515,24 @@ export function installHttpInstrument(
     }
     // Most requests end here: well and fast, nothing to keep, nothing made for them.
     if (story === undefined || !forensics || !forensics.mayKeep(status, now - story.t0)) return;
+    endStory(story, request, status, now, false);
+  };
+  /** A request that may be kept, at its response's end or its connection's close: handed to the forensics with what they read of it. */
+  const endStory = (story: RequestRecord, request: ServerRequest, status: number, now: number, aborted: boolean): void => {
+    if (!forensics) return;
     // Koa keeps its params and parsed body on its context (@koa/router, a body parser), not the request.
     const koa = (request as RouteSlots)[kKoaContext];
     if (koa && typeof koa === "object") {
-      const koaRequest = ownValue(koa, "request");
-      forensics.noteParsed(request, ownValue(koa, "params"), koaRequest && typeof koaRequest === "object" ? ownValue(koaRequest, "body") : undefined);
+      const koaRequest = values.ownValue(koa, "request");
+      forensics.noteParsed(request, values.ownValue(koa, "params"), koaRequest && typeof koaRequest === "object" ? values.ownValue(koaRequest, "body") : undefined);
     }
     const url = (request as { originalUrl?: unknown }).originalUrl;
     const route = (): [string, boolean] => {
       readRoute(request);
       return [routeName, routeIsTemplate];
     };
-    forensics.end(story, { request, method: METHOD_NAMES[method] ?? "OTHER", status, url: typeof url === "string" ? url : typeof request.url === "string" ? request.url : "/", route }, now - story.t0, false);
+    const method = METHOD_NAMES[METHODS.get(request.method ?? "") ?? 0] ?? "OTHER";
+    forensics.end(story, { request, method, status, url: typeof url === "string" ? url : typeof request.url === "string" ? request.url : "/", route }, now - story.t0, aborted);
   };
   // A request the client gave up on (a timeout, a reset) never finishes: its connection closes
   // while its response is the socket's current one. One listener per connection, not per
@@ -546,13 +547,7 @@ export function installHttpInstrument(
     const story = (response as unknown as Record<symbol, RequestRecord | undefined>)[kRecord];
     const request = response.req;
     if (!story || !request) return;
-    const url = (request as { originalUrl?: unknown }).originalUrl;
-    const route = (): [string, boolean] => {
-      readRoute(request);
-      return [routeName, routeIsTemplate];
-    };
-    const status = response.headersSent && typeof response.statusCode === "number" ? response.statusCode : 0;
-    forensics.end(story, { request, method: METHOD_NAMES[METHODS.get(request.method ?? "") ?? 0] ?? "OTHER", status, url: typeof url === "string" ? url : typeof request.url === "string" ? request.url : "/", route }, performance.now() - story.t0, true);
+    endStory(story, request, response.headersSent && typeof response.statusCode === "number" ? response.statusCode : 0, performance.now(), true);
   };
   const onConnection = (message: unknown): void => {
     const socket = (message as { socket?: ServerSocket }).socket;

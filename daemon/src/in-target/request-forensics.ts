@@ -177,22 +177,9 @@ export function inTargetRequestForensics(settings: RequestForensicsSettings): (v
     /** The error as data, read without calling the app's code (no getters: own data properties only). */
     const errorOf = (error: unknown, by: string): RawRequestError => {
       if (error === null || typeof error !== "object") return { type: typeof error, message: text(error, 1000) ?? "", stack: [], by };
-      const own = (name: string): unknown => {
-        try {
-          const d = Object.getOwnPropertyDescriptor(error, name);
-          return d && "value" in d ? (d.value as unknown) : undefined;
-        } catch {
-          return undefined;
-        }
-      };
-      const stack = text(own("stack"), 20_000) ?? "";
-      const frames = stack
-        .split("\n")
-        .filter((l) => /^\s+at /.test(l))
-        .slice(0, 20)
-        .map((l) => l.trim().slice(3));
-      const code = text(own("code"), 100);
-      return { type: values.className(error), message: text(own("message"), 1000) ?? "", stack: frames, by, ...(code !== undefined ? { code } : {}) };
+      const frames = values.framesOf(text(values.ownValue(error, "stack"), 20_000) ?? "").slice(0, 20);
+      const code = text(values.ownValue(error, "code"), 100);
+      return { type: values.className(error), message: text(values.ownValue(error, "message"), 1000) ?? "", stack: frames, by, ...(code !== undefined ? { code } : {}) };
     };
     /** Within the route's bucket and the minute's cap: true when this one may be kept. */
     const allowed = (route: string): boolean => {
@@ -212,21 +199,13 @@ export function inTargetRequestForensics(settings: RequestForensicsSettings): (v
       inMinute++;
       return true;
     };
-    interface Parsed {
-      params?: unknown;
-      query?: unknown;
-      body?: unknown;
-    }
-    /** What the frameworks left on the request: Express's params and body, Fastify's (noted on the raw request by the handler channel). */
-    const parsedOf = (request: Record<string | symbol, unknown>): Parsed => {
-      const own = (name: string): unknown => {
-        const d = Object.getOwnPropertyDescriptor(request, name);
-        return d && "value" in d ? (d.value as unknown) : undefined;
-      };
-      return { params: request[kParams] ?? own("params"), body: request[kBody] ?? own("body") };
-    };
     const kParams = Symbol("seismo.requestParams");
     const kBody = Symbol("seismo.requestBody");
+    /** What the frameworks left on the request: Express's params and body, Fastify's and Koa's (noted on the request by noteParsed). */
+    const parsedOf = (request: Record<string | symbol, unknown>): { params: unknown; body: unknown } => ({
+      params: request[kParams] ?? values.ownValue(request, "params"),
+      body: request[kBody] ?? values.ownValue(request, "body"),
+    });
     const queryOf = (url: string): Record<string, string | string[]> | undefined => {
       const mark = url.indexOf("?");
       if (mark < 0) return undefined;
@@ -249,8 +228,7 @@ export function inTargetRequestForensics(settings: RequestForensicsSettings): (v
       }
       return kept;
     };
-    const keep = (record: RequestRecord, end: RequestEnd, ms: number, why: string, over: number): void => {
-      const [route, template] = end.route();
+    const keep = (record: RequestRecord, end: RequestEnd, [route, template]: [string, boolean], ms: number, why: string, over: number): void => {
       if (!allowed(route)) {
         limited++;
         return;
@@ -325,15 +303,17 @@ export function inTargetRequestForensics(settings: RequestForensicsSettings): (v
       // is the client's mistake, not a failure: kept only when slow.
       mayKeep: (status, ms) => active && (status >= 500 || ms > slowFloorMs),
       end(record, end, ms, aborted) {
-        if (!active || (!aborted && end.status < 500 && ms <= slowFloorMs)) return;
+        if (!active) return;
+        const route = end.route();
         let why = aborted ? "aborted" : end.status < 500 ? "" : record.error !== undefined ? "error" : "status";
         let over = slowFloorMs;
         if (why === "") {
-          over = Math.max(slowFloorMs, slowOver.get(end.route()[0]) ?? 0);
+          // Slow: over the floor, and over the route's own p99 when that is higher.
+          over = Math.max(slowFloorMs, slowOver.get(route[0]) ?? 0);
           if (ms <= over) return;
           why = "slow";
         }
-        keep(record, end, ms, why, over);
+        keep(record, end, route, ms, why, over);
       },
       noteParsed(request, params, body) {
         (request as Record<symbol, unknown>)[kParams] = params;

@@ -71,6 +71,10 @@ export interface Values {
   serialize(name: string | undefined, value: unknown, depth: number, st: SerializeState): RawValue;
   /** A fresh serialization within `limits`, starting now. */
   state(limits: ValueLimits, extra?: Set<string>): SerializeState;
+  /** An own data property's value, undefined for an accessor or none: no getter of the app's runs. */
+  ownValue(object: object, name: string): unknown;
+  /** The frames of an error's stack text, innermost first, "name (file:line:column)" without V8's "at ". */
+  framesOf(stack: unknown): string[];
 }
 
 export function inTargetValues(settings: ValueSettings): Values {
@@ -213,6 +217,20 @@ export function inTargetValues(settings: ValueSettings): Values {
     secretName,
     className,
     serialize,
+    ownValue: (object, name) => {
+      try {
+        const d = Object.getOwnPropertyDescriptor(object, name);
+        return d && "value" in d ? (d.value as unknown) : undefined;
+      } catch {
+        // a Proxy's trap that throws
+        return undefined;
+      }
+    },
+    framesOf: (stack) =>
+      String(stack)
+        .split("\n")
+        .filter((l) => /^\s+at /.test(l))
+        .map((l) => l.trim().replace(/^at /, "")),
     state: (limits, extra = new Set()) => ({ limits, bytes: 0, deadline: clock() + limits.timeBudgetMs, seen: new Set(), extra }),
   };
   // Compile the serializer now, at install, not on its first use (lazy compilation cost that use ~1 ms).

@@ -3,6 +3,7 @@ import type { RawValue } from "../in-target/values.js";
 import type { RawRequest, RawRequestError, RawStep } from "../in-target/request-forensics.js";
 import { redactFrame, toCapturedValue } from "../capture/captures.js";
 import { redactString } from "../capture/redaction.js";
+import { frameSite } from "../capture/throw-site.js";
 
 /** What one read of the HTTP instrument says of kept requests. */
 export interface KeptRequests {
@@ -76,16 +77,9 @@ export function parseKeptRequests(value: unknown): KeptRequests {
   return { kept, limited: Math.max(0, Math.trunc(num(value.limited))) };
 }
 
-// "name (/abs/file.js:12:5)", "/abs/file.js:12:5", "async /abs/file.js:12:5", "name (file:///abs/file.mjs:12:5)".
-const FRAME_PLACE = /(?:^|[(\s])((?:file:\/\/)?\/[^()\s]*):\d+:\d+\)?$/;
-
 /** The innermost frame in the app's own files: not a dependency's, not Node's, not a built-in's. */
 export function appFrameOf(stack: readonly string[]): string {
-  for (const frame of stack) {
-    const place = FRAME_PLACE.exec(frame)?.[1];
-    if (place && !place.includes("/node_modules/")) return frame;
-  }
-  return "";
+  return stack.find((frame) => !(frameSite(frame)?.file.includes("/node_modules/") ?? true)) ?? "";
 }
 
 function step(raw: RawStep): RequestStep {
